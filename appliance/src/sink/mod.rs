@@ -1,0 +1,1 @@
+//! Rotating, Hive-partitioned Parquet tables.

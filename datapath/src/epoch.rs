@@ -1,0 +1,267 @@
+//! What a worker hands to the control core: finished flow records and the
+//! capture counters of one epoch, packed in an [`EpochSummary`].
+//!
+//! Summaries are preallocated and recycled (the control core sends emptied
+//! ones back), so a worker never allocates in steady state.
+
+use crate::parse::{Tunnel, PARSE_REASONS};
+
+/// Why a flow record was emitted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum EndReason {
+    /// Both sides sent FIN (or one side FIN and the other's ACK of it).
+    #[default]
+    Fin = 0,
+    /// A RST was seen.
+    Rst = 1,
+    /// No packet for the idle timeout.
+    Idle = 2,
+    /// The flow lasted longer than the active timeout; the record covers
+    /// the part so far and the flow continues as a new record.
+    Active = 3,
+    /// The flow table was full and this flow was the least recently seen.
+    Evicted = 4,
+    /// The capture ended (end of pcap, or shutdown) with the flow open.
+    EndOfCapture = 5,
+}
+
+impl EndReason {
+    /// Stable lower-case name used in the Parquet tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
+            EndReason::Idle => "idle",
+            EndReason::Active => "active",
+            EndReason::Evicted => "evicted",
+            EndReason::EndOfCapture => "end_of_capture",
+        }
+    }
+}
+
+/// Per-direction packet and byte counters of a flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DirCounters {
+    /// Packets seen in this direction.
+    pub packets: u64,
+    /// Frame bytes on the wire (as `frame.len` in tshark).
+    pub bytes: u64,
+    /// L4 payload bytes (per the IP header).
+    pub payload_bytes: u64,
+}
+
+/// TCP statistics for one direction of a flow, in the spirit of tstat.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpDirStats {
+    pub syn: u32,
+    pub fin: u32,
+    pub rst: u32,
+    /// Segments carrying payload entirely at or below the highest sequence
+    /// number already seen in this direction (a retransmission seen by the tap).
+    pub retrans_packets: u32,
+    pub retrans_bytes: u64,
+    /// Segments starting above the next expected sequence number (a hole:
+    /// loss before the tap, or reordering).
+    pub out_of_order_packets: u32,
+    pub out_of_order_bytes: u64,
+    /// Segments advertising a zero receive window (RST excluded).
+    pub zero_window: u32,
+    /// MSS option from this side's SYN (0 = not seen).
+    pub mss: u16,
+    /// Window scale option from this side's SYN (0xff = not seen).
+    pub wscale: u8,
+    pub sack_permitted: bool,
+}
+
+impl Default for TcpDirStats {
+    fn default() -> Self {
+        TcpDirStats {
+            syn: 0,
+            fin: 0,
+            rst: 0,
+            retrans_packets: 0,
+            retrans_bytes: 0,
+            out_of_order_packets: 0,
+            out_of_order_bytes: 0,
+            zero_window: 0,
+            mss: 0,
+            wscale: 0xff,
+            sack_permitted: false,
+        }
+    }
+}
+
+/// One finished (or active-timeout-split) flow.
+///
+/// The client is the initiator: the sender of the first SYN for TCP, else the
+/// sender of the first packet seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowRecord {
+    /// Unix time of the first and last packet, in nanoseconds.
+    pub first_ns: u64,
+    pub last_ns: u64,
+    pub end_reason: EndReason,
+    /// Index of the worker that owned the flow.
+    pub worker: u16,
+    pub vlan: u16,
+    pub tunnel: Tunnel,
+    pub ip_version: u8,
+    pub protocol: u8,
+    pub client_mac: [u8; 6],
+    pub server_mac: [u8; 6],
+    /// IPv4-mapped for IPv4.
+    pub client_ip: [u8; 16],
+    pub server_ip: [u8; 16],
+    pub client_port: u16,
+    pub server_port: u16,
+    pub c2s: DirCounters,
+    pub s2c: DirCounters,
+    /// Non-first IP fragments counted in this flow.
+    pub fragments: u32,
+    /// TCP only (all zero / default otherwise).
+    pub tcp_c2s: TcpDirStats,
+    pub tcp_s2c: TcpDirStats,
+    /// SYN → SYN/ACK time seen at the tap (tap-to-server-and-back), ns; 0 = unknown.
+    pub rtt_syn_synack_ns: u64,
+    /// SYN/ACK → first ACK time seen at the tap (tap-to-client-and-back), ns; 0 = unknown.
+    pub rtt_synack_ack_ns: u64,
+}
+
+/// Capture counters of one worker over one epoch. Every drop has a counter
+/// here; the meaning of each is documented in ARCHITECTURE.md.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CaptureCounters {
+    /// Frames received from the source (all of them, good or bad).
+    pub packets: u64,
+    /// Wire bytes of those frames.
+    pub bytes: u64,
+    /// Frames that parsed into a flow packet.
+    pub ip_packets: u64,
+    /// Frames that were not parsed into a flow packet, by
+    /// [`crate::parse::ParseError::reason`] (includes `non_ip`).
+    pub parse_errors: [u64; PARSE_REASONS],
+    /// Non-first IP fragments (counted in their flow if the first fragment
+    /// was seen, else in a flow with ports 0).
+    pub fragments: u64,
+    /// Flows created and flow records emitted in this epoch.
+    pub flows_created: u64,
+    pub flows_ended: u64,
+    /// Flows evicted because the flow table was full.
+    pub flow_table_full: u64,
+    /// Flows in the table at the end of the epoch (a gauge).
+    pub active_flows: u64,
+    /// Finished-flow records lost because no summary buffer was free.
+    pub records_dropped: u64,
+    /// Summaries this worker could not hand over because the ring to the
+    /// control core was full (the summary is discarded; its counters fold
+    /// into the next one, its flow records are lost and counted in
+    /// `records_dropped`).
+    pub summary_queue_full: u64,
+    /// Source-level drops reported by the kernel or the reader (AF_XDP
+    /// XDP_STATISTICS, or pcap reader errors).
+    pub src_dropped: u64,
+    pub src_ring_full: u64,
+    pub src_fill_ring_empty: u64,
+    pub src_invalid_descs: u64,
+    /// Poll loop iterations that found frames, and that found none.
+    pub busy_polls: u64,
+    pub idle_polls: u64,
+}
+
+impl Default for CaptureCounters {
+    fn default() -> Self {
+        CaptureCounters {
+            packets: 0,
+            bytes: 0,
+            ip_packets: 0,
+            parse_errors: [0; PARSE_REASONS],
+            fragments: 0,
+            flows_created: 0,
+            flows_ended: 0,
+            flow_table_full: 0,
+            active_flows: 0,
+            records_dropped: 0,
+            summary_queue_full: 0,
+            src_dropped: 0,
+            src_ring_full: 0,
+            src_fill_ring_empty: 0,
+            src_invalid_descs: 0,
+            busy_polls: 0,
+            idle_polls: 0,
+        }
+    }
+}
+
+impl CaptureCounters {
+    /// Adds every counter of `other` into `self` (gauges take `other`'s value).
+    pub fn absorb(&mut self, other: &CaptureCounters) {
+        self.packets += other.packets;
+        self.bytes += other.bytes;
+        self.ip_packets += other.ip_packets;
+        for (a, b) in self.parse_errors.iter_mut().zip(other.parse_errors.iter()) {
+            *a += *b;
+        }
+        self.fragments += other.fragments;
+        self.flows_created += other.flows_created;
+        self.flows_ended += other.flows_ended;
+        self.flow_table_full += other.flow_table_full;
+        self.active_flows = other.active_flows;
+        self.records_dropped += other.records_dropped;
+        self.summary_queue_full += other.summary_queue_full;
+        self.src_dropped += other.src_dropped;
+        self.src_ring_full += other.src_ring_full;
+        self.src_fill_ring_empty += other.src_fill_ring_empty;
+        self.src_invalid_descs += other.src_invalid_descs;
+        self.busy_polls += other.busy_polls;
+        self.idle_polls += other.idle_polls;
+    }
+
+    /// Frames that did not become flow packets, all reasons.
+    pub fn parse_errors_total(&self) -> u64 {
+        self.parse_errors.iter().sum()
+    }
+}
+
+/// One worker's hand-over to the control core for one epoch.
+#[derive(Debug)]
+pub struct EpochSummary {
+    pub worker: u16,
+    /// Packet-time bounds of the epoch (Unix ns); `end_ns` is exclusive.
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub counters: CaptureCounters,
+    /// Flows that ended during the epoch. Capacity is fixed at creation and
+    /// never grows on the worker.
+    pub flows: Vec<FlowRecord>,
+    /// True for a mid-epoch hand-over forced by a full `flows` buffer: the
+    /// counters belong to the next summary of the same epoch.
+    pub partial: bool,
+    /// True for the worker's last summary (end of capture or shutdown).
+    pub last: bool,
+}
+
+impl EpochSummary {
+    /// A summary able to hold `flow_capacity` records without allocating.
+    pub fn with_capacity(worker: u16, flow_capacity: usize) -> Self {
+        EpochSummary {
+            worker,
+            start_ns: 0,
+            end_ns: 0,
+            counters: CaptureCounters::default(),
+            flows: Vec::with_capacity(flow_capacity),
+            partial: false,
+            last: false,
+        }
+    }
+
+    /// Empties the summary for reuse, keeping its buffer.
+    pub fn reset(&mut self) {
+        self.start_ns = 0;
+        self.end_ns = 0;
+        self.counters = CaptureCounters::default();
+        self.flows.clear();
+        self.partial = false;
+        self.last = false;
+    }
+}
