@@ -1,1 +1,494 @@
-//! (in progress)
+//! The per-core flow table.
+//!
+//! A fixed-capacity slab of flow entries plus an open-addressing index
+//! (linear probing, backward-shift deletion). Everything is allocated when the
+//! table is built; processing a packet never allocates. Flows end on
+//! FIN/RST (after a short linger that keeps the closing ACKs in the same
+//! record), on idle and active timeouts found by an incremental sweep, or by
+//! eviction of the least recently seen of a small sample when the table is
+//! full. The table is clock-free: every call takes `now`.
+
+pub mod key;
+pub mod tcp;
+
+use crate::epoch::{DirCounters, EndReason, FlowRecord, TcpDirStats};
+use crate::parse::{ip_proto, tcp_flags, Fragment, PacketMeta};
+use key::{key_ports, FlowKey};
+use tcp::TcpState;
+
+const NS: u64 = 1_000_000_000;
+
+/// Flow-table settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowConfig {
+    /// Most flows held at once; preallocated.
+    pub capacity: usize,
+    /// Idle timeouts by protocol.
+    pub tcp_idle_ns: u64,
+    pub udp_idle_ns: u64,
+    pub other_idle_ns: u64,
+    /// How long a TCP flow stays after both FINs or a RST, so the closing
+    /// ACKs and retransmitted RSTs stay in its record.
+    pub tcp_closed_linger_ns: u64,
+    /// Flows older than this are reported (reason `active`) and continue as
+    /// a new record.
+    pub active_timeout_ns: u64,
+    /// Worker index written into the records.
+    pub worker: u16,
+}
+
+impl Default for FlowConfig {
+    fn default() -> Self {
+        FlowConfig {
+            capacity: 262_144,
+            tcp_idle_ns: 300 * NS,
+            udp_idle_ns: 60 * NS,
+            other_idle_ns: 60 * NS,
+            tcp_closed_linger_ns: 2 * NS,
+            active_timeout_ns: 300 * NS,
+            worker: 0,
+        }
+    }
+}
+
+/// Cumulative flow-table counters (the worker reports per-epoch differences).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowCounters {
+    pub created: u64,
+    pub ended: u64,
+    /// Flows evicted because the table was full.
+    pub evicted: u64,
+    /// Non-first IP fragments seen.
+    pub fragments: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Entry {
+    key: FlowKey,
+    rec: FlowRecord,
+    tcp: TcpState,
+    /// When the flow expires if no packet comes (last packet + timeout).
+    expires_ns: u64,
+    hash32: u32,
+    client_is_lo: bool,
+    in_use: bool,
+}
+
+/// Remembers the ports of first fragments so later fragments of the same
+/// datagram join their flow. Direct-mapped, fixed size, overwrite on clash.
+struct FragCache {
+    slots: Box<[(u64, u16, u16)]>,
+}
+
+impl FragCache {
+    const SIZE: usize = 4096;
+
+    fn new() -> Self {
+        FragCache {
+            slots: vec![(0u64, 0u16, 0u16); Self::SIZE].into_boxed_slice(),
+        }
+    }
+
+    #[inline]
+    fn tag(m: &PacketMeta) -> u64 {
+        let mut h = (m.ip_id as u64) << 8 | m.protocol as u64 | 1 << 63;
+        for c in m.src_ip[8..].chunks_exact(4).chain(m.dst_ip[8..].chunks_exact(4)) {
+            h = (h ^ u32::from_ne_bytes(c.try_into().unwrap()) as u64)
+                .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                .rotate_left(31);
+        }
+        h | 1
+    }
+
+    #[inline]
+    fn put(&mut self, m: &PacketMeta, sp: u16, dp: u16) {
+        let t = Self::tag(m);
+        self.slots[(t >> 40) as usize & (Self::SIZE - 1)] = (t, sp, dp);
+    }
+
+    #[inline]
+    fn get(&self, m: &PacketMeta) -> Option<(u16, u16)> {
+        let t = Self::tag(m);
+        let s = self.slots[(t >> 40) as usize & (Self::SIZE - 1)];
+        (s.0 == t).then_some((s.1, s.2))
+    }
+}
+
+/// The per-core flow table.
+pub struct FlowTable {
+    cfg: FlowConfig,
+    entries: Vec<Entry>,
+    free: Vec<u32>,
+    /// 0 = empty, else `(hash32 << 32) | (slot + 1)`.
+    index: Box<[u64]>,
+    mask: usize,
+    seed: u64,
+    live: usize,
+    sweep_cursor: usize,
+    evict_cursor: usize,
+    last_sweep_ns: u64,
+    frags: FragCache,
+    counters: FlowCounters,
+}
+
+impl FlowTable {
+    /// Builds a table; all memory is reserved here.
+    pub fn new(cfg: FlowConfig) -> Self {
+        let capacity = cfg.capacity.clamp(16, 1 << 30);
+        let index_len = (capacity * 2).next_power_of_two();
+        FlowTable {
+            cfg: FlowConfig { capacity, ..cfg },
+            entries: Vec::with_capacity(capacity),
+            free: Vec::with_capacity(capacity),
+            index: vec![0u64; index_len].into_boxed_slice(),
+            mask: index_len - 1,
+            seed: 0x243f_6a88_85a3_08d3 ^ (cfg.worker as u64).wrapping_mul(0x9e37_79b9),
+            live: 0,
+            sweep_cursor: 0,
+            evict_cursor: 0,
+            last_sweep_ns: 0,
+            frags: FragCache::new(),
+            counters: FlowCounters::default(),
+        }
+    }
+
+    /// Flows currently held.
+    pub fn len(&self) -> usize {
+        self.live
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.live == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cfg.capacity
+    }
+
+    /// Cumulative counters.
+    pub fn counters(&self) -> FlowCounters {
+        self.counters
+    }
+
+    /// Accounts one parsed packet at time `now_ns` (monotonic per table).
+    /// Records of flows that end because of it are passed to `emit`.
+    #[inline]
+    pub fn process<E: FnMut(&FlowRecord)>(&mut self, m: &PacketMeta, now_ns: u64, emit: &mut E) {
+        let (mut sp, mut dp) = key_ports(m);
+        match m.fragment {
+            Fragment::None => {}
+            Fragment::First => self.frags.put(m, sp, dp),
+            Fragment::Later => {
+                self.counters.fragments += 1;
+                if let Some((s, d)) = self.frags.get(m) {
+                    (sp, dp) = (s, d);
+                }
+            }
+        }
+        let (key, src_is_lo) = FlowKey::from_meta(m, sp, dp);
+        let hash = key.hash_with(self.seed);
+        let slot = match self.lookup(&key, hash) {
+            Some(slot) => {
+                let e = &self.entries[slot];
+                let new_syn = m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
+                if m.protocol == ip_proto::TCP && e.tcp.closed && new_syn {
+                    // Port reuse: a fresh connection on a closed flow's tuple.
+                    let reason = self.close_reason(slot);
+                    self.end(slot, reason, emit);
+                    self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit)
+                } else if now_ns.saturating_sub(e.rec.first_ns) >= self.cfg.active_timeout_ns {
+                    self.split_active(slot, now_ns, emit);
+                    slot
+                } else {
+                    slot
+                }
+            }
+            None => self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit),
+        };
+        self.update(slot, m, src_is_lo, now_ns);
+    }
+
+    /// Ends flows whose timeout has passed. Call often (once per batch);
+    /// each call sweeps a share of the table proportional to the time since
+    /// the last call, so the whole table is visited about once a second.
+    pub fn expire<E: FnMut(&FlowRecord)>(&mut self, now_ns: u64, emit: &mut E) {
+        let len = self.entries.len();
+        if len == 0 {
+            self.last_sweep_ns = now_ns;
+            return;
+        }
+        let elapsed = now_ns.saturating_sub(self.last_sweep_ns);
+        let mut budget = if elapsed >= NS {
+            len
+        } else {
+            ((len as u128 * elapsed as u128) / NS as u128) as usize
+        };
+        if budget == 0 {
+            return;
+        }
+        self.last_sweep_ns = now_ns;
+        budget = budget.min(len);
+        for _ in 0..budget {
+            if self.sweep_cursor >= len {
+                self.sweep_cursor = 0;
+            }
+            let slot = self.sweep_cursor;
+            self.sweep_cursor += 1;
+            let e = &self.entries[slot];
+            if e.in_use && e.expires_ns <= now_ns {
+                let reason = if e.tcp.closed {
+                    self.close_reason(slot)
+                } else {
+                    EndReason::Idle
+                };
+                self.end(slot, reason, emit);
+            }
+        }
+    }
+
+    /// Ends every flow (end of capture or shutdown).
+    pub fn flush<E: FnMut(&FlowRecord)>(&mut self, emit: &mut E) {
+        for slot in 0..self.entries.len() {
+            if self.entries[slot].in_use {
+                let reason = if self.entries[slot].tcp.closed {
+                    self.close_reason(slot)
+                } else {
+                    EndReason::EndOfCapture
+                };
+                self.end(slot, reason, emit);
+            }
+        }
+    }
+
+    #[inline]
+    fn lookup(&self, key: &FlowKey, hash: u64) -> Option<usize> {
+        let h32 = hash as u32;
+        let mut i = h32 as usize & self.mask;
+        loop {
+            let e = self.index[i];
+            if e == 0 {
+                return None;
+            }
+            if (e >> 32) as u32 == h32 {
+                let slot = (e as u32 - 1) as usize;
+                if self.entries[slot].key == *key {
+                    return Some(slot);
+                }
+            }
+            i = (i + 1) & self.mask;
+        }
+    }
+
+    fn close_reason(&self, slot: usize) -> EndReason {
+        let r = &self.entries[slot].rec;
+        if r.tcp_c2s.rst + r.tcp_s2c.rst > 0 {
+            EndReason::Rst
+        } else {
+            EndReason::Fin
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn create<E: FnMut(&FlowRecord)>(
+        &mut self,
+        key: FlowKey,
+        hash: u64,
+        m: &PacketMeta,
+        sp: u16,
+        dp: u16,
+        src_is_lo: bool,
+        now_ns: u64,
+        emit: &mut E,
+    ) -> usize {
+        if self.live >= self.cfg.capacity {
+            let victim = self.pick_victim();
+            self.counters.evicted += 1;
+            self.end(victim, EndReason::Evicted, emit);
+        }
+        let slot = match self.free.pop() {
+            Some(s) => s as usize,
+            None => {
+                self.entries.push(Entry::default());
+                self.entries.len() - 1
+            }
+        };
+        let src_is_client = initiator_is_src(m, sp, dp);
+        let mut rec = FlowRecord {
+            first_ns: now_ns,
+            last_ns: now_ns,
+            worker: self.cfg.worker,
+            vlan: m.vlan,
+            tunnel: m.tunnel,
+            ip_version: m.ip_version,
+            protocol: m.protocol,
+            ..Default::default()
+        };
+        if src_is_client {
+            (rec.client_mac, rec.server_mac) = (m.src_mac, m.dst_mac);
+            (rec.client_ip, rec.server_ip) = (m.src_ip, m.dst_ip);
+            (rec.client_port, rec.server_port) = (sp, dp);
+        } else {
+            (rec.client_mac, rec.server_mac) = (m.dst_mac, m.src_mac);
+            (rec.client_ip, rec.server_ip) = (m.dst_ip, m.src_ip);
+            (rec.client_port, rec.server_port) = (dp, sp);
+        }
+        if matches!(m.protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
+            // The echo id is in the key on both sides; report it once.
+            rec.server_port = 0;
+        }
+        self.entries[slot] = Entry {
+            key,
+            rec,
+            tcp: TcpState::default(),
+            expires_ns: 0,
+            hash32: hash as u32,
+            client_is_lo: src_is_lo == src_is_client,
+            in_use: true,
+        };
+        let mut i = hash as u32 as usize & self.mask;
+        while self.index[i] != 0 {
+            i = (i + 1) & self.mask;
+        }
+        self.index[i] = ((hash as u32 as u64) << 32) | (slot as u64 + 1);
+        self.live += 1;
+        self.counters.created += 1;
+        slot
+    }
+
+    #[inline]
+    fn update(&mut self, slot: usize, m: &PacketMeta, src_is_lo: bool, now_ns: u64) {
+        let cfg = &self.cfg;
+        let e = &mut self.entries[slot];
+        let dir = (src_is_lo != e.client_is_lo) as usize;
+        let c = if dir == 0 {
+            &mut e.rec.c2s
+        } else {
+            &mut e.rec.s2c
+        };
+        c.packets += 1;
+        c.bytes += m.wire_len as u64;
+        c.payload_bytes += m.payload_len as u64;
+        if m.fragment == Fragment::Later {
+            e.rec.fragments += 1;
+        }
+        e.rec.last_ns = now_ns;
+        let idle = match m.protocol {
+            ip_proto::TCP => {
+                e.tcp.update(&mut e.rec, m, dir, now_ns);
+                if e.tcp.closed {
+                    cfg.tcp_closed_linger_ns
+                } else {
+                    cfg.tcp_idle_ns
+                }
+            }
+            ip_proto::UDP => cfg.udp_idle_ns,
+            _ => cfg.other_idle_ns,
+        };
+        e.expires_ns = now_ns.saturating_add(idle);
+    }
+
+    /// Reports the flow so far with reason `active` and restarts its counters.
+    fn split_active<E: FnMut(&FlowRecord)>(&mut self, slot: usize, now_ns: u64, emit: &mut E) {
+        let e = &mut self.entries[slot];
+        e.rec.end_reason = EndReason::Active;
+        emit(&e.rec);
+        self.counters.ended += 1;
+        let r = &mut e.rec;
+        r.first_ns = now_ns;
+        r.c2s = DirCounters::default();
+        r.s2c = DirCounters::default();
+        r.fragments = 0;
+        for st in [&mut r.tcp_c2s, &mut r.tcp_s2c] {
+            // Connection attributes stay; event counts restart.
+            *st = TcpDirStats {
+                mss: st.mss,
+                wscale: st.wscale,
+                sack_permitted: st.sack_permitted,
+                ..TcpDirStats::default()
+            };
+        }
+    }
+
+    /// Least recently seen of up to 8 live entries after the evict cursor.
+    fn pick_victim(&mut self) -> usize {
+        let len = self.entries.len();
+        let mut best = usize::MAX;
+        let mut best_last = u64::MAX;
+        let mut seen = 0;
+        let mut probes = 0;
+        while seen < 8 && probes < len {
+            let s = self.evict_cursor % len;
+            self.evict_cursor = s + 1;
+            probes += 1;
+            let e = &self.entries[s];
+            if e.in_use {
+                seen += 1;
+                if e.rec.last_ns < best_last {
+                    best_last = e.rec.last_ns;
+                    best = s;
+                }
+            }
+        }
+        debug_assert!(best != usize::MAX, "table full but no live entry");
+        best
+    }
+
+    /// Emits the flow's record with `reason` and removes it.
+    fn end<E: FnMut(&FlowRecord)>(&mut self, slot: usize, reason: EndReason, emit: &mut E) {
+        let e = &mut self.entries[slot];
+        e.rec.end_reason = reason;
+        emit(&e.rec);
+        e.in_use = false;
+        let h32 = e.hash32;
+        // Find the index position and delete by backward shift.
+        let mut i = h32 as usize & self.mask;
+        let tag = ((h32 as u64) << 32) | (slot as u64 + 1);
+        while self.index[i] != tag {
+            i = (i + 1) & self.mask;
+        }
+        let mut j = i;
+        loop {
+            j = (j + 1) & self.mask;
+            let v = self.index[j];
+            if v == 0 {
+                break;
+            }
+            let home = (v >> 32) as usize & self.mask;
+            if (j.wrapping_sub(home) & self.mask) >= (j.wrapping_sub(i) & self.mask) {
+                self.index[i] = v;
+                i = j;
+            }
+        }
+        self.index[i] = 0;
+        self.free.push(slot as u32);
+        self.live -= 1;
+        self.counters.ended += 1;
+    }
+}
+
+/// Whether the packet that creates a flow was sent by its initiator.
+/// TCP: a SYN's sender initiates, a SYN/ACK's receiver does. Otherwise (a
+/// flow seen mid-way, or connectionless) a packet from a well-known port to
+/// an ephemeral one comes from the server, and an ICMP echo reply from the
+/// echoed host.
+#[inline]
+fn initiator_is_src(m: &PacketMeta, sp: u16, dp: u16) -> bool {
+    if m.protocol == ip_proto::TCP {
+        let f = m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK);
+        if f == tcp_flags::SYN {
+            return true;
+        }
+        if f == tcp_flags::SYN | tcp_flags::ACK {
+            return false;
+        }
+    }
+    match m.protocol {
+        ip_proto::ICMP => m.icmp_type != 0,
+        ip_proto::ICMPV6 => m.icmp_type != 129,
+        _ => !(sp < 1024 && dp >= 1024),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,254 @@
+use super::*;
+use crate::parse::tcp_flags::*;
+use proptest::prelude::*;
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+fn v4(last: u8) -> [u8; 16] {
+    let mut a = [0u8; 16];
+    a[10] = 0xff;
+    a[11] = 0xff;
+    a[12] = 10;
+    a[15] = last;
+    a
+}
+
+fn pkt(proto: u8, src: u8, sport: u16, dst: u8, dport: u16, len: u32) -> PacketMeta {
+    PacketMeta {
+        wire_len: len,
+        cap_len: len,
+        ip_version: 4,
+        protocol: proto,
+        src_ip: v4(src),
+        dst_ip: v4(dst),
+        src_port: sport,
+        dst_port: dport,
+        payload_len: len.saturating_sub(54) as u16,
+        tcp_window: 1000,
+        tcp_wscale: 0xff,
+        ..Default::default()
+    }
+}
+
+fn tcp(src: u8, sport: u16, dst: u8, dport: u16, flags: u8, seq: u32) -> PacketMeta {
+    let mut m = pkt(ip_proto::TCP, src, sport, dst, dport, 60);
+    m.tcp_flags = flags;
+    m.tcp_seq = seq;
+    m.payload_len = 0;
+    m
+}
+
+fn small(capacity: usize) -> FlowTable {
+    FlowTable::new(FlowConfig {
+        capacity,
+        ..FlowConfig::default()
+    })
+}
+
+#[test]
+fn bidirectional_counters_and_initiator() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit);
+    t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit);
+    t.process(&tcp(1, 40000, 2, 443, ACK, 2), 30, &mut emit);
+    assert_eq!(t.len(), 1);
+    t.flush(&mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    let r = out.borrow()[0];
+    assert_eq!(r.client_ip, v4(1));
+    assert_eq!(r.server_port, 443);
+    assert_eq!((r.c2s.packets, r.s2c.packets), (2, 1));
+    assert_eq!((r.c2s.bytes, r.s2c.bytes), (120, 60));
+    assert_eq!((r.first_ns, r.last_ns), (10, 30));
+    assert_eq!(r.end_reason, EndReason::EndOfCapture);
+    assert_eq!(r.rtt_syn_synack_ns, 10);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn server_first_packet_still_finds_client() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    // A UDP DNS response seen before its query.
+    t.process(&pkt(ip_proto::UDP, 53, 53, 7, 33000, 100), 1, &mut |r| out.borrow_mut().push(*r));
+    t.flush(&mut |r| out.borrow_mut().push(*r));
+    assert_eq!(out.borrow()[0].client_ip, v4(7));
+    assert_eq!(out.borrow()[0].server_port, 53);
+    assert_eq!(out.borrow()[0].s2c.packets, 1);
+}
+
+#[test]
+fn fin_linger_keeps_last_ack_then_ends() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    t.process(&tcp(1, 1000, 2, 80, SYN, 1), 0, &mut emit);
+    t.process(&tcp(1, 1000, 2, 80, FIN | ACK, 2), NS, &mut emit);
+    t.process(&tcp(2, 80, 1, 1000, FIN | ACK, 5), NS + 1, &mut emit);
+    t.process(&tcp(1, 1000, 2, 80, ACK, 3), NS + 2, &mut emit);
+    t.expire(NS + 3, &mut emit);
+    assert!(out.borrow().is_empty(), "linger keeps the closing flow");
+    t.expire(4 * NS, &mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    assert_eq!(out.borrow()[0].end_reason, EndReason::Fin);
+    assert_eq!(out.borrow()[0].c2s.packets + out.borrow()[0].s2c.packets, 4);
+}
+
+#[test]
+fn new_syn_on_closed_flow_starts_a_new_record() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    t.process(&tcp(1, 1000, 2, 80, SYN, 1), 0, &mut emit);
+    t.process(&tcp(2, 80, 1, 1000, RST | ACK, 0), 1, &mut emit);
+    t.process(&tcp(1, 1000, 2, 80, SYN, 77), 2, &mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    assert_eq!(out.borrow()[0].end_reason, EndReason::Rst);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn idle_timeout_by_protocol() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    t.process(&pkt(ip_proto::UDP, 1, 5000, 2, 53, 80), 0, &mut emit);
+    t.process(&tcp(1, 1000, 2, 80, ACK, 1), 0, &mut emit);
+    t.expire(59 * NS, &mut emit);
+    assert!(out.borrow().is_empty());
+    t.expire(61 * NS, &mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    assert_eq!(out.borrow()[0].protocol, ip_proto::UDP);
+    assert_eq!(out.borrow()[0].end_reason, EndReason::Idle);
+    t.expire(301 * NS, &mut emit);
+    assert_eq!(out.borrow().len(), 2);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn active_timeout_splits_and_continues() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    for s in 0..400u64 {
+        t.process(&pkt(ip_proto::UDP, 1, 5000, 2, 9000, 100), s * NS, &mut emit);
+    }
+    t.flush(&mut emit);
+    assert_eq!(out.borrow().len(), 2);
+    assert_eq!(out.borrow()[0].end_reason, EndReason::Active);
+    assert_eq!(out.borrow()[0].c2s.packets, 300);
+    assert_eq!(out.borrow()[1].c2s.packets, 100);
+    assert_eq!(out.borrow()[1].first_ns, 300 * NS);
+}
+
+#[test]
+fn full_table_evicts_least_recent_and_counts() {
+    let mut t = small(16);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    for i in 0..16u16 {
+        t.process(&pkt(ip_proto::UDP, 1, 1000 + i, 2, 53, 80), i as u64, &mut emit);
+    }
+    assert!(out.borrow().is_empty());
+    // Touch flow 0 so it is recent.
+    t.process(&pkt(ip_proto::UDP, 1, 1000, 2, 53, 80), 100, &mut emit);
+    t.process(&pkt(ip_proto::UDP, 1, 2000, 2, 53, 80), 101, &mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    assert_eq!(out.borrow()[0].end_reason, EndReason::Evicted);
+    assert_ne!(out.borrow()[0].client_port, 1000);
+    assert_eq!(t.counters().evicted, 1);
+    assert_eq!(t.len(), 16);
+}
+
+#[test]
+fn later_fragments_join_their_flow() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    let mut first = pkt(ip_proto::UDP, 1, 5353, 2, 53, 1514);
+    first.fragment = Fragment::First;
+    first.ip_id = 42;
+    let mut later = pkt(ip_proto::UDP, 1, 0, 2, 0, 600);
+    later.fragment = Fragment::Later;
+    later.ip_id = 42;
+    t.process(&first, 1, &mut emit);
+    t.process(&later, 2, &mut emit);
+    // A fragment of an unseen datagram goes to a port-0 flow.
+    later.ip_id = 43;
+    t.process(&later, 3, &mut emit);
+    t.flush(&mut emit);
+    assert_eq!(out.borrow().len(), 2);
+    let main = *out.borrow().iter().find(|r| r.server_port == 53).unwrap();
+    assert_eq!(main.c2s.packets, 2);
+    assert_eq!(main.fragments, 1);
+    assert_eq!(t.counters().fragments, 2);
+}
+
+#[test]
+fn icmp_echo_request_and_reply_meet() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    let mut req = pkt(ip_proto::ICMP, 1, 0, 2, 0, 98);
+    req.icmp_type = 8;
+    req.icmp_echo_id = 77;
+    let mut rep = pkt(ip_proto::ICMP, 2, 0, 1, 0, 98);
+    rep.icmp_type = 0;
+    rep.icmp_echo_id = 77;
+    t.process(&req, 1, &mut emit);
+    t.process(&rep, 2, &mut emit);
+    t.flush(&mut emit);
+    assert_eq!(out.borrow().len(), 1);
+    assert_eq!((out.borrow()[0].c2s.packets, out.borrow()[0].s2c.packets), (1, 1));
+    assert_eq!(out.borrow()[0].client_ip, v4(1));
+    assert_eq!(out.borrow()[0].client_port, 77);
+}
+
+#[test]
+fn steady_state_does_not_grow_buffers() {
+    let mut t = small(1024);
+    let mut emit = |_: &FlowRecord| {};
+    for round in 0..20u64 {
+        for i in 0..3000u16 {
+            let m = pkt(ip_proto::UDP, (i % 200) as u8, 1000 + i, 2, 53, 80);
+            t.process(&m, round * 100 * NS + i as u64, &mut emit);
+        }
+        t.expire(round * 100 * NS + 90 * NS, &mut emit);
+    }
+    assert!(t.entries.capacity() == 1024 && t.free.capacity() == 1024);
+}
+
+proptest! {
+    /// Under random churn (creates, updates, evictions, expiries) every
+    /// packet is counted exactly once: live + emitted totals equal the
+    /// packets processed per key, and lookups keep finding live flows.
+    #[test]
+    fn every_packet_counted_once(ops in proptest::collection::vec((0u8..40, 0u16..6, 0u8..3, 0u64..4), 1..600)) {
+        let mut t = small(16);
+        let mut emitted: HashMap<(u8, u16), u64> = HashMap::new();
+        let mut sent: HashMap<(u8, u16), u64> = HashMap::new();
+        let mut now = 0u64;
+        for (host, port, what, dt) in ops {
+            now += dt * 20 * NS;
+            let m = pkt(ip_proto::UDP, host, 1000 + port, 200, 53, 80);
+            sent.entry((host, 1000 + port)).and_modify(|c| *c += 1).or_insert(1);
+            let mut emit = |r: &FlowRecord| {
+                *emitted.entry((r.client_ip[15], r.client_port)).or_insert(0) += r.c2s.packets;
+            };
+            t.process(&m, now, &mut emit);
+            if what == 0 {
+                t.expire(now, &mut emit);
+            }
+            prop_assert!(t.len() <= 16);
+        }
+        let mut emit = |r: &FlowRecord| {
+            *emitted.entry((r.client_ip[15], r.client_port)).or_insert(0) += r.c2s.packets;
+        };
+        t.flush(&mut emit);
+        prop_assert_eq!(sent, emitted);
+        prop_assert!(t.is_empty());
+        prop_assert!(t.index.iter().all(|&v| v == 0));
+    }
+}
