@@ -1,6 +1,10 @@
 //! The tapscope appliance: configuration, the control core that merges
-//! worker summaries, and the Parquet sinks.
+//! worker summaries, the Parquet sinks, and the commands of the `tapscope`
+//! binary.
 //!
 //! Invariant: only the [`sink`] module knows Arrow and Parquet.
 
+pub mod config;
+pub mod control;
+pub mod replay;
 pub mod sink;

@@ -1,1 +1,132 @@
-fn main() {}
+//! The `tapscope` command.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use appliance::config::Config;
+use appliance::replay::{self, ReplayArgs, Speed};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(name = "tapscope", version, about = "Network microscope for a switch mirror port")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the pipeline over pcap/pcapng files and write the Parquet tables.
+    Replay {
+        /// Capture files (pcap or pcapng), read in order.
+        #[arg(required = true)]
+        captures: Vec<PathBuf>,
+        /// Root folder of the Parquet tables (default: output.dir of the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Configuration file (TOML).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Worker threads (default: capture.workers of the config).
+        #[arg(long)]
+        workers: Option<usize>,
+        /// Pace: as fast as possible, or at the capture's own speed.
+        #[arg(long, value_enum, default_value_t = SpeedArg::Max)]
+        speed: SpeedArg,
+        /// Print nothing but errors.
+        #[arg(long, short)]
+        quiet: bool,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        cmd: ConfigCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check a configuration file and print the effective settings.
+    Check { file: PathBuf },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SpeedArg {
+    Max,
+    Real,
+}
+
+fn load_config(path: Option<&PathBuf>) -> Result<Config> {
+    match path {
+        Some(p) => Ok(Config::load(p)?),
+        None => Ok(Config::default()),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TAPSCOPE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("tapscope: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.cmd {
+        Cmd::Replay {
+            captures,
+            out,
+            config,
+            workers,
+            speed,
+            quiet,
+        } => {
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(out) = out {
+                cfg.output.dir = out;
+            }
+            for c in &captures {
+                if !c.is_file() {
+                    bail!("{}: no such capture file", c.display());
+                }
+            }
+            let workers = workers.unwrap_or(cfg.capture.workers);
+            if workers == 0 || workers > 256 {
+                bail!("--workers must be 1 to 256");
+            }
+            let report = replay::run(ReplayArgs {
+                captures,
+                config: cfg,
+                workers,
+                speed: match speed {
+                    SpeedArg::Max => Speed::Max,
+                    SpeedArg::Real => Speed::Real,
+                },
+                quiet,
+            })?;
+            Ok(if report.interrupted {
+                ExitCode::from(130)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::Config {
+            cmd: ConfigCmd::Check { file },
+        } => {
+            let cfg = Config::load(&file).with_context(|| "configuration is not valid".to_string())?;
+            println!("{}: ok", file.display());
+            println!("{cfg:#?}");
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -1,1 +1,317 @@
-//! (in progress)
+//! The worker loop: poll a [`FrameSource`] in batches, parse, update the
+//! flow table, and hand an [`EpochSummary`] to the control core at every
+//! epoch boundary over a bounded single-producer ring.
+//!
+//! Summaries circulate: the worker fills one, pushes it to the control core,
+//! and takes an emptied one from the recycle ring. If none is free (the
+//! control core is behind), the worker never waits: it counts
+//! `summary_queue_full`, drops the epoch's flow records (counted in
+//! `records_dropped`) and folds the epoch's counters into the next summary.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::epoch::{CaptureCounters, EpochSummary, FlowRecord};
+use crate::flow::{FlowConfig, FlowCounters, FlowTable};
+use crate::parse::parse_frame;
+use crate::source::{Frame, FrameSource, Poll, SourceStats};
+
+/// Worker settings.
+#[derive(Clone, Copy, Debug)]
+pub struct WorkerConfig {
+    pub id: u16,
+    /// Epoch length in nanoseconds of packet time (default 1 s).
+    pub epoch_ns: u64,
+    /// Most frames taken from the source per poll.
+    pub batch_size: usize,
+    pub flows: FlowConfig,
+    /// Flow records one summary holds before a mid-epoch hand-over.
+    pub summary_flow_capacity: usize,
+    /// Summaries in circulation between this worker and the control core.
+    pub summary_pool: usize,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig {
+            id: 0,
+            epoch_ns: 1_000_000_000,
+            batch_size: 64,
+            flows: FlowConfig::default(),
+            summary_flow_capacity: 16_384,
+            summary_pool: 8,
+        }
+    }
+}
+
+/// The control core's ends of one worker's rings.
+pub struct ControlLink {
+    pub worker: u16,
+    /// Filled summaries from the worker.
+    pub summaries: rtrb::Consumer<Box<EpochSummary>>,
+    /// Emptied summaries back to the worker.
+    pub recycle: rtrb::Producer<Box<EpochSummary>>,
+}
+
+impl ControlLink {
+    /// Takes the next filled summary, if any.
+    pub fn pop(&mut self) -> Option<Box<EpochSummary>> {
+        self.summaries.pop().ok()
+    }
+
+    /// Returns a summary (emptied here) to the worker.
+    pub fn give_back(&mut self, mut s: Box<EpochSummary>) {
+        s.reset();
+        // The recycle ring holds the whole pool, so this cannot fail.
+        let _ = self.recycle.push(s);
+    }
+}
+
+/// Where a worker's summaries go, and the epoch currently being filled.
+struct Output {
+    id: u16,
+    cur: Box<EpochSummary>,
+    tx: rtrb::Producer<Box<EpochSummary>>,
+    free: rtrb::Consumer<Box<EpochSummary>>,
+    counters: CaptureCounters,
+    epoch_start: u64,
+    epoch_end: u64,
+}
+
+impl Output {
+    #[inline]
+    fn emit(&mut self, rec: &FlowRecord) {
+        if self.cur.flows.len() == self.cur.flows.capacity() && !self.hand_over(true) {
+            self.counters.records_dropped += 1;
+            return;
+        }
+        self.cur.flows.push(*rec);
+    }
+
+    /// Pushes the current summary to the control core. `partial` hands over
+    /// flow records only (mid-epoch); otherwise the epoch's counters go too.
+    /// Returns false (and counts) if no emptied summary was free.
+    fn hand_over(&mut self, partial: bool) -> bool {
+        let Ok(fresh) = self.free.pop() else {
+            self.counters.summary_queue_full += 1;
+            if !partial {
+                self.counters.records_dropped += self.cur.flows.len() as u64;
+                self.cur.flows.clear();
+            }
+            return false;
+        };
+        let mut done = std::mem::replace(&mut self.cur, fresh);
+        done.worker = self.id;
+        done.partial = partial;
+        done.start_ns = self.epoch_start;
+        done.end_ns = self.epoch_end;
+        if !partial {
+            done.counters = self.counters;
+            self.counters = CaptureCounters::default();
+        }
+        // The ring holds the whole pool, so a push cannot fail.
+        let _ = self.tx.push(done);
+        true
+    }
+}
+
+/// What ended [`Worker::run`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerExit {
+    /// The source ended (end of file).
+    SourceEnded,
+    /// The stop flag was raised.
+    Stopped,
+}
+
+/// One worker: a flow table and its output, driven by a source.
+pub struct Worker {
+    cfg: WorkerConfig,
+    table: FlowTable,
+    out: Output,
+    now: u64,
+    last_flow: FlowCounters,
+    last_src: SourceStats,
+    /// The source's drop counters are read once per epoch (on AF_XDP that
+    /// is a syscall), after the batch that crossed the boundary.
+    src_sample_due: bool,
+    stop: Arc<AtomicBool>,
+}
+
+impl Worker {
+    /// Builds a worker and the control core's link to it. All buffers are
+    /// allocated here.
+    pub fn new(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> (Worker, ControlLink) {
+        let pool = cfg.summary_pool.max(2);
+        let (tx, summaries) = rtrb::RingBuffer::new(pool + 1);
+        let (mut recycle, free) = rtrb::RingBuffer::new(pool + 1);
+        for _ in 0..pool - 1 {
+            let s = EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity);
+            let _ = recycle.push(Box::new(s));
+        }
+        let cur = Box::new(EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity));
+        let flows = FlowConfig {
+            worker: cfg.id,
+            ..cfg.flows
+        };
+        let worker = Worker {
+            cfg,
+            table: FlowTable::new(flows),
+            out: Output {
+                id: cfg.id,
+                cur,
+                tx,
+                free,
+                counters: CaptureCounters::default(),
+                epoch_start: 0,
+                epoch_end: 0,
+            },
+            now: 0,
+            last_flow: FlowCounters::default(),
+            last_src: SourceStats::default(),
+            src_sample_due: false,
+            stop,
+        };
+        let link = ControlLink {
+            worker: cfg.id,
+            summaries,
+            recycle,
+        };
+        (worker, link)
+    }
+
+    /// Runs until the source ends or the stop flag is raised, then ends every
+    /// flow and hands over the last summary (marked `last`).
+    pub fn run<S: FrameSource>(&mut self, src: &mut S) -> WorkerExit {
+        let exit = loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break WorkerExit::Stopped;
+            }
+            match src.poll_batch(self.cfg.batch_size, |f| self.on_frame(f)) {
+                Poll::Frames(_) => {
+                    self.out.counters.busy_polls += 1;
+                    self.housekeeping(src);
+                }
+                Poll::Idle { now_ns } => {
+                    self.out.counters.idle_polls += 1;
+                    self.advance(now_ns);
+                    self.housekeeping(src);
+                }
+                Poll::End => break WorkerExit::SourceEnded,
+            }
+        };
+        self.finish(src);
+        exit
+    }
+
+    /// Accounts one frame (public for benchmarks and tests that drive the
+    /// worker without a source).
+    #[inline]
+    pub fn on_frame(&mut self, f: &Frame<'_>) {
+        let now = f.ts_ns.max(self.now);
+        if now >= self.out.epoch_end {
+            self.roll_epoch(now);
+        }
+        self.now = now;
+        let c = &mut self.out.counters;
+        c.packets += 1;
+        c.bytes += f.wire_len as u64;
+        match parse_frame(f.link, f.data, f.wire_len) {
+            Ok(m) => {
+                c.ip_packets += 1;
+                let out = &mut self.out;
+                self.table.process(&m, now, &mut |r| out.emit(r));
+            }
+            Err(e) => c.parse_errors[e.reason()] += 1,
+        }
+    }
+
+    /// Flows in the table now.
+    pub fn active_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    fn advance(&mut self, now_ns: u64) {
+        let now = now_ns.max(self.now);
+        if now >= self.out.epoch_end {
+            self.roll_epoch(now);
+        }
+        self.now = now;
+    }
+
+    /// Once per batch: expire flows; once per epoch: read source drops.
+    fn housekeeping<S: FrameSource>(&mut self, src: &S) {
+        let out = &mut self.out;
+        self.table.expire(self.now, &mut |r| out.emit(r));
+        if self.src_sample_due {
+            self.src_sample_due = false;
+            self.sample_source(src.stats());
+        }
+    }
+
+    /// Adds the source's drops since the last sample to the current epoch.
+    fn sample_source(&mut self, s: SourceStats) {
+        let c = &mut self.out.counters;
+        c.src_dropped += s.dropped.saturating_sub(self.last_src.dropped);
+        c.src_ring_full += s.ring_full.saturating_sub(self.last_src.ring_full);
+        c.src_fill_ring_empty += s.fill_ring_empty.saturating_sub(self.last_src.fill_ring_empty);
+        c.src_invalid_descs += s.invalid.saturating_sub(self.last_src.invalid);
+        self.last_src = s;
+    }
+
+    /// Closes the current epoch (if one is open) and opens the one holding `now`.
+    fn roll_epoch(&mut self, now: u64) {
+        if self.out.epoch_end != 0 {
+            self.close_epoch(false);
+            self.src_sample_due = true;
+        }
+        let e = self.cfg.epoch_ns.max(1);
+        self.out.epoch_start = now - now % e;
+        self.out.epoch_end = self.out.epoch_start + e;
+    }
+
+    fn close_epoch(&mut self, last: bool) {
+        let fc = self.table.counters();
+        let c = &mut self.out.counters;
+        c.flows_created += fc.created - self.last_flow.created;
+        c.flows_ended += fc.ended - self.last_flow.ended;
+        c.flow_table_full += fc.evicted - self.last_flow.evicted;
+        c.fragments += fc.fragments - self.last_flow.fragments;
+        c.active_flows = self.table.len() as u64;
+        self.last_flow = fc;
+        if last {
+            self.out.cur.last = true;
+        }
+        self.out.hand_over(false);
+    }
+
+    /// Ends every flow and hands over the final summary. At shutdown the
+    /// worker may wait (bounded) for the control core to free a summary, so
+    /// that the last records are not lost.
+    fn finish<S: FrameSource>(&mut self, src: &S) {
+        let out = &mut self.out;
+        self.table.flush(&mut |r| {
+            // Wait for room rather than dropping at shutdown.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while out.cur.flows.len() == out.cur.flows.capacity()
+                && out.free.is_empty()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            out.emit(r)
+        });
+        if self.out.epoch_end == 0 {
+            let e = self.cfg.epoch_ns.max(1);
+            self.out.epoch_start = self.now - self.now % e;
+            self.out.epoch_end = self.out.epoch_start + e;
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.out.free.is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        self.sample_source(src.stats());
+        self.close_epoch(true);
+    }
+}

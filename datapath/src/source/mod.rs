@@ -7,6 +7,7 @@
 //! the fill ring after the batch).
 
 pub mod pcap;
+pub mod replay;
 
 use crate::parse::LinkType;
 

@@ -1,0 +1,357 @@
+//! The TOML configuration: every key has a default; a bad file yields a
+//! [`ConfigError`] naming the file, the line and the key, and why.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use datapath::flow::FlowConfig;
+use datapath::worker::WorkerConfig;
+use serde::Deserialize;
+
+const NS: u64 = 1_000_000_000;
+
+/// The whole configuration. See `tapscope.example.toml` for every key.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Written into every row; defaults to the host name.
+    pub tap_id: String,
+    pub capture: CaptureSection,
+    pub flows: FlowsSection,
+    pub output: OutputSection,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct CaptureSection {
+    /// Mirror interface for `tapscope run`.
+    pub interface: String,
+    /// Worker threads for replay (live capture uses one per RX queue).
+    pub workers: usize,
+    /// Frames taken from a source per poll.
+    pub batch_size: usize,
+    /// Epoch length: how often workers hand summaries to the control core.
+    pub epoch_ms: u64,
+    /// Pin workers to cores (one core each, the control core apart).
+    pub pin_cores: bool,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlowsSection {
+    /// Flow table capacity per worker.
+    pub capacity: usize,
+    pub tcp_idle_timeout_s: u64,
+    pub udp_idle_timeout_s: u64,
+    pub other_idle_timeout_s: u64,
+    pub tcp_closed_linger_s: u64,
+    pub active_timeout_s: u64,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputSection {
+    /// Root of the Parquet tables.
+    pub dir: PathBuf,
+    pub rotate_interval_s: u64,
+    pub rotate_size_mb: u64,
+    /// Retention quota over all tables; 0 means none.
+    pub quota_mb: u64,
+    pub row_group_rows: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            tap_id: default_tap_id(),
+            capture: CaptureSection::default(),
+            flows: FlowsSection::default(),
+            output: OutputSection::default(),
+        }
+    }
+}
+
+impl Default for CaptureSection {
+    fn default() -> Self {
+        CaptureSection {
+            interface: "eth1".into(),
+            workers: 1,
+            batch_size: 64,
+            epoch_ms: 1000,
+            pin_cores: true,
+        }
+    }
+}
+
+impl Default for FlowsSection {
+    fn default() -> Self {
+        let f = FlowConfig::default();
+        FlowsSection {
+            capacity: f.capacity,
+            tcp_idle_timeout_s: f.tcp_idle_ns / NS,
+            udp_idle_timeout_s: f.udp_idle_ns / NS,
+            other_idle_timeout_s: f.other_idle_ns / NS,
+            tcp_closed_linger_s: f.tcp_closed_linger_ns / NS,
+            active_timeout_s: f.active_timeout_ns / NS,
+        }
+    }
+}
+
+impl Default for OutputSection {
+    fn default() -> Self {
+        OutputSection {
+            dir: PathBuf::from("/var/lib/tapscope"),
+            rotate_interval_s: 300,
+            rotate_size_mb: 128,
+            quota_mb: 0,
+            row_group_rows: 65_536,
+        }
+    }
+}
+
+fn default_tap_id() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "tap".to_string())
+}
+
+/// A configuration problem, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    /// Dotted key, e.g. `flows.capacity`, when known.
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(k) = &self.key {
+            write!(f, ": `{k}`")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            file: path.to_path_buf(),
+            line: None,
+            key: None,
+            message: format!("cannot read: {e}"),
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let (line, key) = match e.span() {
+                Some(span) => locate(text, span.start),
+                None => (None, None),
+            };
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                key,
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        cfg.validate(text, path)?;
+        Ok(cfg)
+    }
+
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| {
+            let line = find_key_line(text, key);
+            ConfigError {
+                file: path.to_path_buf(),
+                line,
+                key: Some(key.to_string()),
+                message,
+            }
+        };
+        let range = |key: &str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err(err(key, format!("{v} is out of range: must be {lo} to {hi}")))
+            } else {
+                Ok(())
+            }
+        };
+        if self.tap_id.is_empty() || self.tap_id.len() > 64 {
+            return Err(err("tap_id", "must be 1 to 64 characters".into()));
+        }
+        if !self
+            .tap_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(err(
+                "tap_id",
+                "may hold only letters, digits, '-', '_' and '.' (it is part of file names)".into(),
+            ));
+        }
+        range("capture.workers", self.capture.workers as u64, 1, 256)?;
+        range("capture.batch_size", self.capture.batch_size as u64, 1, 4096)?;
+        range("capture.epoch_ms", self.capture.epoch_ms, 10, 3_600_000)?;
+        range("flows.capacity", self.flows.capacity as u64, 16, 1 << 28)?;
+        range("flows.tcp_idle_timeout_s", self.flows.tcp_idle_timeout_s, 1, 86_400)?;
+        range("flows.udp_idle_timeout_s", self.flows.udp_idle_timeout_s, 1, 86_400)?;
+        range("flows.other_idle_timeout_s", self.flows.other_idle_timeout_s, 1, 86_400)?;
+        range("flows.tcp_closed_linger_s", self.flows.tcp_closed_linger_s, 0, 600)?;
+        range("flows.active_timeout_s", self.flows.active_timeout_s, 1, 86_400)?;
+        range("output.rotate_interval_s", self.output.rotate_interval_s, 1, 86_400)?;
+        range("output.rotate_size_mb", self.output.rotate_size_mb, 1, 1 << 20)?;
+        range("output.row_group_rows", self.output.row_group_rows as u64, 1024, 1 << 24)?;
+        if self.output.dir.as_os_str().is_empty() {
+            return Err(err("output.dir", "must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Worker settings for worker `id`.
+    pub fn worker(&self, id: u16) -> WorkerConfig {
+        let f = &self.flows;
+        WorkerConfig {
+            id,
+            epoch_ns: self.capture.epoch_ms * 1_000_000,
+            batch_size: self.capture.batch_size,
+            flows: FlowConfig {
+                capacity: f.capacity,
+                tcp_idle_ns: f.tcp_idle_timeout_s * NS,
+                udp_idle_ns: f.udp_idle_timeout_s * NS,
+                other_idle_ns: f.other_idle_timeout_s * NS,
+                tcp_closed_linger_ns: f.tcp_closed_linger_s * NS,
+                active_timeout_ns: f.active_timeout_s * NS,
+                worker: id,
+            },
+            ..WorkerConfig::default()
+        }
+    }
+}
+
+/// Line number (1-based) of a byte offset, and the dotted key defined on
+/// that line, if it is a `key = value` line.
+fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
+    let offset = offset.min(text.len());
+    let line_no = text[..offset].matches('\n').count() + 1;
+    let mut section = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        }
+        if i + 1 == line_no {
+            let key = t.split_once('=').map(|(k, _)| {
+                let k = k.trim().trim_matches('"');
+                if section.is_empty() {
+                    k.to_string()
+                } else {
+                    format!("{section}.{k}")
+                }
+            });
+            return (Some(line_no), key);
+        }
+    }
+    (Some(line_no), None)
+}
+
+/// Line (1-based) where a dotted key is set, if it is set in the text.
+fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
+    let (want_section, want_key) = match dotted.rsplit_once('.') {
+        Some((s, k)) => (s, k),
+        None => ("", dotted),
+    };
+    let mut section = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') && t.ends_with(']') {
+            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+            continue;
+        }
+        if let Some((k, _)) = t.split_once('=') {
+            if section == want_section && k.trim().trim_matches('"') == want_key {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("tapscope.toml"))
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = parse("").unwrap();
+        assert_eq!(c.flows, FlowsSection::default());
+        assert_eq!(c.capture.epoch_ms, 1000);
+    }
+
+    #[test]
+    fn example_file_parses_and_matches_defaults() {
+        let text = include_str!("../../tapscope.example.toml");
+        let c = parse(text).unwrap();
+        let d = Config::default();
+        assert_eq!(c.capture, d.capture);
+        assert_eq!(c.flows, d.flows);
+        assert_eq!(c.output, d.output);
+    }
+
+    #[test]
+    fn wrong_type_names_line_and_key() {
+        let e = parse("tap_id = \"t1\"\n\n[flows]\ncapacity = \"lots\"\n").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("flows.capacity"));
+        let shown = e.to_string();
+        assert!(shown.starts_with("tapscope.toml:4: `flows.capacity`:"), "{shown}");
+        assert!(shown.contains("invalid type"), "{shown}");
+    }
+
+    #[test]
+    fn unknown_key_is_rejected_with_its_line() {
+        let e = parse("[flows]\ncapacty = 10\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
+        assert!(e.message.contains("unknown field `capacty`"), "{}", e.message);
+    }
+
+    #[test]
+    fn out_of_range_value_names_key_and_range() {
+        let e = parse("[capture]\nworkers = 2\nepoch_ms = 5\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("capture.epoch_ms"));
+        assert_eq!(e.line, Some(3));
+        assert!(e.message.contains("must be 10 to"), "{}", e.message);
+    }
+
+    #[test]
+    fn tap_id_must_be_file_name_safe() {
+        let e = parse("tap_id = \"a/b\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("tap_id"));
+        assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn worker_config_carries_timeouts() {
+        let c = parse("[flows]\nudp_idle_timeout_s = 7\n").unwrap();
+        let w = c.worker(3);
+        assert_eq!(w.flows.udp_idle_ns, 7 * NS);
+        assert_eq!(w.flows.worker, 3);
+        assert_eq!(w.id, 3);
+    }
+}

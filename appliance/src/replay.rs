@@ -1,0 +1,317 @@
+//! `tapscope replay`: the live pipeline over capture files.
+//!
+//! One worker reads the files itself; with several workers a dispatcher
+//! thread reads them and spreads frames by a symmetric flow hash. The
+//! control core (this thread, on a tokio current-thread runtime) merges
+//! summaries, writes Parquet, shows progress and handles SIGINT/SIGTERM by
+//! stopping the workers, which end their flows and hand over what they hold.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use datapath::parse::{ParseError, PARSE_REASONS};
+use datapath::source::replay::{Dispatcher, FileChain, Paced, ReplayProgress};
+use datapath::source::FrameSource;
+use datapath::worker::{Worker, WorkerConfig};
+
+use crate::config::Config;
+use crate::control::{reason_name, Control, Totals, WorkerSource};
+use crate::sink::{Sink, SinkConfig, SinkStats};
+
+/// Replay pacing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Speed {
+    /// As fast as the pipeline goes.
+    Max,
+    /// At the capture's own pace.
+    Real,
+}
+
+/// What `replay` was asked to do.
+#[derive(Clone, Debug)]
+pub struct ReplayArgs {
+    pub captures: Vec<PathBuf>,
+    pub config: Config,
+    pub workers: usize,
+    pub speed: Speed,
+    /// Show progress and the summary on stderr/stdout.
+    pub quiet: bool,
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct ReplayReport {
+    pub totals: Totals,
+    pub sink: SinkStats,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+}
+
+/// Raised by SIGINT/SIGTERM.
+fn install_signals(stop: Arc<AtomicBool>) {
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+            return;
+        };
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+}
+
+fn pin(core: Option<core_affinity::CoreId>) {
+    if let Some(c) = core {
+        core_affinity::set_for_current(c);
+    }
+}
+
+/// Runs a replay to the end (or until interrupted).
+pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
+    let cfg = &args.config;
+    let progress = Arc::new(ReplayProgress::default());
+    let chain = FileChain::open(args.captures.clone(), progress.clone()).context("opening captures")?;
+    let sink = Sink::open(SinkConfig {
+        root: cfg.output.dir.clone(),
+        tap_id: cfg.tap_id.clone(),
+        rotate_secs: cfg.output.rotate_interval_s,
+        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
+        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
+        row_group_rows: cfg.output.row_group_rows,
+    })
+    .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let n = args.workers.max(1);
+    let cores = if cfg.capture.pin_cores {
+        core_affinity::get_core_ids().unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    // Control on the first core, workers on the following ones.
+    let core_for = |w: usize| -> Option<core_affinity::CoreId> {
+        (cores.len() > 1).then(|| cores[1 + w % (cores.len() - 1)])
+    };
+    pin(cores.first().copied());
+
+    let name = if args.captures.len() == 1 {
+        args.captures[0]
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    } else {
+        format!("{} files", args.captures.len())
+    };
+    let sources: Vec<WorkerSource> = (0..n)
+        .map(|_| WorkerSource {
+            source: format!("pcap:{name}"),
+            mode: "pcap".into(),
+        })
+        .collect();
+
+    let mut links = Vec::new();
+    let mut threads = Vec::new();
+    let started = Instant::now();
+    let worker_cfg = |i: usize| -> WorkerConfig { cfg.worker(i as u16) };
+    if n == 1 {
+        let (mut w, link) = Worker::new(worker_cfg(0), stop.clone());
+        links.push(link);
+        let core = core_for(0);
+        let speed = args.speed;
+        threads.push(std::thread::Builder::new().name("worker-0".into()).spawn(move || {
+            pin(core);
+            let mut chain = chain;
+            match speed {
+                Speed::Max => w.run(&mut chain),
+                Speed::Real => w.run(&mut Paced::new(chain)),
+            };
+        })?);
+    } else {
+        let mut rings = match args.speed {
+            Speed::Max => spawn_dispatcher(chain, n, stop.clone(), &mut threads)?,
+            Speed::Real => spawn_dispatcher(Paced::new(chain), n, stop.clone(), &mut threads)?,
+        };
+        for i in (0..n).rev() {
+            let (mut w, link) = Worker::new(worker_cfg(i), stop.clone());
+            links.push(link);
+            let mut ring = rings.pop().expect("one ring per worker");
+            let core = core_for(i);
+            threads.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
+                pin(core);
+                w.run(&mut ring);
+            })?);
+        }
+        links.reverse();
+    }
+
+    let mut control = Control::new(links, sources, sink);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let show_progress = !args.quiet;
+    let tty = std::io::stderr().is_terminal();
+    let interrupted = rt.block_on(async {
+        install_signals(stop.clone());
+        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let mut last_progress = Instant::now();
+        let mut printed = false;
+        loop {
+            tick.tick().await;
+            control.poll()?;
+            if control.all_finished() {
+                break;
+            }
+            if show_progress && last_progress.elapsed() >= Duration::from_secs(if tty { 1 } else { 10 }) {
+                last_progress = Instant::now();
+                print_progress(&progress, control.totals(), started, tty);
+                printed = true;
+            }
+        }
+        if printed && tty {
+            eprintln!();
+        }
+        anyhow::Ok(stop.load(Ordering::SeqCst))
+    })?;
+    for t in threads {
+        let _ = t.join();
+    }
+    control.poll()?;
+    control.close().context("closing Parquet files")?;
+    let report = ReplayReport {
+        totals: control.totals().clone(),
+        sink: control.sink().stats(),
+        elapsed: started.elapsed(),
+        interrupted,
+    };
+    if !args.quiet {
+        print_report(&report, &cfg.output.dir);
+    }
+    Ok(report)
+}
+
+fn spawn_dispatcher<S: FrameSource + Send + 'static>(
+    src: S,
+    n: usize,
+    stop: Arc<AtomicBool>,
+    threads: &mut Vec<std::thread::JoinHandle<()>>,
+) -> Result<Vec<datapath::source::replay::RingSource>> {
+    let (mut d, rings) = Dispatcher::new(src, n);
+    threads.push(
+        std::thread::Builder::new()
+            .name("dispatch".into())
+            .spawn(move || d.run(&stop))?,
+    );
+    Ok(rings)
+}
+
+fn print_progress(p: &ReplayProgress, t: &Totals, started: Instant, tty: bool) {
+    let read = p.bytes_read.load(Ordering::Relaxed);
+    let total = p.bytes_total.load(Ordering::Relaxed).max(1);
+    let frames = p.frames.load(Ordering::Relaxed);
+    let secs = started.elapsed().as_secs_f64().max(1e-9);
+    let line = format!(
+        "replay: {:5.1}%  {} of {}  {} frames  {:.2} Mpps  {} flows written",
+        100.0 * read as f64 / total as f64,
+        human_bytes(read),
+        human_bytes(total),
+        group(frames),
+        frames as f64 / secs / 1e6,
+        group(t.flows()),
+    );
+    let mut e = std::io::stderr().lock();
+    if tty {
+        let _ = write!(e, "\r{line}\x1b[K");
+    } else {
+        let _ = writeln!(e, "{line}");
+    }
+    let _ = e.flush();
+}
+
+/// Thousands separators for counts.
+pub fn group(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn human_bytes(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+fn print_report(r: &ReplayReport, dir: &std::path::Path) {
+    let c = &r.totals.counters;
+    let secs = r.elapsed.as_secs_f64().max(1e-9);
+    println!(
+        "{}: {} packets, {} in {:.2} s ({:.2} Mpps)",
+        if r.interrupted { "replay interrupted" } else { "replay done" },
+        group(c.packets),
+        human_bytes(c.bytes),
+        secs,
+        c.packets as f64 / secs / 1e6
+    );
+    let reasons: Vec<String> = (0..6)
+        .filter(|&i| r.totals.flows_by_reason[i] > 0)
+        .map(|i| format!("{} {}", reason_name(i), group(r.totals.flows_by_reason[i])))
+        .collect();
+    println!("  flows:    {} records ({})", group(r.totals.flows()), reasons.join(", "));
+    let not_flows: Vec<String> = (0..PARSE_REASONS)
+        .filter(|&i| c.parse_errors[i] > 0)
+        .map(|i| format!("{} {}", ParseError::reason_name(i), group(c.parse_errors[i])))
+        .collect();
+    if not_flows.is_empty() {
+        println!("  not flow packets: none");
+    } else {
+        println!(
+            "  not flow packets: {} ({})",
+            group(c.parse_errors_total()),
+            not_flows.join(", ")
+        );
+    }
+    let drops = [
+        ("flow_table_full", c.flow_table_full),
+        ("records_dropped", c.records_dropped),
+        ("summary_queue_full", c.summary_queue_full),
+        ("unreadable_records", c.src_invalid_descs),
+    ];
+    let d: Vec<String> = drops
+        .iter()
+        .filter(|(_, v)| *v > 0)
+        .map(|(k, v)| format!("{k} {}", group(*v)))
+        .collect();
+    println!("  drops:    {}", if d.is_empty() { "none".to_string() } else { d.join(", ") });
+    println!("  files:    {} written under {}", r.sink.files_written, dir.display());
+    for f in r.sink.recent_files.iter().take(10) {
+        println!("    {}", f.strip_prefix(dir).unwrap_or(f).display());
+    }
+    if r.sink.files_written > 10 {
+        println!("    ... and {} more", r.sink.files_written - 10);
+    }
+    if r.sink.rows_lost > 0 || r.sink.write_errors > 0 {
+        println!(
+            "  sink:     {} rows lost in {} write errors",
+            group(r.sink.rows_lost),
+            group(r.sink.write_errors)
+        );
+    }
+}

@@ -1,0 +1,163 @@
+//! In-memory runs on one pinned core: the whole worker loop (parse + flow
+//! update + expiry + epoch hand-over) and parse alone, over frames already
+//! in memory, with no file IO and no Parquet.
+
+use std::hint::black_box;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datapath::epoch::CaptureCounters;
+use datapath::parse::parse_frame;
+use datapath::source::{Frame, FrameSource, Poll};
+use datapath::worker::{ControlLink, Worker, WorkerConfig};
+
+use crate::corpus::{period_us, Corpus, FrameRef};
+use crate::sys::thread_cpu;
+
+/// Time and work of one in-memory run.
+#[derive(Clone, Debug, Default)]
+pub struct MemRun {
+    pub packets: u64,
+    pub wall: Duration,
+    pub cpu: Duration,
+    /// Worker runs: counters summed over every epoch summary.
+    pub counters: Option<CaptureCounters>,
+    pub summaries: u64,
+    pub flow_records: u64,
+    /// Parse-only runs: frames that parsed / did not.
+    pub parsed_ok: u64,
+    pub parse_err: u64,
+}
+
+/// Replays the frames from memory, pass after pass with time shifted
+/// forward, until exactly `target` frames were delivered; plays the control
+/// core's part (drain and recycle summaries) before every batch, on the
+/// same core, as `datapath/tests/no_alloc.rs` does.
+struct MemSource<'a> {
+    corpus: &'a Corpus,
+    frames: &'a [FrameRef],
+    period_ns: u64,
+    pos: usize,
+    pass: u64,
+    delivered: u64,
+    target: u64,
+    link: ControlLink,
+    summaries: u64,
+    records: u64,
+    counters: CaptureCounters,
+    /// Clocks when the source ran dry (the worker's final flush and
+    /// hand-over are not part of the measurement).
+    end: Option<(Instant, Duration)>,
+}
+
+impl MemSource<'_> {
+    fn drain(&mut self) {
+        while let Some(s) = self.link.pop() {
+            self.summaries += 1;
+            self.records += s.flows.len() as u64;
+            if !s.partial {
+                self.counters.absorb(&s.counters);
+            }
+            self.link.give_back(s);
+        }
+    }
+}
+
+impl FrameSource for MemSource<'_> {
+    #[inline]
+    fn poll_batch<F: FnMut(&Frame<'_>)>(&mut self, max: usize, mut f: F) -> Poll {
+        self.drain();
+        if self.delivered == self.target {
+            if self.end.is_none() {
+                self.end = Some((Instant::now(), thread_cpu()));
+            }
+            return Poll::End;
+        }
+        if self.pos == self.frames.len() {
+            self.pos = 0;
+            self.pass += 1;
+        }
+        let left = (self.target - self.delivered) as usize;
+        let end = (self.pos + max.min(left)).min(self.frames.len());
+        let shift = self.pass * self.period_ns;
+        for r in &self.frames[self.pos..end] {
+            f(&Frame {
+                data: self.corpus.bytes(r),
+                wire_len: r.wire_len,
+                ts_ns: r.ts_us * 1_000 + shift,
+                link: r.link,
+            });
+        }
+        let n = end - self.pos;
+        self.pos = end;
+        self.delivered += n as u64;
+        Poll::Frames(n)
+    }
+}
+
+/// The whole worker loop over `frames`, looped to `packets` frames.
+pub fn worker_run(corpus: &Corpus, frames: &[FrameRef], packets: u64, cfg: WorkerConfig) -> MemRun {
+    let (mut worker, link) = Worker::new(cfg, Arc::new(AtomicBool::new(false)));
+    let mut src = MemSource {
+        corpus,
+        frames,
+        period_ns: period_us(frames) * 1_000,
+        pos: 0,
+        pass: 0,
+        delivered: 0,
+        target: packets,
+        link,
+        summaries: 0,
+        records: 0,
+        counters: CaptureCounters::default(),
+        end: None,
+    };
+    let (w0, c0) = (Instant::now(), thread_cpu());
+    worker.run(&mut src);
+    let (w1, c1) = src.end.unwrap_or_else(|| (Instant::now(), thread_cpu()));
+    // The final summary (flows flushed at the end) for the counters.
+    src.drain();
+    MemRun {
+        packets: src.delivered,
+        wall: w1 - w0,
+        cpu: c1 - c0,
+        counters: Some(src.counters),
+        summaries: src.summaries,
+        flow_records: src.records,
+        ..MemRun::default()
+    }
+}
+
+/// `parse_frame` alone over the same frames, looped to `packets` frames.
+pub fn parse_run(corpus: &Corpus, frames: &[FrameRef], packets: u64) -> MemRun {
+    let mut ok = 0u64;
+    let mut err = 0u64;
+    let mut left = packets;
+    let (w0, c0) = (Instant::now(), thread_cpu());
+    while left > 0 {
+        let n = (frames.len() as u64).min(left) as usize;
+        for r in &frames[..n] {
+            match parse_frame(r.link, black_box(corpus.bytes(r)), r.wire_len) {
+                Ok(m) => {
+                    black_box(&m);
+                    ok += 1;
+                }
+                Err(e) => {
+                    black_box(e);
+                    err += 1;
+                }
+            }
+        }
+        left -= n as u64;
+    }
+    let (w1, c1) = (Instant::now(), thread_cpu());
+    MemRun {
+        packets,
+        wall: w1 - w0,
+        cpu: c1 - c0,
+        parsed_ok: ok,
+        parse_err: err,
+        ..MemRun::default()
+    }
+}

@@ -1,0 +1,325 @@
+//! The peers, run as child processes on the same pcap file, and how each one
+//! proves it processed every packet.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use arrow::array::{Array, Int64Array, UInt64Array};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::sys::{run_child, which, ChildRun};
+
+/// How many packets a peer says it saw.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Seen {
+    /// The peer reported this many packets.
+    Count(u64),
+    /// The peer did not say (why).
+    Unknown(String),
+}
+
+/// A peer: how to run it on a file and how to read its packet count.
+pub struct Peer {
+    pub name: &'static str,
+    /// The command line, for the report.
+    pub cmdline: String,
+    /// What its time includes.
+    pub scope: &'static str,
+    pub version: String,
+    prog: PathBuf,
+    args: Vec<String>,
+    /// Where `tapscope replay` writes (emptied before every run).
+    out_dir: Option<PathBuf>,
+    seen: fn(&ChildRun, Option<&Path>) -> Seen,
+    /// Extra facts from the peer's own output (e.g. its self-reported time).
+    notes: fn(&ChildRun) -> Vec<String>,
+}
+
+/// One run of one peer.
+#[derive(Clone, Debug)]
+pub struct PeerRun {
+    pub child: ChildRun,
+    pub seen: Seen,
+    pub notes: Vec<String>,
+}
+
+impl Peer {
+    pub fn run(&self, work: &Path, rep: usize) -> Result<PeerRun> {
+        if let Some(d) = &self.out_dir {
+            if d.exists() {
+                std::fs::remove_dir_all(d)?;
+            }
+        }
+        let mut cmd = Command::new(&self.prog);
+        cmd.args(&self.args);
+        let tag = format!("{}-{rep}", self.name.replace(' ', "_"));
+        let child = run_child(&mut cmd, work, &tag)?;
+        let seen = match child.code {
+            Some(0) => (self.seen)(&child, self.out_dir.as_deref()),
+            Some(c) => Seen::Unknown(format!(
+                "exit code {c}: {}",
+                child.stderr.lines().last().unwrap_or("")
+            )),
+            None => Seen::Unknown("killed by a signal".into()),
+        };
+        let notes = (self.notes)(&child);
+        Ok(PeerRun { child, seen, notes })
+    }
+}
+
+fn no_notes(_: &ChildRun) -> Vec<String> {
+    Vec::new()
+}
+
+/// A peer that is not installed, with why.
+pub struct Missing {
+    pub name: &'static str,
+    pub why: String,
+}
+
+/// Builds the peers for `file`; `work` is a scratch folder (their cwd).
+pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) -> (Vec<Peer>, Vec<Missing>) {
+    let f = file.display().to_string();
+    let mut found = Vec::new();
+    let mut missing = Vec::new();
+
+    match which("tcpdump") {
+        Some(prog) => {
+            // `--count` reads every record through libpcap and prints only
+            // the count: the cost of reading the file, nothing else.
+            let args = vec!["-n".into(), "-r".into(), f.clone(), "--count".into()];
+            found.push(Peer {
+                name: "tcpdump",
+                cmdline: format!("tcpdump {}", args.join(" ")),
+                scope: "file read via libpcap only (baseline)",
+                version: first_line(&prog, &["--version"], |l| l.starts_with("tcpdump")),
+                prog,
+                args,
+                out_dir: None,
+                seen: |c, _| {
+                    // "1000000 packets"
+                    c.stdout
+                        .lines()
+                        .find_map(|l| l.strip_suffix(" packets").and_then(|n| n.trim().parse().ok()))
+                        .map_or_else(|| Seen::Unknown("no count printed".into()), Seen::Count)
+                },
+                notes: no_notes,
+            });
+        }
+        None => missing.push(Missing {
+            name: "tcpdump",
+            why: "not installed (apt-get install tcpdump)".into(),
+        }),
+    }
+
+    match which("ndpiReader") {
+        Some(prog) => {
+            // Not `-q`: quiet mode also drops the final summary, which holds
+            // the packet count we check. The summary is ~80 lines at exit.
+            // Its cwd is the scratch folder: nDPI 4.2 creates two empty
+            // CSV files (ses_/des_result.csv) there at start.
+            let args = vec!["-i".into(), f.clone()];
+            found.push(Peer {
+                name: "ndpiReader",
+                cmdline: format!("ndpiReader {}", args.join(" ")),
+                scope: "file read + parse + flow table + DPI classification",
+                version: ndpi_version(&prog),
+                prog,
+                args,
+                out_dir: None,
+                seen: |c, _| {
+                    // "IP packets:   123   of 456 packets total"
+                    c.stdout
+                        .lines()
+                        .find(|l| l.trim_start().starts_with("IP packets:"))
+                        .and_then(|l| {
+                            let toks: Vec<&str> = l.split_whitespace().collect();
+                            let i = toks.iter().position(|t| *t == "of")?;
+                            toks.get(i + 1)?.parse().ok()
+                        })
+                        .map_or_else(|| Seen::Unknown("no packet total in summary".into()), Seen::Count)
+                },
+                notes: |c| {
+                    let mut v = Vec::new();
+                    for key in ["Packet Processing Time:", "Setup Time:", "Unique flows:", "nDPI throughput:"] {
+                        if let Some(l) = c.stdout.lines().find(|l| l.trim_start().starts_with(key)) {
+                            v.push(format!("{} {}", key, l.trim_start()[key.len()..].trim()));
+                        }
+                    }
+                    v
+                },
+            });
+        }
+        None => missing.push(Missing {
+            name: "ndpiReader",
+            why: "not installed (apt-get install libndpi-bin)".into(),
+        }),
+    }
+
+    match which("softflowd") {
+        Some(prog) => {
+            // -d: foreground, exits at the end of the file and prints its
+            // statistics. No -n: without a collector softflowd exports
+            // nothing (no socket is opened; checked with strace). -6: track
+            // IPv6 too (v5 export would otherwise ignore it). -m: the same
+            // flow capacity as tapscope's worker (default 8192). -p/-c: pid
+            // file and control socket in the scratch folder, not /var/run.
+            let args = vec![
+                "-d".into(),
+                "-6".into(),
+                "-m".into(),
+                flow_capacity.to_string(),
+                "-p".into(),
+                work.join("softflowd.pid").display().to_string(),
+                "-c".into(),
+                work.join("softflowd.ctl").display().to_string(),
+                "-r".into(),
+                f.clone(),
+            ];
+            found.push(Peer {
+                name: "softflowd",
+                cmdline: format!("softflowd {}", args.join(" ")),
+                scope: "file read + parse + flow table (NetFlow accounting, no export)",
+                version: first_line(&prog, &["-h"], |l| l.contains("version"))
+                    .split("version ")
+                    .nth(1)
+                    .map(|v| v.trim_end_matches('.').to_string())
+                    .unwrap_or_default(),
+                prog,
+                args,
+                out_dir: None,
+                seen: |c, _| {
+                    // "Packets processed: N" + "Ignored packets: K (...)"
+                    let num = |key: &str| {
+                        c.stdout.lines().find_map(|l| {
+                            l.strip_prefix(key)?
+                                .split_whitespace()
+                                .next()?
+                                .parse::<u64>()
+                                .ok()
+                        })
+                    };
+                    match (num("Packets processed:"), num("Ignored packets:")) {
+                        (Some(p), Some(i)) => Seen::Count(p + i),
+                        _ => Seen::Unknown("no statistics printed".into()),
+                    }
+                },
+                notes: |c| {
+                    c.stdout
+                        .lines()
+                        .filter(|l| {
+                            l.starts_with("Ignored packets:") || l.starts_with("Flows expired:")
+                        })
+                        .map(str::to_string)
+                        .collect()
+                },
+            });
+        }
+        None => missing.push(Missing {
+            name: "softflowd",
+            why: "not installed (apt-get install softflowd)".into(),
+        }),
+    }
+
+    if which(&tapscope.display().to_string()).is_some() {
+        let out = work.join("tapscope-out");
+        let args = vec![
+            "replay".into(),
+            f.clone(),
+            "--out".into(),
+            out.display().to_string(),
+            "-q".into(),
+        ];
+        found.push(Peer {
+            name: "tapscope replay",
+            cmdline: format!("tapscope {}", args.join(" ")),
+            scope: "file read + parse + flow table + Parquet writing (all threads)",
+            version: first_line(tapscope, &["--version"], |_| true),
+            prog: tapscope.to_path_buf(),
+            args,
+            out_dir: Some(out),
+            seen: |_, out| match out.map(capture_packets) {
+                Some(Ok(n)) => Seen::Count(n),
+                Some(Err(e)) => Seen::Unknown(format!("capture table unreadable: {e:#}")),
+                None => Seen::Unknown("no output folder".into()),
+            },
+            notes: no_notes,
+        });
+    } else {
+        missing.push(Missing {
+            name: "tapscope replay",
+            why: format!(
+                "{} not found (cargo build --release -p tapscope, or --tapscope PATH)",
+                tapscope.display()
+            ),
+        });
+    }
+    (found, missing)
+}
+
+/// Sum of `packets` over every file of the `capture` table under `out`:
+/// what `tapscope replay` itself recorded as received.
+fn capture_packets(out: &Path) -> Result<u64> {
+    let mut files = Vec::new();
+    collect_parquet(&out.join("capture"), &mut files)?;
+    anyhow::ensure!(!files.is_empty(), "no capture files under {}", out.display());
+    let mut total = 0u64;
+    for p in files {
+        let f = File::open(&p).with_context(|| p.display().to_string())?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(f)?.build()?;
+        for batch in reader {
+            let batch = batch?;
+            let col = batch
+                .column_by_name("packets")
+                .context("no `packets` column")?;
+            if let Some(a) = col.as_any().downcast_ref::<UInt64Array>() {
+                total += a.iter().flatten().sum::<u64>();
+            } else if let Some(a) = col.as_any().downcast_ref::<Int64Array>() {
+                total += a.iter().flatten().map(|v| v as u64).sum::<u64>();
+            } else {
+                anyhow::bail!("`packets` has type {}", col.data_type());
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn collect_parquet(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    for e in std::fs::read_dir(dir).with_context(|| dir.display().to_string())? {
+        let p = e?.path();
+        if p.is_dir() {
+            collect_parquet(&p, out)?;
+        } else if p.extension().is_some_and(|x| x == "parquet") {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+/// First line of `prog args` output (stdout then stderr) matching `pick`.
+fn first_line(prog: &Path, args: &[&str], pick: fn(&str) -> bool) -> String {
+    let Ok(o) = Command::new(prog).args(args).output() else {
+        return String::new();
+    };
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    text.lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && pick(l))
+        .unwrap_or("")
+        .to_string()
+}
+
+/// "Welcome to nDPI 4.2.0" from `ndpiReader -h`.
+fn ndpi_version(prog: &Path) -> String {
+    first_line(prog, &["-h"], |l| l.contains("nDPI"))
+        .split_whitespace()
+        .last()
+        .unwrap_or("")
+        .to_string()
+}
