@@ -184,7 +184,10 @@ impl Config {
         };
         let range = |key: &str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
-                Err(err(key, format!("{v} is out of range: must be {lo} to {hi}")))
+                Err(err(
+                    key,
+                    format!("{v} is out of range: must be {lo} to {hi}"),
+                ))
             } else {
                 Ok(())
             }
@@ -203,17 +206,62 @@ impl Config {
             ));
         }
         range("capture.workers", self.capture.workers as u64, 1, 256)?;
-        range("capture.batch_size", self.capture.batch_size as u64, 1, 4096)?;
+        range(
+            "capture.batch_size",
+            self.capture.batch_size as u64,
+            1,
+            4096,
+        )?;
         range("capture.epoch_ms", self.capture.epoch_ms, 10, 3_600_000)?;
         range("flows.capacity", self.flows.capacity as u64, 16, 1 << 28)?;
-        range("flows.tcp_idle_timeout_s", self.flows.tcp_idle_timeout_s, 1, 86_400)?;
-        range("flows.udp_idle_timeout_s", self.flows.udp_idle_timeout_s, 1, 86_400)?;
-        range("flows.other_idle_timeout_s", self.flows.other_idle_timeout_s, 1, 86_400)?;
-        range("flows.tcp_closed_linger_s", self.flows.tcp_closed_linger_s, 0, 600)?;
-        range("flows.active_timeout_s", self.flows.active_timeout_s, 1, 86_400)?;
-        range("output.rotate_interval_s", self.output.rotate_interval_s, 1, 86_400)?;
-        range("output.rotate_size_mb", self.output.rotate_size_mb, 1, 1 << 20)?;
-        range("output.row_group_rows", self.output.row_group_rows as u64, 1024, 1 << 24)?;
+        range(
+            "flows.tcp_idle_timeout_s",
+            self.flows.tcp_idle_timeout_s,
+            1,
+            86_400,
+        )?;
+        range(
+            "flows.udp_idle_timeout_s",
+            self.flows.udp_idle_timeout_s,
+            1,
+            86_400,
+        )?;
+        range(
+            "flows.other_idle_timeout_s",
+            self.flows.other_idle_timeout_s,
+            1,
+            86_400,
+        )?;
+        range(
+            "flows.tcp_closed_linger_s",
+            self.flows.tcp_closed_linger_s,
+            0,
+            600,
+        )?;
+        range(
+            "flows.active_timeout_s",
+            self.flows.active_timeout_s,
+            1,
+            86_400,
+        )?;
+        range(
+            "output.rotate_interval_s",
+            self.output.rotate_interval_s,
+            1,
+            86_400,
+        )?;
+        range(
+            "output.rotate_size_mb",
+            self.output.rotate_size_mb,
+            1,
+            1 << 20,
+        )?;
+        range(
+            "output.row_group_rows",
+            self.output.row_group_rows as u64,
+            1024,
+            1 << 24,
+        )?;
         if self.output.dir.as_os_str().is_empty() {
             return Err(err("output.dir", "must not be empty".into()));
         }
@@ -320,7 +368,10 @@ mod tests {
         assert_eq!(e.line, Some(4));
         assert_eq!(e.key.as_deref(), Some("flows.capacity"));
         let shown = e.to_string();
-        assert!(shown.starts_with("tapscope.toml:4: `flows.capacity`:"), "{shown}");
+        assert!(
+            shown.starts_with("tapscope.toml:4: `flows.capacity`:"),
+            "{shown}"
+        );
         assert!(shown.contains("invalid type"), "{shown}");
     }
 
@@ -328,7 +379,11 @@ mod tests {
     fn unknown_key_is_rejected_with_its_line() {
         let e = parse("[flows]\ncapacty = 10\n").unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(e.message.contains("unknown field `capacty`"), "{}", e.message);
+        assert!(
+            e.message.contains("unknown field `capacty`"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -87,7 +87,9 @@ impl Control {
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
             self.totals.data_now_ns = self.totals.data_now_ns.max(s.end_ns);
-            if s.counters.packets > 0 && (self.totals.first_ns == 0 || s.start_ns < self.totals.first_ns) {
+            if s.counters.packets > 0
+                && (self.totals.first_ns == 0 || s.start_ns < self.totals.first_ns)
+            {
                 self.totals.first_ns = s.start_ns;
             }
             let src = &self.sources[i.min(self.sources.len() - 1)];

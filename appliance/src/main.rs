@@ -9,7 +9,11 @@ use appliance::replay::{self, ReplayArgs, Speed};
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Parser)]
-#[command(name = "tapscope", version, about = "Network microscope for a switch mirror port")]
+#[command(
+    name = "tapscope",
+    version,
+    about = "Network microscope for a switch mirror port"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -123,7 +127,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Config {
             cmd: ConfigCmd::Check { file },
         } => {
-            let cfg = Config::load(&file).with_context(|| "configuration is not valid".to_string())?;
+            let cfg =
+                Config::load(&file).with_context(|| "configuration is not valid".to_string())?;
             println!("{}: ok", file.display());
             println!("{cfg:#?}");
             Ok(ExitCode::SUCCESS)

@@ -55,7 +55,10 @@ pub struct ReplayReport {
 fn install_signals(stop: Arc<AtomicBool>) {
     tokio::spawn(async move {
         use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
             return;
         };
         tokio::select! {
@@ -76,7 +79,8 @@ fn pin(core: Option<core_affinity::CoreId>) {
 pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let cfg = &args.config;
     let progress = Arc::new(ReplayProgress::default());
-    let chain = FileChain::open(args.captures.clone(), progress.clone()).context("opening captures")?;
+    let chain =
+        FileChain::open(args.captures.clone(), progress.clone()).context("opening captures")?;
     let sink = Sink::open(SinkConfig {
         root: cfg.output.dir.clone(),
         tap_id: cfg.tap_id.clone(),
@@ -118,20 +122,30 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let mut links = Vec::new();
     let mut threads = Vec::new();
     let started = Instant::now();
-    let worker_cfg = |i: usize| -> WorkerConfig { cfg.worker(i as u16) };
+    // Replay is lossless: workers wait for the control core rather than drop.
+    let worker_cfg = |i: usize| -> WorkerConfig {
+        WorkerConfig {
+            lossless: true,
+            ..cfg.worker(i as u16)
+        }
+    };
     if n == 1 {
         let (mut w, link) = Worker::new(worker_cfg(0), stop.clone());
         links.push(link);
         let core = core_for(0);
         let speed = args.speed;
-        threads.push(std::thread::Builder::new().name("worker-0".into()).spawn(move || {
-            pin(core);
-            let mut chain = chain;
-            match speed {
-                Speed::Max => w.run(&mut chain),
-                Speed::Real => w.run(&mut Paced::new(chain)),
-            };
-        })?);
+        threads.push(
+            std::thread::Builder::new()
+                .name("worker-0".into())
+                .spawn(move || {
+                    pin(core);
+                    let mut chain = chain;
+                    match speed {
+                        Speed::Max => w.run(&mut chain),
+                        Speed::Real => w.run(&mut Paced::new(chain)),
+                    };
+                })?,
+        );
     } else {
         let mut rings = match args.speed {
             Speed::Max => spawn_dispatcher(chain, n, stop.clone(), &mut threads)?,
@@ -142,21 +156,27 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
             links.push(link);
             let mut ring = rings.pop().expect("one ring per worker");
             let core = core_for(i);
-            threads.push(std::thread::Builder::new().name(format!("worker-{i}")).spawn(move || {
-                pin(core);
-                w.run(&mut ring);
-            })?);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("worker-{i}"))
+                    .spawn(move || {
+                        pin(core);
+                        w.run(&mut ring);
+                    })?,
+            );
         }
         links.reverse();
     }
 
     let mut control = Control::new(links, sources, sink);
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     let show_progress = !args.quiet;
     let tty = std::io::stderr().is_terminal();
     let interrupted = rt.block_on(async {
         install_signals(stop.clone());
-        let mut tick = tokio::time::interval(Duration::from_millis(10));
+        let mut tick = tokio::time::interval(Duration::from_millis(2));
         let mut last_progress = Instant::now();
         let mut printed = false;
         loop {
@@ -165,7 +185,9 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
             if control.all_finished() {
                 break;
             }
-            if show_progress && last_progress.elapsed() >= Duration::from_secs(if tty { 1 } else { 10 }) {
+            if show_progress
+                && last_progress.elapsed() >= Duration::from_secs(if tty { 1 } else { 10 })
+            {
                 last_progress = Instant::now();
                 print_progress(&progress, control.totals(), started, tty);
                 printed = true;
@@ -264,7 +286,11 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
     let secs = r.elapsed.as_secs_f64().max(1e-9);
     println!(
         "{}: {} packets, {} in {:.2} s ({:.2} Mpps)",
-        if r.interrupted { "replay interrupted" } else { "replay done" },
+        if r.interrupted {
+            "replay interrupted"
+        } else {
+            "replay done"
+        },
         group(c.packets),
         human_bytes(c.bytes),
         secs,
@@ -274,10 +300,20 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
         .filter(|&i| r.totals.flows_by_reason[i] > 0)
         .map(|i| format!("{} {}", reason_name(i), group(r.totals.flows_by_reason[i])))
         .collect();
-    println!("  flows:    {} records ({})", group(r.totals.flows()), reasons.join(", "));
+    println!(
+        "  flows:    {} records ({})",
+        group(r.totals.flows()),
+        reasons.join(", ")
+    );
     let not_flows: Vec<String> = (0..PARSE_REASONS)
         .filter(|&i| c.parse_errors[i] > 0)
-        .map(|i| format!("{} {}", ParseError::reason_name(i), group(c.parse_errors[i])))
+        .map(|i| {
+            format!(
+                "{} {}",
+                ParseError::reason_name(i),
+                group(c.parse_errors[i])
+            )
+        })
         .collect();
     if not_flows.is_empty() {
         println!("  not flow packets: none");
@@ -299,8 +335,19 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
         .filter(|(_, v)| *v > 0)
         .map(|(k, v)| format!("{k} {}", group(*v)))
         .collect();
-    println!("  drops:    {}", if d.is_empty() { "none".to_string() } else { d.join(", ") });
-    println!("  files:    {} written under {}", r.sink.files_written, dir.display());
+    println!(
+        "  drops:    {}",
+        if d.is_empty() {
+            "none".to_string()
+        } else {
+            d.join(", ")
+        }
+    );
+    println!(
+        "  files:    {} written under {}",
+        r.sink.files_written,
+        dir.display()
+    );
     for f in r.sink.recent_files.iter().take(10) {
         println!("    {}", f.strip_prefix(dir).unwrap_or(f).display());
     }

@@ -34,7 +34,7 @@ pub struct Peer {
     out_dir: Option<PathBuf>,
     seen: fn(&ChildRun, Option<&Path>) -> Seen,
     /// Extra facts from the peer's own output (e.g. its self-reported time).
-    notes: fn(&ChildRun) -> Vec<String>,
+    notes: fn(&ChildRun, Option<&Path>) -> Vec<String>,
 }
 
 /// One run of one peer.
@@ -64,12 +64,12 @@ impl Peer {
             )),
             None => Seen::Unknown("killed by a signal".into()),
         };
-        let notes = (self.notes)(&child);
+        let notes = (self.notes)(&child, self.out_dir.as_deref());
         Ok(PeerRun { child, seen, notes })
     }
 }
 
-fn no_notes(_: &ChildRun) -> Vec<String> {
+fn no_notes(_: &ChildRun, _: Option<&Path>) -> Vec<String> {
     Vec::new()
 }
 
@@ -80,8 +80,20 @@ pub struct Missing {
 }
 
 /// Builds the peers for `file`; `work` is a scratch folder (their cwd).
-pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) -> (Vec<Peer>, Vec<Missing>) {
+pub fn peers(
+    file: &Path,
+    work: &Path,
+    tapscope: &Path,
+    flow_capacity: usize,
+) -> (Vec<Peer>, Vec<Missing>) {
     let f = file.display().to_string();
+    // For the report: the file as FILE, the scratch folder as TMP.
+    let w = work.display().to_string();
+    let show = |prog: &str, args: &[String]| {
+        format!("{prog} {}", args.join(" "))
+            .replace(&f, "FILE")
+            .replace(&w, "TMP")
+    };
     let mut found = Vec::new();
     let mut missing = Vec::new();
 
@@ -92,7 +104,7 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
             let args = vec!["-n".into(), "-r".into(), f.clone(), "--count".into()];
             found.push(Peer {
                 name: "tcpdump",
-                cmdline: format!("tcpdump {}", args.join(" ")),
+                cmdline: show("tcpdump", &args),
                 scope: "file read via libpcap only (baseline)",
                 version: first_line(&prog, &["--version"], |l| l.starts_with("tcpdump")),
                 prog,
@@ -102,7 +114,10 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
                     // "1000000 packets"
                     c.stdout
                         .lines()
-                        .find_map(|l| l.strip_suffix(" packets").and_then(|n| n.trim().parse().ok()))
+                        .find_map(|l| {
+                            l.strip_suffix(" packets")
+                                .and_then(|n| n.trim().parse().ok())
+                        })
                         .map_or_else(|| Seen::Unknown("no count printed".into()), Seen::Count)
                 },
                 notes: no_notes,
@@ -123,7 +138,7 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
             let args = vec!["-i".into(), f.clone()];
             found.push(Peer {
                 name: "ndpiReader",
-                cmdline: format!("ndpiReader {}", args.join(" ")),
+                cmdline: show("ndpiReader", &args),
                 scope: "file read + parse + flow table + DPI classification",
                 version: ndpi_version(&prog),
                 prog,
@@ -139,12 +154,21 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
                             let i = toks.iter().position(|t| *t == "of")?;
                             toks.get(i + 1)?.parse().ok()
                         })
-                        .map_or_else(|| Seen::Unknown("no packet total in summary".into()), Seen::Count)
+                        .map_or_else(
+                            || Seen::Unknown("no packet total in summary".into()),
+                            Seen::Count,
+                        )
                 },
-                notes: |c| {
+                notes: |c, _| {
                     let mut v = Vec::new();
-                    for key in ["Packet Processing Time:", "Setup Time:", "Unique flows:", "nDPI throughput:"] {
-                        if let Some(l) = c.stdout.lines().find(|l| l.trim_start().starts_with(key)) {
+                    for key in [
+                        "Packet Processing Time:",
+                        "Setup Time:",
+                        "Unique flows:",
+                        "nDPI throughput:",
+                    ] {
+                        if let Some(l) = c.stdout.lines().find(|l| l.trim_start().starts_with(key))
+                        {
                             v.push(format!("{} {}", key, l.trim_start()[key.len()..].trim()));
                         }
                     }
@@ -180,33 +204,38 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
             ];
             found.push(Peer {
                 name: "softflowd",
-                cmdline: format!("softflowd {}", args.join(" ")),
+                cmdline: show("softflowd", &args),
                 scope: "file read + parse + flow table (NetFlow accounting, no export)",
                 version: first_line(&prog, &["-h"], |l| l.contains("version"))
                     .split("version ")
                     .nth(1)
+                    .and_then(|v| v.split_whitespace().next())
                     .map(|v| v.trim_end_matches('.').to_string())
                     .unwrap_or_default(),
                 prog,
                 args,
                 out_dir: None,
                 seen: |c, _| {
-                    // "Packets processed: N" + "Ignored packets: K (...)"
-                    let num = |key: &str| {
-                        c.stdout.lines().find_map(|l| {
-                            l.strip_prefix(key)?
-                                .split_whitespace()
-                                .next()?
-                                .parse::<u64>()
-                                .ok()
-                        })
-                    };
-                    match (num("Packets processed:"), num("Ignored packets:")) {
-                        (Some(p), Some(i)) => Seen::Count(p + i),
+                    // softflowd counts a frame either in "Packets processed"
+                    // (IP, including runts it then ignores as "too short")
+                    // or as non-IP: "Ignored packets: K (N non-IP, B too short)".
+                    let processed = c.stdout.lines().find_map(|l| {
+                        l.strip_prefix("Packets processed:")?
+                            .trim()
+                            .parse::<u64>()
+                            .ok()
+                    });
+                    let non_ip = c.stdout.lines().find_map(|l| {
+                        let rest = l.strip_prefix("Ignored packets:")?;
+                        let inner = rest.split('(').nth(1)?;
+                        inner.split_whitespace().next()?.parse::<u64>().ok()
+                    });
+                    match (processed, non_ip) {
+                        (Some(p), Some(n)) => Seen::Count(p + n),
                         _ => Seen::Unknown("no statistics printed".into()),
                     }
                 },
-                notes: |c| {
+                notes: |c, _| {
                     c.stdout
                         .lines()
                         .filter(|l| {
@@ -234,7 +263,7 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
         ];
         found.push(Peer {
             name: "tapscope replay",
-            cmdline: format!("tapscope {}", args.join(" ")),
+            cmdline: show("tapscope", &args),
             scope: "file read + parse + flow table + Parquet writing (all threads)",
             version: first_line(tapscope, &["--version"], |_| true),
             prog: tapscope.to_path_buf(),
@@ -245,7 +274,17 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
                 Some(Err(e)) => Seen::Unknown(format!("capture table unreadable: {e:#}")),
                 None => Seen::Unknown("no output folder".into()),
             },
-            notes: no_notes,
+            notes: |_, out| {
+                let Some(out) = out else { return Vec::new() };
+                let mut v = Vec::new();
+                for table in ["flows", "capture"] {
+                    let mut files = Vec::new();
+                    if collect_parquet(&out.join(table), &mut files).is_ok() {
+                        v.push(format!("wrote {} Parquet files in `{table}`", files.len()));
+                    }
+                }
+                v
+            },
         });
     } else {
         missing.push(Missing {
@@ -264,7 +303,11 @@ pub fn peers(file: &Path, work: &Path, tapscope: &Path, flow_capacity: usize) ->
 fn capture_packets(out: &Path) -> Result<u64> {
     let mut files = Vec::new();
     collect_parquet(&out.join("capture"), &mut files)?;
-    anyhow::ensure!(!files.is_empty(), "no capture files under {}", out.display());
+    anyhow::ensure!(
+        !files.is_empty(),
+        "no capture files under {}",
+        out.display()
+    );
     let mut total = 0u64;
     for p in files {
         let f = File::open(&p).with_context(|| p.display().to_string())?;

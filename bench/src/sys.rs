@@ -71,11 +71,7 @@ pub fn run_child(cmd: &mut Command, cwd: &Path, tag: &str) -> Result<ChildRun> {
         break rc;
     };
     let wall = start.elapsed();
-    anyhow::ensure!(
-        rc == pid,
-        "wait4: {}",
-        std::io::Error::last_os_error()
-    );
+    anyhow::ensure!(rc == pid, "wait4: {}", std::io::Error::last_os_error());
     // The child is reaped; `Child` does nothing on drop.
     drop(child);
     let code = if libc::WIFEXITED(status) {
@@ -170,7 +166,12 @@ fn count_processes(comm: &str) -> usize {
         return 0;
     };
     rd.filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
         .filter(|e| {
             std::fs::read_to_string(e.path().join("comm"))
                 .map(|c| c.trim() == comm)

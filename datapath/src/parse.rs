@@ -63,8 +63,13 @@ pub enum Tunnel {
     FourInSix = 3,
     /// IPv6 in IPv6 (IP protocol 41 inside IPv6).
     SixInSix = 4,
-    /// GRE (IP protocol 47) carrying IPv4 or IPv6.
+    /// GRE (IP protocol 47) carrying IPv4 or IPv6, directly or through
+    /// transparent Ethernet bridging, ERSPAN, PPTP's PPP or MPLS.
     Gre = 5,
+    /// GTPv1-U (UDP port 2152) carrying IPv4 or IPv6: mobile backhaul.
+    Gtp = 6,
+    /// VXLAN (UDP port 4789) carrying Ethernet.
+    Vxlan = 7,
 }
 
 impl Tunnel {
@@ -77,6 +82,8 @@ impl Tunnel {
             Tunnel::FourInSix => Some("4in6"),
             Tunnel::SixInSix => Some("6in6"),
             Tunnel::Gre => Some("gre"),
+            Tunnel::Gtp => Some("gtp"),
+            Tunnel::Vxlan => Some("vxlan"),
         }
     }
 }
@@ -128,6 +135,8 @@ pub struct PacketMeta {
     /// Length of the frame on the wire.
     pub wire_len: u32,
     /// Ethernet source and destination (zero for link types without MACs).
+    /// From the innermost Ethernet header (the mirrored frame for ERSPAN and
+    /// bridged GRE); Linux cooked captures give only `src_mac`.
     pub src_mac: [u8; 6],
     pub dst_mac: [u8; 6],
     /// Outermost 802.1Q VLAN id (0 when untagged) and the number of tags.
@@ -165,7 +174,10 @@ pub struct PacketMeta {
     pub tcp_mss: u16,
     pub tcp_wscale: u8,
     pub tcp_sack_permitted: bool,
-    /// Offset of the L4 header and of the L4 payload in the captured bytes.
+    /// Offset of the L4 header and of the L4 payload in the captured bytes
+    /// (`l4_offset <= payload_offset <= cap_len`; equal when no L4 header
+    /// was read: other protocols, later fragments). Only the first 64 KiB of
+    /// a frame are parsed, so both always fit.
     pub l4_offset: u16,
     pub payload_offset: u16,
     /// L4 payload length according to the IP header (not the capture), so
@@ -499,7 +511,21 @@ fn parse_ip(
             return parse_tcp(m, data, l4, ip_payload);
         }
         let kind = match (m.protocol, version) {
-            (ip_protocol::UDP, _) => return parse_udp(m, data, l4, ip_payload),
+            (ip_protocol::UDP, _) => {
+                parse_udp(m, data, l4, ip_payload)?;
+                if tunnels < MAX_TUNNELS && m.fragment == Fragment::None {
+                    if let Some((kind, v, o)) = udp_tunnel(m, data) {
+                        (version, off) = (v, o);
+                        tunnels += 1;
+                        if m.tunnel == Tunnel::None {
+                            m.tunnel = kind;
+                        }
+                        (m.src_port, m.dst_port) = (0, 0);
+                        continue;
+                    }
+                }
+                return Ok(());
+            }
             (ip_protocol::ICMP, 4) | (ip_protocol::ICMPV6, 6) => {
                 return parse_icmp(m, data, l4, ip_payload, version)
             }
@@ -534,6 +560,62 @@ fn parse_ip(
     }
 }
 
+/// UDP port of GTP-U (3GPP TS 29.281) and of VXLAN (RFC 7348).
+const GTPU_PORT: u16 = 2152;
+const VXLAN_PORT: u16 = 4789;
+
+/// A tunnel carried in the UDP payload: a GTPv1-U T-PDU (mobile backhaul)
+/// holding IP, or VXLAN holding Ethernet. Returns the tunnel and where its
+/// inner IP header starts, or `None` (the packet stays plain UDP) when the
+/// payload is not such a tunnel.
+#[inline(never)]
+fn udp_tunnel(m: &mut PacketMeta, data: &[u8]) -> Option<(Tunnel, u8, usize)> {
+    let p = m.payload_offset as usize;
+    let b = tail(data, p);
+    if m.dst_port == GTPU_PORT || m.src_port == GTPU_PORT {
+        // Version 1, protocol type GTP, message type 255 (T-PDU).
+        let flags = *b.first()?;
+        if flags >> 5 != 1 || flags & 0x10 == 0 || *b.get(1)? != 0xff {
+            return None;
+        }
+        let mut off = 8;
+        if flags & 0x07 != 0 {
+            // Sequence number, N-PDU number and next extension type follow.
+            let mut next = *b.get(11)?;
+            off = 12;
+            if flags & 0x04 != 0 {
+                while next != 0 {
+                    let len = *b.get(off)? as usize * 4;
+                    if len == 0 {
+                        return None;
+                    }
+                    next = *b.get(off + len - 1)?;
+                    off += len;
+                }
+            }
+        }
+        return match b.get(off)? >> 4 {
+            v @ (4 | 6) => Some((Tunnel::Gtp, v, p + off)),
+            _ => None,
+        };
+    }
+    if m.dst_port == VXLAN_PORT {
+        // Flags with the I bit (a valid VNI), then reserved bits and the VNI.
+        if b.len() < 8 || b[0] & 0x08 == 0 {
+            return None;
+        }
+        let saved = (m.vlan, m.vlan_count);
+        return match parse_inner_ethernet(m, data, p + 8) {
+            Ok((v, o)) => Some((Tunnel::Vxlan, v, o)),
+            Err(_) => {
+                (m.vlan, m.vlan_count) = saved;
+                None
+            }
+        };
+    }
+    None
+}
+
 /// IPv4 header at `off`: fills the IP fields, cuts `data` to the packet's
 /// end, returns the L4 offset and the payload length per the header.
 #[inline(always)]
@@ -544,6 +626,9 @@ fn parse_ipv4(
 ) -> Result<(usize, usize), ParseError> {
     let buf = tail(data, off);
     let ip = Ipv4Packet::new_checked(buf).map_err(|e| err(e, Layer::Ipv4))?;
+    // Inside a fragment of an outer packet, an inner packet may go on in
+    // the next fragments: only an unfragmented path must fit the wire.
+    let whole = m.fragment == Fragment::None;
     m.ip_version = 4;
     m.src_ip = v4_mapped(ip.src_addr());
     m.dst_ip = v4_mapped(ip.dst_addr());
@@ -562,6 +647,11 @@ fn parse_ipv4(
     let avail = buf.len();
     let (len, payload) = match ip.total_len() as usize {
         0 => (avail, avail - hl),
+        // Longer than the frame on the wire: not a snap-length cut but a
+        // lying header (tshark: "total length exceeds packet length").
+        total if whole && off + total > m.wire_len as usize => {
+            return Err(ParseError::Malformed(Layer::Ipv4))
+        }
         total => (total.min(avail), total - hl),
     };
     *data = data.get(..off + len).unwrap_or(data);
@@ -578,6 +668,7 @@ fn parse_ipv6(
     off: usize,
 ) -> Result<(usize, usize), ParseError> {
     let ip = Ipv6Packet::new_checked(tail(data, off)).map_err(|e| err(e, Layer::Ipv6))?;
+    let whole = m.fragment == Fragment::None;
     m.ip_version = 6;
     m.src_ip = ip.src_addr();
     m.dst_ip = ip.dst_addr();
@@ -586,6 +677,9 @@ fn parse_ipv6(
     let captured = ip.captured_len();
     let mut payload = match ip.payload_len() {
         0 => captured - ipv6::HEADER_LEN,
+        n if whole && off + ipv6::HEADER_LEN + n as usize > m.wire_len as usize => {
+            return Err(ParseError::Malformed(Layer::Ipv6))
+        }
         n => n as usize,
     };
     let mut next = ip.next_header();
@@ -884,6 +978,11 @@ mod tests {
         parse_frame(link, f, f.len() as u32)
     }
 
+    /// The frame cut to `cut` bytes by a snap length: on the wire it was whole.
+    fn snap(link: LinkType, f: &[u8], cut: usize) -> Result<PacketMeta, ParseError> {
+        parse_frame(link, &f[..cut], f.len() as u32)
+    }
+
     fn eth_parse(f: &[u8]) -> PacketMeta {
         parse(LinkType::Ethernet, f).unwrap()
     }
@@ -1144,7 +1243,7 @@ mod tests {
         assert_eq!((m.l4_offset, m.src_port), (74, 7));
         // Options cut by the capture.
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..60]),
+            snap(LinkType::Ethernet, &f, 60),
             Err(ParseError::Truncated(Layer::Ipv4))
         );
     }
@@ -1246,7 +1345,7 @@ mod tests {
         // ... but a snap length cut inside it is still a truncated header.
         let f = eth(0x0800, &ipv4_full(6, V4_A, V4_B, 0x2000, &[], &seg[..32]));
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..50]),
+            snap(LinkType::Ethernet, &f, 50),
             Err(ParseError::Truncated(Layer::Tcp))
         );
         // DF alone is not a fragment.
@@ -1304,11 +1403,11 @@ mod tests {
             &ipv6(0, &cat(&[&ext(6, 3), &tcp(1, 2, 0, &[], &[])])),
         );
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..14 + 40 + 20]),
+            snap(LinkType::Ethernet, &f, 14 + 40 + 20),
             Err(ParseError::Truncated(Layer::Ipv6))
         );
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..14 + 40 + 1]),
+            snap(LinkType::Ethernet, &f, 14 + 40 + 1),
             Err(ParseError::Truncated(Layer::Ipv6))
         );
         // Version mismatch.
@@ -1354,7 +1453,7 @@ mod tests {
         // Cut inside the fragment header.
         let f = eth(0x86dd, &ipv6(44, &first));
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..58]),
+            snap(LinkType::Ethernet, &f, 58),
             Err(ParseError::Truncated(Layer::Ipv6))
         );
     }
@@ -1367,7 +1466,7 @@ mod tests {
         let m = eth_parse(&f);
         assert_eq!((m.src_port, m.payload_len), (1, 10));
         let f = eth(0x86dd, &ipv6(17, &udp(1, 2, &[3; 500])));
-        let m = parse(LinkType::Ethernet, &f[..70]).unwrap();
+        let m = snap(LinkType::Ethernet, &f, 70).unwrap();
         assert_eq!(m.payload_len, 500);
         // Padding after the IPv6 payload is not parsed.
         let mut f = eth(0x86dd, &ipv6(6, &[0x50; 4]));
@@ -1414,7 +1513,7 @@ mod tests {
         // Inner header cut by the capture.
         let f = eth(0x0800, &ipv4(4, &inner4));
         assert_eq!(
-            parse(LinkType::Ethernet, &f[..40]),
+            snap(LinkType::Ethernet, &f, 40),
             Err(ParseError::Truncated(Layer::Ipv4))
         );
         // Inner version does not match the protocol.
@@ -1609,6 +1708,76 @@ mod tests {
     ];
 
     #[test]
+    fn udp_tunnels_gtp_and_vxlan() {
+        let inner = ipv4_addrs(
+            17,
+            [10, 140, 0, 1],
+            [193, 0, 0, 2],
+            &udp(45634, 8801, b"zoom"),
+        );
+        // GTPv1-U T-PDU, no optional fields.
+        let len = (inner.len() as u16).to_be_bytes();
+        let gtp = cat(&[&[0x30, 0xff], &len, &[0, 0, 0, 7], &inner]);
+        let f = eth(0x0800, &ipv4(17, &udp(2152, 2152, &gtp)));
+        let m = eth_parse(&f);
+        assert_eq!(m.tunnel, Tunnel::Gtp);
+        assert_eq!((m.src_port, m.dst_port), (45634, 8801));
+        assert_eq!(m.src_ip, mapped([10, 140, 0, 1]));
+        assert_eq!(&f[m.payload_offset as usize..], b"zoom");
+        // With sequence number and one extension header (PDU session container).
+        let gtp = cat(&[
+            &[0x36, 0xff],
+            &len,
+            &[0, 0, 0, 7, 0, 1, 0, 0x85],
+            &[1, 0x10, 0x01, 0],
+            &inner,
+        ]);
+        let m = eth_parse(&eth(0x0800, &ipv4(17, &udp(2152, 2152, &gtp))));
+        assert_eq!((m.tunnel, m.dst_port), (Tunnel::Gtp, 8801));
+        // GTP signalling (echo request) and a broken extension chain stay UDP.
+        let echo = cat(&[&[0x32, 0x01, 0, 4, 0, 0, 0, 0, 0, 1, 0, 0]]);
+        let m = eth_parse(&eth(0x0800, &ipv4(17, &udp(40000, 2152, &echo))));
+        assert_eq!(
+            (m.tunnel, m.src_port, m.dst_port),
+            (Tunnel::None, 40000, 2152)
+        );
+        let bad = cat(&[
+            &[0x34, 0xff, 0, 8, 0, 0, 0, 7, 0, 0, 0, 0x85],
+            &[0, 1, 2, 3],
+        ]);
+        let m = eth_parse(&eth(0x0800, &ipv4(17, &udp(2152, 2152, &bad))));
+        assert_eq!((m.tunnel, m.dst_port), (Tunnel::None, 2152));
+        // VXLAN carrying Ethernet/IPv4/UDP: inner MACs and 5-tuple.
+        let vx = cat(&[&[0x08, 0, 0, 0, 0, 0, 42, 0], &eth(0x0800, &inner)]);
+        let m = eth_parse(&eth(0x0800, &ipv4(17, &udp(51000, 4789, &vx))));
+        assert_eq!(
+            (m.tunnel, m.src_port, m.dst_port),
+            (Tunnel::Vxlan, 45634, 8801)
+        );
+        // VXLAN without the I flag is not decapsulated.
+        let vx = cat(&[&[0, 0, 0, 0, 0, 0, 42, 0], &eth(0x0800, &inner)]);
+        let m = eth_parse(&eth(0x0800, &ipv4(17, &udp(51000, 4789, &vx))));
+        assert_eq!((m.tunnel, m.dst_port), (Tunnel::None, 4789));
+    }
+
+    #[test]
+    fn ip_length_beyond_the_wire_is_malformed() {
+        let f = eth(0x0800, &ipv4(17, &udp(1, 2, &[0; 40])));
+        // Cut by a snap length: fine.
+        assert!(snap(LinkType::Ethernet, &f, 50).is_ok());
+        // The whole frame is 50 bytes on the wire, but IP claims 68.
+        assert_eq!(
+            parse(LinkType::Ethernet, &f[..50]),
+            Err(ParseError::Malformed(Layer::Ipv4))
+        );
+        let f = eth(0x86dd, &ipv6(17, &udp(1, 2, &[0; 40])));
+        assert_eq!(
+            parse(LinkType::Ethernet, &f[..70]),
+            Err(ParseError::Malformed(Layer::Ipv6))
+        );
+    }
+
+    #[test]
     fn gre_pptp_ppp() {
         let m = parse_frame(LinkType::Ethernet, &PPTP_FRAME, 384).unwrap();
         assert_eq!(
@@ -1626,7 +1795,7 @@ mod tests {
         // PPP carrying LCP: the outer GRE packet.
         let mut f = PPTP_FRAME;
         f[56] = 0xc0;
-        let m = eth_parse(&f);
+        let m = parse_frame(LinkType::Ethernet, &f, 384).unwrap();
         assert_eq!((m.protocol, m.tunnel), (47, Tunnel::None));
         // Compressed PPP framing (protocol 0x21 alone).
         let ppp = cat(&[
@@ -1636,7 +1805,13 @@ mod tests {
             &PPTP_FRAME[58..],
         ]);
         let outer = ipv4(47, &ppp);
-        let m = eth_parse(&eth(0x0800, &outer));
+        // A snap-length cut: whole, the inner packet (326 bytes) fits.
+        let m = parse_frame(
+            LinkType::Ethernet,
+            &eth(0x0800, &outer),
+            14 + 20 + 16 + 1 + 326,
+        )
+        .unwrap();
         assert_eq!(
             (m.tunnel, m.src_port, m.l4_offset),
             (Tunnel::Gre, 5060, 14 + 20 + 16 + 1 + 20)
@@ -1731,7 +1906,7 @@ mod tests {
         let f = eth(0x0800, &ipv4(6, &tcp(1, 2, 0x10, &[1, 1, 1, 1], b"data")));
         for cut in 34..58 {
             assert_eq!(
-                parse(LinkType::Ethernet, &f[..cut]),
+                snap(LinkType::Ethernet, &f, cut),
                 Err(ParseError::Truncated(Layer::Tcp)),
                 "{cut}"
             );
@@ -1751,14 +1926,14 @@ mod tests {
         let f = eth(0x0800, &ipv4(17, &udp(1, 2, b"x")));
         for cut in 34..42 {
             assert_eq!(
-                parse(LinkType::Ethernet, &f[..cut]),
+                snap(LinkType::Ethernet, &f, cut),
                 Err(ParseError::Truncated(Layer::Udp))
             );
         }
         let f = eth(0x86dd, &ipv6(58, &[128, 0, 0, 0, 0, 1, 0, 1]));
         for cut in 54..62 {
             assert_eq!(
-                parse(LinkType::Ethernet, &f[..cut]),
+                snap(LinkType::Ethernet, &f, cut),
                 Err(ParseError::Truncated(Layer::Icmp))
             );
         }
@@ -1794,7 +1969,7 @@ mod tests {
         );
         let full = eth_parse(&f);
         for cut in 0..f.len() {
-            let r = parse(LinkType::Ethernet, &f[..cut]);
+            let r = snap(LinkType::Ethernet, &f, cut);
             if cut < full.payload_offset as usize {
                 assert!(
                     matches!(r, Err(ParseError::Truncated(_))),
@@ -1808,10 +1983,7 @@ mod tests {
         // Tunnels, every cut: never a panic, always an error before L4.
         let f = PPTP_FRAME;
         for cut in 0..78 {
-            assert!(
-                parse(LinkType::Ethernet, &f[..cut]).is_err(),
-                "cut at {cut}"
-            );
+            assert!(snap(LinkType::Ethernet, &f, cut).is_err(), "cut at {cut}");
         }
     }
 
@@ -1839,6 +2011,194 @@ mod tests {
             ParseError::reason_name(ParseError::Truncated(Layer::Tcp).reason()),
             "truncated_tcp"
         );
+    }
+
+    /// Every frame of the shared test captures (nDPI's test suite, see
+    /// DESIGN.md), read with a minimal pcap/pcapng reader. Skipped when
+    /// `../shared/testdata/pcap` is not beside the checkout.
+    mod captures {
+        use super::*;
+        use std::path::PathBuf;
+
+        struct Rec {
+            link: Option<LinkType>,
+            data: Vec<u8>,
+            orig: u32,
+        }
+
+        fn u32_at(b: &[u8], o: usize, le: bool) -> u32 {
+            let a = [b[o], b[o + 1], b[o + 2], b[o + 3]];
+            if le {
+                u32::from_le_bytes(a)
+            } else {
+                u32::from_be_bytes(a)
+            }
+        }
+
+        fn read(b: &[u8]) -> Vec<Rec> {
+            let mut out = Vec::new();
+            if b.len() < 24 {
+                return out;
+            }
+            let (mut le, mut o) = (true, 0);
+            if u32_at(b, 0, true) == 0x0a0d_0d0a {
+                // pcapng: section header, interface descriptions, packets.
+                let mut links = Vec::new();
+                while o + 12 <= b.len() {
+                    if u32_at(b, o, true) == 0x0a0d_0d0a {
+                        le = u32_at(b, o + 8, true) == 0x1a2b_3c4d;
+                        links.clear();
+                    }
+                    let (kind, len) = (u32_at(b, o, le), u32_at(b, o + 4, le) as usize);
+                    if len < 12 || o + len > b.len() {
+                        break;
+                    }
+                    let blk = &b[o..o + len];
+                    match kind {
+                        1 => {
+                            let lt = [blk[8], blk[9]];
+                            let lt = if le {
+                                u16::from_le_bytes(lt)
+                            } else {
+                                u16::from_be_bytes(lt)
+                            };
+                            links.push(LinkType::from_linktype(lt as u32));
+                        }
+                        6 => {
+                            let cap = u32_at(blk, 20, le) as usize;
+                            let link = links.get(u32_at(blk, 8, le) as usize).copied().flatten();
+                            out.push(Rec {
+                                link,
+                                data: blk[28..28 + cap].to_vec(),
+                                orig: u32_at(blk, 24, le),
+                            });
+                        }
+                        _ => {}
+                    }
+                    o += len;
+                }
+                return out;
+            }
+            le = matches!(u32_at(b, 0, true), 0xa1b2_c3d4 | 0xa1b2_3c4d);
+            let link = LinkType::from_linktype(u32_at(b, 20, le) & 0x0fff_ffff);
+            o = 24;
+            while o + 16 <= b.len() {
+                let cap = u32_at(b, o + 8, le) as usize;
+                if o + 16 + cap > b.len() {
+                    break;
+                }
+                out.push(Rec {
+                    link,
+                    data: b[o + 16..o + 16 + cap].to_vec(),
+                    orig: u32_at(b, o + 12, le),
+                });
+                o += 16 + cap;
+            }
+            out
+        }
+
+        fn dir() -> Option<PathBuf> {
+            let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata/pcap");
+            d.is_dir().then_some(d)
+        }
+
+        fn parse_capture(name: &str) -> Option<Vec<Result<PacketMeta, ParseError>>> {
+            let bytes = std::fs::read(dir()?.join(name)).ok()?;
+            let recs = read(&bytes);
+            assert!(!recs.is_empty(), "{name}: no frames read");
+            Some(
+                recs.iter()
+                    .map(|r| parse_frame(r.link.expect("supported link type"), &r.data, r.orig))
+                    .collect(),
+            )
+        }
+
+        #[test]
+        fn every_frame_of_every_capture() {
+            let Some(d) = dir() else {
+                eprintln!("skipped: no ../shared/testdata/pcap");
+                return;
+            };
+            let mut frames = 0;
+            for e in std::fs::read_dir(d).unwrap() {
+                let path = e.unwrap().path();
+                let bytes = std::fs::read(&path).unwrap();
+                for r in read(&bytes) {
+                    let Some(link) = r.link else { continue };
+                    if let Ok(m) = parse_frame(link, &r.data, r.orig) {
+                        assert!(m.payload_offset as usize <= r.data.len(), "{path:?}");
+                        assert!(m.l4_offset <= m.payload_offset, "{path:?}");
+                    }
+                    // Every prefix of the frame, too.
+                    for cut in [14, 20, 34, 38, 54, 60] {
+                        let _ = parse_frame(link, &r.data[..cut.min(r.data.len())], r.orig);
+                    }
+                    frames += 1;
+                }
+            }
+            assert!(frames > 1000, "{frames}");
+        }
+
+        #[test]
+        fn four_in_four() {
+            let Some(ms) = parse_capture("4in4tunnel.pcap") else {
+                return;
+            };
+            assert_eq!(ms.len(), 5);
+            for m in ms {
+                let m = m.unwrap();
+                assert_eq!(
+                    (m.tunnel, m.vlan, m.vlan_count),
+                    (Tunnel::FourInFour, 1624, 2)
+                );
+                assert_eq!(m.src_ip, mapped([10, 10, 100, 25]));
+                assert_eq!(m.dst_ip, mapped([10, 10, 101, 2]));
+                assert_eq!((m.protocol, m.src_port, m.dst_port), (17, 62367, 17000));
+            }
+        }
+
+        #[test]
+        fn six_in_four() {
+            let Some(ms) = parse_capture("6in4tunnel.pcap") else {
+                return;
+            };
+            assert_eq!(ms.len(), 127);
+            for m in ms {
+                let m = m.unwrap();
+                assert_eq!((m.tunnel, m.ip_version), (Tunnel::SixInFour, 6));
+            }
+        }
+
+        #[test]
+        fn gre_pptp() {
+            let Some(ms) = parse_capture("gre.pcapng") else {
+                return;
+            };
+            let m = ms[0].unwrap();
+            assert_eq!(
+                (m.tunnel, m.vlan, m.src_port, m.dst_port),
+                (Tunnel::Gre, 142, 5060, 5060)
+            );
+        }
+
+        #[test]
+        fn fragments() {
+            let Some(ms) = parse_capture("dns_fragmented.pcap") else {
+                return;
+            };
+            let later = ms
+                .iter()
+                .filter(|m| matches!(m, Ok(m) if m.fragment == Fragment::Later));
+            assert_eq!(later.count(), 7);
+            let Some(ms) = parse_capture("ip_fragmented_garbage.pcap") else {
+                return;
+            };
+            assert!(ms.iter().all(|m| m.is_ok()));
+            let first = ms
+                .iter()
+                .filter(|m| matches!(m, Ok(m) if m.fragment == Fragment::First));
+            assert_eq!(first.count(), 4);
+        }
     }
 
     mod props {

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::epoch::{CaptureCounters, EpochSummary, FlowRecord};
 use crate::flow::{FlowConfig, FlowCounters, FlowTable};
-use crate::parse::parse_frame;
+use crate::parse::{parse_frame_into, PacketMeta};
 use crate::source::{Frame, FrameSource, Poll, SourceStats};
 
 /// Worker settings.
@@ -30,6 +30,10 @@ pub struct WorkerConfig {
     pub summary_flow_capacity: usize,
     /// Summaries in circulation between this worker and the control core.
     pub summary_pool: usize,
+    /// Wait for the control core instead of dropping when no summary is
+    /// free. Replay sets this (a file can wait; a NIC cannot); live capture
+    /// never does.
+    pub lossless: bool,
 }
 
 impl Default for WorkerConfig {
@@ -41,6 +45,7 @@ impl Default for WorkerConfig {
             flows: FlowConfig::default(),
             summary_flow_capacity: 16_384,
             summary_pool: 8,
+            lossless: false,
         }
     }
 }
@@ -77,6 +82,7 @@ struct Output {
     counters: CaptureCounters,
     epoch_start: u64,
     epoch_end: u64,
+    lossless: bool,
 }
 
 impl Output {
@@ -93,6 +99,11 @@ impl Output {
     /// flow records only (mid-epoch); otherwise the epoch's counters go too.
     /// Returns false (and counts) if no emptied summary was free.
     fn hand_over(&mut self, partial: bool) -> bool {
+        if self.lossless {
+            while self.free.is_empty() && !self.tx.is_abandoned() {
+                std::thread::sleep(Duration::from_micros(20));
+            }
+        }
         let Ok(fresh) = self.free.pop() else {
             self.counters.summary_queue_full += 1;
             if !partial {
@@ -130,6 +141,8 @@ pub struct Worker {
     cfg: WorkerConfig,
     table: FlowTable,
     out: Output,
+    /// Parsed in place, one frame at a time (saves a copy per packet).
+    meta: PacketMeta,
     now: u64,
     last_flow: FlowCounters,
     last_src: SourceStats,
@@ -150,7 +163,10 @@ impl Worker {
             let s = EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity);
             let _ = recycle.push(Box::new(s));
         }
-        let cur = Box::new(EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity));
+        let cur = Box::new(EpochSummary::with_capacity(
+            cfg.id,
+            cfg.summary_flow_capacity,
+        ));
         let flows = FlowConfig {
             worker: cfg.id,
             ..cfg.flows
@@ -166,7 +182,9 @@ impl Worker {
                 counters: CaptureCounters::default(),
                 epoch_start: 0,
                 epoch_end: 0,
+                lossless: cfg.lossless,
             },
+            meta: PacketMeta::default(),
             now: 0,
             last_flow: FlowCounters::default(),
             last_src: SourceStats::default(),
@@ -217,11 +235,11 @@ impl Worker {
         let c = &mut self.out.counters;
         c.packets += 1;
         c.bytes += f.wire_len as u64;
-        match parse_frame(f.link, f.data, f.wire_len) {
-            Ok(m) => {
+        match parse_frame_into(f.link, f.data, f.wire_len, &mut self.meta) {
+            Ok(()) => {
                 c.ip_packets += 1;
                 let out = &mut self.out;
-                self.table.process(&m, now, &mut |r| out.emit(r));
+                self.table.process(&self.meta, now, &mut |r| out.emit(r));
             }
             Err(e) => c.parse_errors[e.reason()] += 1,
         }
@@ -255,7 +273,9 @@ impl Worker {
         let c = &mut self.out.counters;
         c.src_dropped += s.dropped.saturating_sub(self.last_src.dropped);
         c.src_ring_full += s.ring_full.saturating_sub(self.last_src.ring_full);
-        c.src_fill_ring_empty += s.fill_ring_empty.saturating_sub(self.last_src.fill_ring_empty);
+        c.src_fill_ring_empty += s
+            .fill_ring_empty
+            .saturating_sub(self.last_src.fill_ring_empty);
         c.src_invalid_descs += s.invalid.saturating_sub(self.last_src.invalid);
         self.last_src = s;
     }

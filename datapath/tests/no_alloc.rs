@@ -100,11 +100,19 @@ impl FrameSource for MemSource {
 
 #[test]
 fn steady_state_worker_loop_allocates_nothing() {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/pcap"));
+    let dir = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/testdata/pcap"
+    ));
     let mut frames = Vec::new();
     let mut t0 = u64::MAX;
     let mut t1 = 0;
-    for name in ["netflix.pcap", "teams.pcap", "443-firefox.pcap", "badpackets.pcap"] {
+    for name in [
+        "netflix.pcap",
+        "teams.pcap",
+        "443-firefox.pcap",
+        "badpackets.pcap",
+    ] {
         let mut src = PcapSource::open(&dir.join(name)).expect("shared capture");
         // Each capture is laid end to end on one timeline.
         let base = t1;
@@ -147,7 +155,15 @@ fn steady_state_worker_loop_allocates_nothing() {
         records: 0,
     };
     worker.run(&mut src);
-    assert!(src.summaries > 100, "summaries circulated: {}", src.summaries);
+    assert!(
+        src.summaries > 100,
+        "summaries circulated: {}",
+        src.summaries
+    );
     assert!(src.records > 1000, "flow records emitted: {}", src.records);
-    assert_eq!(ALLOCS.load(Ordering::SeqCst), 0, "allocations in steady state");
+    assert_eq!(
+        ALLOCS.load(Ordering::SeqCst),
+        0,
+        "allocations in steady state"
+    );
 }

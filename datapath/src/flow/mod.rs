@@ -92,7 +92,10 @@ impl FragCache {
     #[inline]
     fn tag(m: &PacketMeta) -> u64 {
         let mut h = (m.ip_id as u64) << 8 | m.protocol as u64 | 1 << 63;
-        for c in m.src_ip[8..].chunks_exact(4).chain(m.dst_ip[8..].chunks_exact(4)) {
+        for c in m.src_ip[8..]
+            .chunks_exact(4)
+            .chain(m.dst_ip[8..].chunks_exact(4))
+        {
             h = (h ^ u32::from_ne_bytes(c.try_into().unwrap()) as u64)
                 .wrapping_mul(0x9e37_79b9_7f4a_7c15)
                 .rotate_left(31);

@@ -218,7 +218,10 @@ mod tests {
         t.update(&mut r, &rst, 1, 1);
         assert!(t.closed);
         assert_eq!(r.tcp_s2c.rst, 1);
-        assert_eq!(r.tcp_s2c.zero_window, 0, "RST with window 0 is no zero-window event");
+        assert_eq!(
+            r.tcp_s2c.zero_window, 0,
+            "RST with window 0 is no zero-window event"
+        );
     }
 
     #[test]

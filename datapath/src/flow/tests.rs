@@ -72,7 +72,9 @@ fn server_first_packet_still_finds_client() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     // A UDP DNS response seen before its query.
-    t.process(&pkt(ip_proto::UDP, 53, 53, 7, 33000, 100), 1, &mut |r| out.borrow_mut().push(*r));
+    t.process(&pkt(ip_proto::UDP, 53, 53, 7, 33000, 100), 1, &mut |r| {
+        out.borrow_mut().push(*r)
+    });
     t.flush(&mut |r| out.borrow_mut().push(*r));
     assert_eq!(out.borrow()[0].client_ip, v4(7));
     assert_eq!(out.borrow()[0].server_port, 53);
@@ -133,7 +135,11 @@ fn active_timeout_splits_and_continues() {
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
     for s in 0..400u64 {
-        t.process(&pkt(ip_proto::UDP, 1, 5000, 2, 9000, 100), s * NS, &mut emit);
+        t.process(
+            &pkt(ip_proto::UDP, 1, 5000, 2, 9000, 100),
+            s * NS,
+            &mut emit,
+        );
     }
     t.flush(&mut emit);
     assert_eq!(out.borrow().len(), 2);
@@ -149,7 +155,11 @@ fn full_table_evicts_least_recent_and_counts() {
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
     for i in 0..16u16 {
-        t.process(&pkt(ip_proto::UDP, 1, 1000 + i, 2, 53, 80), i as u64, &mut emit);
+        t.process(
+            &pkt(ip_proto::UDP, 1, 1000 + i, 2, 53, 80),
+            i as u64,
+            &mut emit,
+        );
     }
     assert!(out.borrow().is_empty());
     // Touch flow 0 so it is recent.
@@ -201,7 +211,10 @@ fn icmp_echo_request_and_reply_meet() {
     t.process(&rep, 2, &mut emit);
     t.flush(&mut emit);
     assert_eq!(out.borrow().len(), 1);
-    assert_eq!((out.borrow()[0].c2s.packets, out.borrow()[0].s2c.packets), (1, 1));
+    assert_eq!(
+        (out.borrow()[0].c2s.packets, out.borrow()[0].s2c.packets),
+        (1, 1)
+    );
     assert_eq!(out.borrow()[0].client_ip, v4(1));
     assert_eq!(out.borrow()[0].client_port, 77);
 }

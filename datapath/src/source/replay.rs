@@ -37,7 +37,10 @@ pub struct FileChain {
 impl FileChain {
     /// Opens the first file right away so a bad path fails early; later
     /// files are opened when reached.
-    pub fn open(paths: Vec<PathBuf>, progress: Arc<ReplayProgress>) -> Result<FileChain, PcapError> {
+    pub fn open(
+        paths: Vec<PathBuf>,
+        progress: Arc<ReplayProgress>,
+    ) -> Result<FileChain, PcapError> {
         let total: u64 = paths
             .iter()
             .filter_map(|p| std::fs::metadata(p).ok())
