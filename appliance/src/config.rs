@@ -34,6 +34,21 @@ pub struct CaptureSection {
     pub epoch_ms: u64,
     /// Pin workers to cores (one core each, the control core apart).
     pub pin_cores: bool,
+    /// Live capture: RX queues to capture (one worker each); 0 = all.
+    pub queues: usize,
+    /// AF_XDP UMEM frames per queue (a power of two).
+    pub umem_frames: u32,
+    /// AF_XDP frame size: 2048, or 4096 for jumbo frames.
+    pub frame_size: u32,
+    /// AF_XDP RX ring size per queue (a power of two).
+    pub rx_ring: u32,
+    /// XDP attach mode: "auto" (native, else generic), "native" or "generic".
+    pub xdp_mode: String,
+    /// Zero-copy: "auto" (try, fall back to copy), "off" or "required".
+    pub zero_copy: String,
+    /// When idle, block in poll(2) for up to this long after 1024 empty
+    /// polls; 0 = pure busy-polling (one core at 100% per queue).
+    pub idle_wait_ms: u64,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -79,6 +94,13 @@ impl Default for CaptureSection {
             batch_size: 64,
             epoch_ms: 1000,
             pin_cores: true,
+            queues: 0,
+            umem_frames: 4096,
+            frame_size: 2048,
+            rx_ring: 2048,
+            xdp_mode: "auto".into(),
+            zero_copy: "auto".into(),
+            idle_wait_ms: 1,
         }
     }
 }
@@ -213,6 +235,42 @@ impl Config {
             4096,
         )?;
         range("capture.epoch_ms", self.capture.epoch_ms, 10, 3_600_000)?;
+        range("capture.queues", self.capture.queues as u64, 0, 256)?;
+        let pow2 = |key: &str, v: u32, lo: u32, hi: u32| {
+            if !v.is_power_of_two() || v < lo || v > hi {
+                Err(err(
+                    key,
+                    format!("{v} must be a power of two from {lo} to {hi}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        pow2("capture.umem_frames", self.capture.umem_frames, 64, 1 << 20)?;
+        pow2("capture.frame_size", self.capture.frame_size, 2048, 4096)?;
+        pow2("capture.rx_ring", self.capture.rx_ring, 64, 1 << 16)?;
+        if !matches!(
+            self.capture.xdp_mode.as_str(),
+            "auto" | "native" | "generic"
+        ) {
+            return Err(err(
+                "capture.xdp_mode",
+                format!(
+                    "\"{}\" is not one of \"auto\", \"native\", \"generic\"",
+                    self.capture.xdp_mode
+                ),
+            ));
+        }
+        if !matches!(self.capture.zero_copy.as_str(), "auto" | "off" | "required") {
+            return Err(err(
+                "capture.zero_copy",
+                format!(
+                    "\"{}\" is not one of \"auto\", \"off\", \"required\"",
+                    self.capture.zero_copy
+                ),
+            ));
+        }
+        range("capture.idle_wait_ms", self.capture.idle_wait_ms, 0, 1000)?;
         range("flows.capacity", self.flows.capacity as u64, 16, 1 << 28)?;
         range(
             "flows.tcp_idle_timeout_s",

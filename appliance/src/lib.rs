@@ -6,5 +6,9 @@
 
 pub mod config;
 pub mod control;
+pub mod gen;
+pub mod iface;
+pub mod live;
+pub mod pipeline;
 pub mod replay;
 pub mod sink;

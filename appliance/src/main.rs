@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use appliance::config::Config;
+use appliance::live;
 use appliance::replay::{self, ReplayArgs, Speed};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -42,6 +43,24 @@ enum Cmd {
         #[arg(long, short)]
         quiet: bool,
     },
+    /// Capture live from the mirror interface (AF_XDP; needs root).
+    Run {
+        /// Configuration file (TOML); default /etc/tapscope/tapscope.toml if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Mirror interface (default: capture.interface of the config).
+        #[arg(long)]
+        iface: Option<String>,
+        /// Root folder of the Parquet tables (default: output.dir of the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Generate the synthetic traffic mix onto an interface or into a pcap.
+    #[command(hide = true)]
+    Gen(appliance::gen::cli::GenArgs),
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -124,6 +143,43 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::SUCCESS
             })
         }
+        Cmd::Run {
+            config,
+            iface,
+            out,
+            duration,
+        } => {
+            let default = PathBuf::from("/etc/tapscope/tapscope.toml");
+            let config = config.or_else(|| default.exists().then_some(default));
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(out) = out {
+                cfg.output.dir = out;
+            }
+            let iface = iface.unwrap_or_else(|| cfg.capture.interface.clone());
+            let mut ticks = 0u64;
+            let report = live::run(
+                live::RunArgs {
+                    config: cfg,
+                    iface: iface.clone(),
+                    duration: duration.map(std::time::Duration::from_secs),
+                },
+                |c, modes| {
+                    ticks += 1;
+                    if ticks % 10 == 0 {
+                        eprintln!("{}", live::status_line(&iface, modes, c.totals()));
+                    }
+                },
+            )?;
+            println!(
+                "capture stopped: {} packets, {} flow records, {} files under {}",
+                replay::group(report.totals.counters.packets),
+                replay::group(report.totals.flows()),
+                report.sink.files_written,
+                report.out.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Gen(args) => appliance::gen::cli::run(args),
         Cmd::Config {
             cmd: ConfigCmd::Check { file },
         } => {

@@ -20,6 +20,7 @@ use datapath::worker::{Worker, WorkerConfig};
 
 use crate::config::Config;
 use crate::control::{reason_name, Control, Totals, WorkerSource};
+use crate::pipeline::{control_loop, pin, CorePlan, Until};
 use crate::sink::{Sink, SinkConfig, SinkStats};
 
 /// Replay pacing.
@@ -51,30 +52,6 @@ pub struct ReplayReport {
     pub interrupted: bool,
 }
 
-/// Raised by SIGINT/SIGTERM.
-fn install_signals(stop: Arc<AtomicBool>) {
-    tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
-        tokio::select! {
-            _ = int.recv() => {},
-            _ = term.recv() => {},
-        }
-        stop.store(true, Ordering::SeqCst);
-    });
-}
-
-fn pin(core: Option<core_affinity::CoreId>) {
-    if let Some(c) = core {
-        core_affinity::set_for_current(c);
-    }
-}
-
 /// Runs a replay to the end (or until interrupted).
 pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let cfg = &args.config;
@@ -93,16 +70,8 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let n = args.workers.max(1);
-    let cores = if cfg.capture.pin_cores {
-        core_affinity::get_core_ids().unwrap_or_default()
-    } else {
-        Vec::new()
-    };
-    // Control on the first core, workers on the following ones.
-    let core_for = |w: usize| -> Option<core_affinity::CoreId> {
-        (cores.len() > 1).then(|| cores[1 + w % (cores.len() - 1)])
-    };
-    pin(cores.first().copied());
+    let plan = CorePlan::new(cfg.capture.pin_cores);
+    pin(plan.control());
 
     let name = if args.captures.len() == 1 {
         args.captures[0]
@@ -132,7 +101,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
     if n == 1 {
         let (mut w, link) = Worker::new(worker_cfg(0), stop.clone());
         links.push(link);
-        let core = core_for(0);
+        let core = plan.worker(0);
         let speed = args.speed;
         threads.push(
             std::thread::Builder::new()
@@ -155,7 +124,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
             let (mut w, link) = Worker::new(worker_cfg(i), stop.clone());
             links.push(link);
             let mut ring = rings.pop().expect("one ring per worker");
-            let core = core_for(i);
+            let core = plan.worker(i);
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("worker-{i}"))
@@ -169,35 +138,24 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
     }
 
     let mut control = Control::new(links, sources, sink);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
     let show_progress = !args.quiet;
     let tty = std::io::stderr().is_terminal();
-    let interrupted = rt.block_on(async {
-        install_signals(stop.clone());
-        let mut tick = tokio::time::interval(Duration::from_millis(2));
-        let mut last_progress = Instant::now();
-        let mut printed = false;
-        loop {
-            tick.tick().await;
-            control.poll()?;
-            if control.all_finished() {
-                break;
-            }
-            if show_progress
-                && last_progress.elapsed() >= Duration::from_secs(if tty { 1 } else { 10 })
-            {
-                last_progress = Instant::now();
-                print_progress(&progress, control.totals(), started, tty);
+    let mut printed = false;
+    let interrupted = control_loop(
+        &mut control,
+        &stop,
+        Until::WorkersDone,
+        Duration::from_secs(if tty { 1 } else { 10 }),
+        |c| {
+            if show_progress {
+                print_progress(&progress, c.totals(), started, tty);
                 printed = true;
             }
-        }
-        if printed && tty {
-            eprintln!();
-        }
-        anyhow::Ok(stop.load(Ordering::SeqCst))
-    })?;
+        },
+    )?;
+    if printed && tty {
+        eprintln!();
+    }
     for t in threads {
         let _ = t.join();
     }
@@ -258,7 +216,7 @@ pub fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

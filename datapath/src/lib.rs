@@ -2,8 +2,9 @@
 //!
 //! Everything a pinned worker core does per packet lives here: zero-copy wire
 //! views ([`wire`]), the one-pass frame parser ([`parse`]), the per-core flow
-//! engine ([`flow`]), frame sources ([`source`]) and the worker loop
-//! ([`worker`]) that hands [`epoch::EpochSummary`] values to the control core.
+//! engine ([`flow`]), the sketches ([`sketch`]: heavy hitters, scans, flow
+//! sizes), frame sources ([`source`]) and the worker loop ([`worker`]) that
+//! hands [`epoch::EpochSummary`] values to the control core.
 //!
 //! Invariants: this crate does not depend on tokio or on Arrow/Parquet; the
 //! per-packet path neither allocates, locks nor makes syscalls; the flow
@@ -12,6 +13,7 @@
 pub mod epoch;
 pub mod flow;
 pub mod parse;
+pub mod sketch;
 pub mod source;
 pub mod wire;
 pub mod worker;

@@ -8,6 +8,8 @@
 
 pub mod pcap;
 pub mod replay;
+#[cfg(feature = "xdp")]
+pub mod xdp;
 
 use crate::parse::LinkType;
 

@@ -1,0 +1,36 @@
+//! tapscope's own traffic generator: realistic conversations synthesized as
+//! Ethernet frames in both directions, as a tap on a mirror port sees them
+//! (no sockets, no servers), for the demo link and for live-capture tests.
+//!
+//! - [`packets`]: Ethernet/IPv4/IPv6 frame builders with correct lengths
+//!   and checksums; a TCP conversation keeping both sides' sequence numbers.
+//! - [`dns`], [`tls`], [`quic`]: DNS messages with name compression, TLS 1.3
+//!   hellos with SNI and ALPN, QUIC v1 Initial packets protected as RFC 9001
+//!   prescribes (so observers can read their SNI).
+//! - [`mix`]: [`TrafficMix`], a seeded, endless iterator of timestamped
+//!   frames: DNS, TLS, QUIC, HTTP, bulk downloads, pings, a port scan and a
+//!   host sweep among a handful of LAN devices and internet servers.
+//! - [`send`]: a paced AF_PACKET [`Sender`] and a pcap writer.
+//! - [`cli`]: the `tapscope gen` command.
+//!
+//! ```no_run
+//! use appliance::gen::{GenConfig, Pace, SendOptions, Sender, TrafficMix};
+//! let mix = TrafficMix::new(GenConfig::default());
+//! let mut tx = Sender::open("veth-demo0")?;
+//! let opts = SendOptions { pace: Pace::Rate(5000.0), count: Some(50_000), ..Default::default() };
+//! let stats = tx.send_paced(mix, &opts)?;
+//! println!("{} frames, {} errors", stats.frames, stats.errors);
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod cli;
+pub mod dns;
+pub mod mix;
+pub mod packets;
+pub mod quic;
+pub mod send;
+pub mod tls;
+
+pub use mix::{GenConfig, Parts, TrafficMix};
+pub use packets::Frame;
+pub use send::{write_pcap, write_pcap_to, Pace, PcapStats, SendOptions, SendStats, Sender};

@@ -1,0 +1,818 @@
+//! Frame builders: Ethernet II over IPv4 or IPv6, carrying TCP, UDP or ICMP
+//! echo, with correct lengths and checksums, and a TCP conversation that
+//! keeps both sides' sequence numbers so handshakes, data, teardowns and
+//! resets come out as a tap between the two would see them.
+//!
+//! Frames shorter than the Ethernet minimum are padded to 60 bytes (without
+//! the FCS), as they are on the wire.
+
+use std::net::IpAddr;
+
+/// A MAC address.
+pub type Mac = [u8; 6];
+
+/// The shortest Ethernet frame without its FCS; shorter frames are padded.
+pub const MIN_FRAME: usize = 60;
+/// Ethernet header length.
+pub const ETH_LEN: usize = 14;
+
+pub const ETHERTYPE_IPV4: u16 = 0x0800;
+pub const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+pub const PROTO_ICMP: u8 = 1;
+pub const PROTO_TCP: u8 = 6;
+pub const PROTO_UDP: u8 = 17;
+pub const PROTO_ICMPV6: u8 = 58;
+
+/// TCP flag bits.
+pub mod flags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+}
+
+/// One generated frame: its time relative to the start of the generation
+/// and its bytes from the Ethernet header on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame {
+    pub ts_ns: u64,
+    pub data: Vec<u8>,
+}
+
+/// One direction of a path: Ethernet and IP source and destination and the
+/// TTL (hop limit) the packets carry where they are seen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub src_mac: Mac,
+    pub dst_mac: Mac,
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub ttl: u8,
+}
+
+impl Link {
+    /// The opposite direction, with its own TTL.
+    pub fn reverse(&self, ttl: u8) -> Link {
+        Link {
+            src_mac: self.dst_mac,
+            dst_mac: self.src_mac,
+            src: self.dst,
+            dst: self.src,
+            ttl,
+        }
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        self.src.is_ipv6()
+    }
+
+    /// Bytes of Ethernet and IP headers in front of the transport header.
+    pub fn header_len(&self) -> usize {
+        ETH_LEN + if self.is_ipv6() { 40 } else { 20 }
+    }
+}
+
+/// RFC 1071 Internet checksum accumulator: 16-bit big-endian words summed
+/// in one's complement. Data may be added in pieces of any length.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Checksum {
+    sum: u64,
+    odd: bool,
+}
+
+impl Checksum {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn add(&mut self, data: &[u8]) -> &mut Self {
+        let mut d = data;
+        if self.odd && !d.is_empty() {
+            self.sum += d[0] as u64;
+            d = &d[1..];
+            self.odd = false;
+        }
+        let mut chunks = d.chunks_exact(2);
+        for c in &mut chunks {
+            self.sum += u16::from_be_bytes([c[0], c[1]]) as u64;
+        }
+        if let [last] = chunks.remainder() {
+            self.sum += (*last as u64) << 8;
+            self.odd = true;
+        }
+        self
+    }
+
+    /// The checksum to store: the complement of the folded sum.
+    pub fn finish(&self) -> u16 {
+        let mut s = self.sum;
+        while s > 0xffff {
+            s = (s & 0xffff) + (s >> 16);
+        }
+        !(s as u16)
+    }
+}
+
+/// The Internet checksum of `data`.
+pub fn checksum(data: &[u8]) -> u16 {
+    Checksum::new().add(data).finish()
+}
+
+/// Sum of the TCP/UDP/ICMPv6 pseudo header.
+fn pseudo_header(link: &Link, proto: u8, len: usize) -> Checksum {
+    let mut c = Checksum::new();
+    match (link.src, link.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            c.add(&s.octets()).add(&d.octets());
+            c.add(&[0, proto]).add(&(len as u16).to_be_bytes());
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            c.add(&s.octets()).add(&d.octets());
+            c.add(&(len as u32).to_be_bytes()).add(&[0, 0, 0, proto]);
+        }
+        _ => unreachable!("checked by ip_frame"),
+    }
+    c
+}
+
+/// Builds a frame: Ethernet, the IP header for `link`, then `l4` (transport
+/// header with a zero checksum field, and payload). The transport checksum
+/// is computed and stored at `csum_at` within `l4` (`None`: no checksum).
+/// IPv4 packets carry `ip_id` and, when `dont_fragment`, the DF flag.
+fn ip_frame(
+    link: &Link,
+    ip_id: u16,
+    dont_fragment: bool,
+    proto: u8,
+    l4: &[u8],
+    csum_at: Option<usize>,
+) -> Vec<u8> {
+    assert_eq!(
+        link.src.is_ipv6(),
+        link.dst.is_ipv6(),
+        "source and destination of one IP version"
+    );
+    let mut f = Vec::with_capacity((link.header_len() + l4.len()).max(MIN_FRAME));
+    f.extend_from_slice(&link.dst_mac);
+    f.extend_from_slice(&link.src_mac);
+    let l4_at = match (link.src, link.dst) {
+        (IpAddr::V4(s), IpAddr::V4(d)) => {
+            f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+            let total = 20 + l4.len();
+            assert!(total <= 0xffff, "IPv4 packet too long");
+            let frag = if dont_fragment { 0x4000u16 } else { 0 };
+            f.extend_from_slice(&[0x45, 0x00]);
+            f.extend_from_slice(&(total as u16).to_be_bytes());
+            f.extend_from_slice(&ip_id.to_be_bytes());
+            f.extend_from_slice(&frag.to_be_bytes());
+            f.extend_from_slice(&[link.ttl, proto, 0, 0]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+            let c = checksum(&f[ETH_LEN..ETH_LEN + 20]);
+            f[ETH_LEN + 10..ETH_LEN + 12].copy_from_slice(&c.to_be_bytes());
+            ETH_LEN + 20
+        }
+        (IpAddr::V6(s), IpAddr::V6(d)) => {
+            f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
+            assert!(l4.len() <= 0xffff, "IPv6 payload too long");
+            // Version 6, traffic class 0, a flow label derived from the
+            // IP id so a conversation keeps one label.
+            let label = (ip_id as u32) & 0xfffff;
+            f.extend_from_slice(&(0x6000_0000u32 | label).to_be_bytes());
+            f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
+            f.extend_from_slice(&[proto, link.ttl]);
+            f.extend_from_slice(&s.octets());
+            f.extend_from_slice(&d.octets());
+            ETH_LEN + 40
+        }
+        _ => unreachable!(),
+    };
+    f.extend_from_slice(l4);
+    if let Some(at) = csum_at {
+        let mut c = pseudo_header(link, proto, l4.len());
+        c.add(l4);
+        let mut v = c.finish();
+        if proto == PROTO_UDP && v == 0 {
+            // A computed UDP checksum of zero is sent as all ones.
+            v = 0xffff;
+        }
+        f[l4_at + at..l4_at + at + 2].copy_from_slice(&v.to_be_bytes());
+    }
+    if f.len() < MIN_FRAME {
+        f.resize(MIN_FRAME, 0);
+    }
+    f
+}
+
+/// A TCP segment's header fields and payload.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpSegment<'a> {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: u8,
+    pub window: u16,
+    /// Options, already padded to a multiple of 4 bytes.
+    pub options: &'a [u8],
+    pub payload: &'a [u8],
+}
+
+/// A TCP segment in an Ethernet frame (IPv4 with DF set, or IPv6).
+pub fn tcp_frame(link: &Link, ip_id: u16, seg: &TcpSegment) -> Vec<u8> {
+    assert!(
+        seg.options.len() % 4 == 0 && seg.options.len() <= 40,
+        "TCP options padded to 4 bytes, at most 40"
+    );
+    let hlen = 20 + seg.options.len();
+    let mut l4 = Vec::with_capacity(hlen + seg.payload.len());
+    l4.extend_from_slice(&seg.src_port.to_be_bytes());
+    l4.extend_from_slice(&seg.dst_port.to_be_bytes());
+    l4.extend_from_slice(&seg.seq.to_be_bytes());
+    l4.extend_from_slice(&seg.ack.to_be_bytes());
+    l4.push(((hlen / 4) as u8) << 4);
+    l4.push(seg.flags);
+    l4.extend_from_slice(&seg.window.to_be_bytes());
+    l4.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
+    l4.extend_from_slice(seg.options);
+    l4.extend_from_slice(seg.payload);
+    ip_frame(link, ip_id, true, PROTO_TCP, &l4, Some(16))
+}
+
+/// A UDP datagram in an Ethernet frame.
+pub fn udp_frame(link: &Link, ip_id: u16, src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+    let len = 8 + payload.len();
+    assert!(len <= 0xffff, "UDP datagram too long");
+    let mut l4 = Vec::with_capacity(len);
+    l4.extend_from_slice(&src_port.to_be_bytes());
+    l4.extend_from_slice(&dst_port.to_be_bytes());
+    l4.extend_from_slice(&(len as u16).to_be_bytes());
+    l4.extend_from_slice(&[0, 0]);
+    l4.extend_from_slice(payload);
+    ip_frame(link, ip_id, false, PROTO_UDP, &l4, Some(6))
+}
+
+/// An ICMP (IPv4) or ICMPv6 (IPv6) echo request or reply.
+pub fn icmp_echo_frame(
+    link: &Link,
+    ip_id: u16,
+    reply: bool,
+    ident: u16,
+    seq: u16,
+    payload: &[u8],
+) -> Vec<u8> {
+    let v6 = link.is_ipv6();
+    let ty = match (v6, reply) {
+        (false, false) => 8,
+        (false, true) => 0,
+        (true, false) => 128,
+        (true, true) => 129,
+    };
+    let mut l4 = Vec::with_capacity(8 + payload.len());
+    l4.extend_from_slice(&[ty, 0, 0, 0]);
+    l4.extend_from_slice(&ident.to_be_bytes());
+    l4.extend_from_slice(&seq.to_be_bytes());
+    l4.extend_from_slice(payload);
+    if v6 {
+        ip_frame(link, ip_id, false, PROTO_ICMPV6, &l4, Some(2))
+    } else {
+        let c = checksum(&l4);
+        l4[2..4].copy_from_slice(&c.to_be_bytes());
+        ip_frame(link, ip_id, false, PROTO_ICMP, &l4, None)
+    }
+}
+
+/// SYN options as a Linux or Windows stack sends them without timestamps:
+/// MSS, SACK permitted, window scale (each optional but MSS), padded with
+/// NOPs to a multiple of 4.
+pub fn syn_options(mss: u16, sack_permitted: bool, wscale: Option<u8>) -> Vec<u8> {
+    let mut o = vec![2, 4];
+    o.extend_from_slice(&mss.to_be_bytes());
+    if sack_permitted {
+        o.extend_from_slice(&[1, 1, 4, 2]);
+    }
+    if let Some(ws) = wscale {
+        o.extend_from_slice(&[1, 3, 3, ws]);
+    }
+    o
+}
+
+/// One side of a TCP conversation.
+#[derive(Clone, Copy, Debug)]
+struct Side {
+    link: Link,
+    port: u16,
+    /// Next sequence number to send.
+    next_seq: u32,
+    /// Highest sequence number of the peer acknowledged so far.
+    acked: u32,
+    ip_id: u16,
+    syn_window: u16,
+    window: u16,
+    mss: u16,
+    sack: bool,
+}
+
+impl Side {
+    fn id(&mut self) -> u16 {
+        let v = self.ip_id;
+        self.ip_id = self.ip_id.wrapping_add(1);
+        v
+    }
+}
+
+/// Which end of a conversation sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    /// Client to server.
+    C2s,
+    /// Server to client.
+    S2c,
+}
+
+/// Options of one TCP end: initial sequence number, first IP id, receive
+/// window field of its SYN and of later segments (scaled by `wscale` when
+/// both ends offer it), MSS, SACK and window scale of its SYN.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpEnd {
+    pub port: u16,
+    pub isn: u32,
+    pub ip_id: u16,
+    pub syn_window: u16,
+    pub window: u16,
+    pub mss: u16,
+    pub sack_permitted: bool,
+    pub wscale: Option<u8>,
+}
+
+/// A TCP conversation seen from a tap between client and server: every
+/// method appends the frame(s) it sends to `frames`, with correct sequence
+/// and acknowledgement numbers for both directions.
+#[derive(Debug)]
+pub struct TcpConversation {
+    c: Side,
+    s: Side,
+    c_ws: Option<u8>,
+    s_ws: Option<u8>,
+    pub frames: Vec<Frame>,
+}
+
+impl TcpConversation {
+    /// `c2s` is the client's direction; `s2c_ttl` the TTL of the server's
+    /// packets where they are seen.
+    pub fn new(c2s: Link, s2c_ttl: u8, client: TcpEnd, server: TcpEnd) -> Self {
+        let side = |link: Link, e: &TcpEnd| Side {
+            link,
+            port: e.port,
+            next_seq: e.isn,
+            acked: 0,
+            ip_id: e.ip_id,
+            syn_window: e.syn_window,
+            window: e.window,
+            mss: e.mss,
+            sack: e.sack_permitted,
+        };
+        TcpConversation {
+            c: side(c2s, &client),
+            s: side(c2s.reverse(s2c_ttl), &server),
+            c_ws: client.wscale,
+            s_ws: server.wscale,
+            frames: Vec::new(),
+        }
+    }
+
+    fn sides(&mut self, dir: Dir) -> (&mut Side, &mut Side) {
+        match dir {
+            Dir::C2s => (&mut self.c, &mut self.s),
+            Dir::S2c => (&mut self.s, &mut self.c),
+        }
+    }
+
+    /// The payload size limit for segments sent in `dir` (the receiver's MSS).
+    pub fn mss(&self, dir: Dir) -> usize {
+        match dir {
+            Dir::C2s => self.s.mss as usize,
+            Dir::S2c => self.c.mss as usize,
+        }
+    }
+
+    /// The next sequence number `dir` will send.
+    pub fn next_seq(&self, dir: Dir) -> u32 {
+        match dir {
+            Dir::C2s => self.c.next_seq,
+            Dir::S2c => self.s.next_seq,
+        }
+    }
+
+    fn push(&mut self, ts_ns: u64, dir: Dir, seq: u32, fl: u8, options: &[u8], payload: &[u8]) {
+        let (me, peer) = self.sides(dir);
+        let ack = if fl & flags::ACK != 0 {
+            peer.next_seq
+        } else {
+            0
+        };
+        if fl & flags::ACK != 0 {
+            me.acked = ack;
+        }
+        let seg = TcpSegment {
+            src_port: me.port,
+            dst_port: peer.port,
+            seq,
+            ack,
+            flags: fl,
+            window: if fl & flags::SYN != 0 {
+                me.syn_window
+            } else {
+                me.window
+            },
+            options,
+            payload,
+        };
+        let link = me.link;
+        let id = me.id();
+        self.frames.push(Frame {
+            ts_ns,
+            data: tcp_frame(&link, id, &seg),
+        });
+    }
+
+    /// The client's SYN.
+    pub fn syn(&mut self, ts_ns: u64) {
+        let opts = syn_options(self.c.mss, self.c.sack, self.c_ws);
+        let seq = self.c.next_seq;
+        self.push(ts_ns, Dir::C2s, seq, flags::SYN, &opts, &[]);
+        self.c.next_seq = seq.wrapping_add(1);
+    }
+
+    /// The server's SYN/ACK.
+    pub fn syn_ack(&mut self, ts_ns: u64) {
+        let sack = self.s.sack && self.c.sack;
+        let ws = self.s_ws.filter(|_| self.c_ws.is_some());
+        let opts = syn_options(self.s.mss, sack, ws);
+        let seq = self.s.next_seq;
+        self.push(ts_ns, Dir::S2c, seq, flags::SYN | flags::ACK, &opts, &[]);
+        self.s.next_seq = seq.wrapping_add(1);
+    }
+
+    /// SYN, SYN/ACK and the client's ACK: `rtt_ns` after the SYN comes the
+    /// SYN/ACK, `client_ns` after that the ACK (times as seen at the tap).
+    pub fn handshake(&mut self, ts_ns: u64, rtt_ns: u64, client_ns: u64) -> u64 {
+        self.syn(ts_ns);
+        self.syn_ack(ts_ns + rtt_ns);
+        let t = ts_ns + rtt_ns + client_ns;
+        self.ack(t, Dir::C2s);
+        t
+    }
+
+    /// A pure ACK of everything `dir`'s peer has sent.
+    pub fn ack(&mut self, ts_ns: u64, dir: Dir) {
+        let seq = self.next_seq(dir);
+        self.push(ts_ns, dir, seq, flags::ACK, &[], &[]);
+    }
+
+    /// A duplicate ACK carrying one SACK block `[left, right)`; it
+    /// acknowledges what the last ACK did.
+    pub fn dup_ack_sack(&mut self, ts_ns: u64, dir: Dir, left: u32, right: u32) {
+        let (me, peer) = self.sides(dir);
+        let mut opts = vec![1, 1, 5, 10];
+        opts.extend_from_slice(&left.to_be_bytes());
+        opts.extend_from_slice(&right.to_be_bytes());
+        let seg = TcpSegment {
+            src_port: me.port,
+            dst_port: peer.port,
+            seq: me.next_seq,
+            ack: me.acked,
+            flags: flags::ACK,
+            window: me.window,
+            options: &opts,
+            payload: &[],
+        };
+        let link = me.link;
+        let id = me.id();
+        self.frames.push(Frame {
+            ts_ns,
+            data: tcp_frame(&link, id, &seg),
+        });
+    }
+
+    /// One data segment (at most one MSS) with PSH and ACK when `push`,
+    /// else ACK only. Returns the segment's sequence number.
+    pub fn data(&mut self, ts_ns: u64, dir: Dir, payload: &[u8], push: bool) -> u32 {
+        assert!(payload.len() <= self.mss(dir), "segment larger than MSS");
+        let seq = self.next_seq(dir);
+        let fl = flags::ACK | if push { flags::PSH } else { 0 };
+        self.push(ts_ns, dir, seq, fl, &[], payload);
+        let me = self.sides(dir).0;
+        me.next_seq = seq.wrapping_add(payload.len() as u32);
+        seq
+    }
+
+    /// Sends data already sent once at sequence `seq` again (a
+    /// retransmission); acknowledges the peer's data as usual.
+    pub fn retransmit(&mut self, ts_ns: u64, dir: Dir, seq: u32, payload: &[u8], push: bool) {
+        let fl = flags::ACK | if push { flags::PSH } else { 0 };
+        self.push(ts_ns, dir, seq, fl, &[], payload);
+    }
+
+    /// Sends `bytes` from `dir` in MSS-sized segments spaced `gap_ns`
+    /// apart, the last one with PSH; the receiver acknowledges every second
+    /// segment and the last one, `ack_ns` after it. Returns the time of the
+    /// last frame.
+    pub fn stream(&mut self, ts_ns: u64, dir: Dir, bytes: &[u8], gap_ns: u64, ack_ns: u64) -> u64 {
+        let mss = self.mss(dir);
+        let n = bytes.len().div_ceil(mss);
+        let mut t = ts_ns;
+        let mut last = ts_ns;
+        for (i, chunk) in bytes.chunks(mss).enumerate() {
+            let is_last = i + 1 == n;
+            self.data(t, dir, chunk, is_last);
+            last = t;
+            if i % 2 == 1 || is_last {
+                last = t + ack_ns;
+                self.ack(last, other(dir));
+            }
+            t += gap_ns;
+        }
+        last
+    }
+
+    /// A FIN (with ACK) from `dir`.
+    pub fn fin(&mut self, ts_ns: u64, dir: Dir) {
+        let seq = self.next_seq(dir);
+        self.push(ts_ns, dir, seq, flags::FIN | flags::ACK, &[], &[]);
+        let me = self.sides(dir).0;
+        me.next_seq = seq.wrapping_add(1);
+    }
+
+    /// The usual teardown: FIN from `dir`, FIN/ACK back `rtt_ns` later, and
+    /// the final ACK `ack_ns` after that. Returns the time of the last frame.
+    pub fn close(&mut self, ts_ns: u64, dir: Dir, rtt_ns: u64, ack_ns: u64) -> u64 {
+        self.fin(ts_ns, dir);
+        self.fin(ts_ns + rtt_ns, other(dir));
+        let t = ts_ns + rtt_ns + ack_ns;
+        self.ack(t, dir);
+        t
+    }
+
+    /// A RST from `dir` at its next sequence number (no ACK).
+    pub fn rst(&mut self, ts_ns: u64, dir: Dir) {
+        let seq = self.next_seq(dir);
+        self.push(ts_ns, dir, seq, flags::RST, &[], &[]);
+    }
+
+    /// A RST/ACK from `dir` (a closed port's answer to a SYN).
+    pub fn rst_ack(&mut self, ts_ns: u64, dir: Dir) {
+        let seq = self.next_seq(dir);
+        self.push(ts_ns, dir, seq, flags::RST | flags::ACK, &[], &[]);
+    }
+}
+
+/// The opposite direction.
+pub fn other(dir: Dir) -> Dir {
+    match dir {
+        Dir::C2s => Dir::S2c,
+        Dir::S2c => Dir::C2s,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const A: Mac = [0x02, 0, 0, 0, 0, 0x0a];
+    const B: Mac = [0x02, 0, 0, 0, 0, 0x0b];
+
+    fn v4() -> Link {
+        Link {
+            src_mac: A,
+            dst_mac: B,
+            src: Ipv4Addr::new(192, 168, 0, 1).into(),
+            dst: Ipv4Addr::new(192, 168, 0, 199).into(),
+            ttl: 64,
+        }
+    }
+
+    fn v6() -> Link {
+        Link {
+            src_mac: A,
+            dst_mac: B,
+            src: "2001:db8::1".parse::<Ipv6Addr>().unwrap().into(),
+            dst: "2001:db8::2".parse::<Ipv6Addr>().unwrap().into(),
+            ttl: 64,
+        }
+    }
+
+    #[test]
+    fn rfc1071_example() {
+        // RFC 1071 section 3: the sum of these words is ddf2, checksum 220d.
+        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
+        assert_eq!(checksum(&d), !0xddf2);
+        // Pieces of odd length give the same result as the whole.
+        let mut c = Checksum::new();
+        c.add(&d[..3]).add(&d[3..4]).add(&d[4..]);
+        assert_eq!(c.finish(), !0xddf2);
+        // An odd final byte is padded with a zero on the right.
+        assert_eq!(checksum(&[0x12]), !0x1200);
+    }
+
+    #[test]
+    fn ipv4_header_known_checksum() {
+        // The classic example header: 4500 0073 0000 4000 4011 b861
+        // c0a8 0001 c0a8 00c7 (UDP, DF, TTL 64, total length 0x73).
+        let l4 = vec![0u8; 0x73 - 20];
+        let f = ip_frame(&v4(), 0, true, PROTO_UDP, &l4, None);
+        let expected = [
+            0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
+            0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
+        ];
+        assert_eq!(&f[ETH_LEN..ETH_LEN + 20], &expected[..]);
+        assert_eq!(checksum(&expected), 0, "a valid header sums to all ones");
+    }
+
+    #[test]
+    fn ethernet_and_padding() {
+        let f = udp_frame(&v4(), 7, 53, 53, &[]);
+        assert_eq!(f.len(), MIN_FRAME);
+        assert_eq!(&f[0..6], &B);
+        assert_eq!(&f[6..12], &A);
+        assert_eq!(&f[12..14], &[0x08, 0x00]);
+        // IP total length counts the 28 header bytes, not the padding.
+        assert_eq!(&f[16..18], &[0, 28]);
+        assert_eq!(&f[18..20], &[0, 7]);
+        assert!(f[42..].iter().all(|&b| b == 0));
+    }
+
+    fn verify_l4(f: &[u8], proto: u8) {
+        let (src, dst, l4, v6): (&[u8], &[u8], &[u8], bool) =
+            if u16::from_be_bytes([f[12], f[13]]) == ETHERTYPE_IPV6 {
+                let plen = u16::from_be_bytes([f[18], f[19]]) as usize;
+                (&f[22..38], &f[38..54], &f[54..54 + plen], true)
+            } else {
+                let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+                (&f[26..30], &f[30..34], &f[34..14 + total], false)
+            };
+        let mut c = Checksum::new();
+        c.add(src).add(dst);
+        if v6 {
+            c.add(&(l4.len() as u32).to_be_bytes())
+                .add(&[0, 0, 0, proto]);
+        } else {
+            c.add(&[0, proto]).add(&(l4.len() as u16).to_be_bytes());
+        }
+        c.add(l4);
+        assert_eq!(c.finish(), 0, "transport checksum verifies");
+    }
+
+    #[test]
+    fn tcp_syn_bytes() {
+        let opts = syn_options(1460, true, Some(7));
+        assert_eq!(opts, [2, 4, 0x05, 0xb4, 1, 1, 4, 2, 1, 3, 3, 7]);
+        let seg = TcpSegment {
+            src_port: 40000,
+            dst_port: 443,
+            seq: 0x01020304,
+            ack: 0,
+            flags: flags::SYN,
+            window: 64240,
+            options: &opts,
+            payload: &[],
+        };
+        let f = tcp_frame(&v4(), 0x1234, &seg);
+        assert_eq!(f.len(), 14 + 20 + 32);
+        assert_eq!(&f[20..22], &[0x40, 0x00], "DF set");
+        assert_eq!(f[23], PROTO_TCP);
+        let t = &f[34..];
+        assert_eq!(&t[0..4], &[0x9c, 0x40, 0x01, 0xbb]);
+        assert_eq!(&t[4..8], &[1, 2, 3, 4]);
+        assert_eq!(t[12], 8 << 4, "data offset 8 words");
+        assert_eq!(t[13], flags::SYN);
+        assert_eq!(&t[14..16], &64240u16.to_be_bytes());
+        assert_eq!(&t[20..32], &opts[..]);
+        verify_l4(&f, PROTO_TCP);
+        assert_eq!(checksum(&f[14..34]), 0);
+    }
+
+    #[test]
+    fn udp_and_icmp_checksums_verify() {
+        for link in [v4(), v6()] {
+            let f = udp_frame(&link, 1, 5353, 53, b"odd length!");
+            verify_l4(&f, PROTO_UDP);
+            let f = icmp_echo_frame(&link, 1, false, 0x77, 3, &[0xab; 57]);
+            if link.is_ipv6() {
+                verify_l4(&f, PROTO_ICMPV6);
+                assert_eq!(f[54], 128);
+            } else {
+                assert_eq!(f[34], 8);
+                let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+                assert_eq!(checksum(&f[34..14 + total]), 0);
+            }
+        }
+    }
+
+    #[test]
+    fn ipv6_header_bytes() {
+        let f = udp_frame(&v6(), 0x0042, 1000, 2000, &[1, 2, 3]);
+        assert_eq!(&f[12..14], &[0x86, 0xdd]);
+        assert_eq!(&f[14..18], &[0x60, 0x00, 0x00, 0x42]);
+        assert_eq!(&f[18..20], &[0, 11], "payload length");
+        assert_eq!(f[20], PROTO_UDP);
+        assert_eq!(f[21], 64);
+        assert_eq!(f.len(), 14 + 40 + 11);
+        verify_l4(&f, PROTO_UDP);
+    }
+
+    fn tcp_fields(f: &[u8]) -> (u32, u32, u8, usize) {
+        let t = &f[34..];
+        let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+        let hl = (t[12] >> 4) as usize * 4;
+        (
+            u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
+            u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
+            t[13],
+            total - 20 - hl,
+        )
+    }
+
+    #[test]
+    fn conversation_sequence_numbers() {
+        let end = |port, isn| TcpEnd {
+            port,
+            isn,
+            ip_id: 1,
+            syn_window: 64240,
+            window: 502,
+            mss: 1460,
+            sack_permitted: true,
+            wscale: Some(7),
+        };
+        let mut c = TcpConversation::new(v4(), 57, end(40000, 1000), end(80, u32::MAX - 1));
+        let t = c.handshake(0, 10, 1);
+        c.data(t, Dir::C2s, b"GET / HTTP/1.1\r\n\r\n", true);
+        c.stream(t + 20, Dir::S2c, &[7u8; 3000], 5, 1);
+        c.close(t + 100, Dir::C2s, 10, 1);
+        let f: Vec<_> = c.frames.iter().map(|f| tcp_fields(&f.data)).collect();
+        use flags::*;
+        assert_eq!(f[0], (1000, 0, SYN, 0));
+        assert_eq!(f[1], (u32::MAX - 1, 1001, SYN | ACK, 0));
+        assert_eq!(f[2], (1001, u32::MAX, ACK, 0));
+        assert_eq!(f[3], (1001, u32::MAX, PSH | ACK, 18));
+        // 3000 bytes: 1460 + 1460 + 80, sequence numbers wrap past 2^32.
+        assert_eq!(f[4], (u32::MAX, 1019, ACK, 1460));
+        assert_eq!(f[5], (1459, 1019, ACK, 1460));
+        assert_eq!(f[6], (1019, 2919, ACK, 0));
+        assert_eq!(f[7], (2919, 1019, PSH | ACK, 80));
+        assert_eq!(f[8], (1019, 2999, ACK, 0));
+        assert_eq!(f[9], (1019, 2999, FIN | ACK, 0));
+        assert_eq!(f[10], (2999, 1020, FIN | ACK, 0));
+        assert_eq!(f[11], (1020, 3000, ACK, 0));
+        for fr in &c.frames {
+            verify_l4(&fr.data, PROTO_TCP);
+        }
+        // Server frames come from the reversed link with its own TTL.
+        assert_eq!(c.frames[1].data[22], 57);
+        assert_eq!(&c.frames[1].data[0..6], &A);
+    }
+
+    #[test]
+    fn syn_ack_options_follow_the_syn() {
+        let end = |port, sack, ws| TcpEnd {
+            port,
+            isn: 5,
+            ip_id: 1,
+            syn_window: 64240,
+            window: 1024,
+            mss: 1460,
+            sack_permitted: sack,
+            wscale: ws,
+        };
+        let mut c = TcpConversation::new(v4(), 64, end(1, false, None), end(2, true, Some(9)));
+        c.syn(0);
+        c.syn_ack(1);
+        let t = &c.frames[1].data[34..];
+        assert_eq!(t[12] >> 4, 6, "MSS only: 24-byte header");
+        assert_eq!(&t[20..24], &[2, 4, 0x05, 0xb4]);
+    }
+
+    #[test]
+    fn dup_ack_carries_sack_block() {
+        let end = |port| TcpEnd {
+            port,
+            isn: 100,
+            ip_id: 1,
+            syn_window: 64240,
+            window: 1000,
+            mss: 1460,
+            sack_permitted: true,
+            wscale: None,
+        };
+        let mut c = TcpConversation::new(v6(), 60, end(1), end(2));
+        c.dup_ack_sack(0, Dir::C2s, 10, 20);
+        let t = &c.frames[0].data[54..];
+        assert_eq!(t[12] >> 4, 8);
+        assert_eq!(&t[20..32], &[1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20]);
+        verify_l4(&c.frames[0].data, PROTO_TCP);
+    }
+}

@@ -1,0 +1,147 @@
+//! The capture interface: checks, queue count, promiscuous mode, bpffs.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+
+/// Whether the process runs with root privileges (AF_XDP needs
+/// CAP_NET_ADMIN, CAP_BPF/CAP_SYS_ADMIN and CAP_NET_RAW).
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Whether an interface of that name exists.
+pub fn exists(iface: &str) -> bool {
+    !iface.is_empty() && !iface.contains('/') && Path::new("/sys/class/net").join(iface).exists()
+}
+
+/// Number of RX queues of an interface (from sysfs; at least 1).
+pub fn rx_queues(iface: &str) -> usize {
+    fs::read_dir(Path::new("/sys/class/net").join(iface).join("queues"))
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("rx-"))
+                .count()
+        })
+        .unwrap_or(1)
+        .max(1)
+}
+
+/// Whether the link is up (operstate `up`, or `unknown` for virtual links
+/// without carrier reporting).
+pub fn is_up(iface: &str) -> bool {
+    fs::read_to_string(Path::new("/sys/class/net").join(iface).join("operstate"))
+        .map(|s| matches!(s.trim(), "up" | "unknown"))
+        .unwrap_or(false)
+}
+
+fn ifindex(iface: &str) -> io::Result<i32> {
+    let name =
+        std::ffi::CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: a valid NUL-terminated string.
+    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if idx == 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(idx as i32)
+    }
+}
+
+/// Keeps an interface in promiscuous mode while it lives.
+///
+/// It holds a packet-socket membership (PACKET_MR_PROMISC) rather than
+/// setting IFF_PROMISC: the kernel counts memberships and drops this one when
+/// the socket closes, so the interface's own promiscuous setting is restored
+/// even if tapscope is killed with SIGKILL. The socket has protocol 0, so it
+/// receives no packets.
+pub struct Promisc {
+    fd: i32,
+}
+
+impl Promisc {
+    pub fn enable(iface: &str) -> io::Result<Promisc> {
+        let idx = ifindex(iface)?;
+        // SAFETY: plain socket call.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let mreq = libc::packet_mreq {
+            mr_ifindex: idx,
+            mr_type: libc::PACKET_MR_PROMISC as u16,
+            mr_alen: 0,
+            mr_address: [0; 8],
+        };
+        // SAFETY: a valid packet_mreq of the size given.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_PACKET,
+                libc::PACKET_ADD_MEMBERSHIP,
+                &mreq as *const _ as *const libc::c_void,
+                std::mem::size_of::<libc::packet_mreq>() as u32,
+            )
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            // SAFETY: fd is ours.
+            unsafe { libc::close(fd) };
+            return Err(e);
+        }
+        Ok(Promisc { fd })
+    }
+}
+
+impl Drop for Promisc {
+    fn drop(&mut self) {
+        // SAFETY: fd is ours; closing drops the membership.
+        unsafe { libc::close(self.fd) };
+    }
+}
+
+/// Mounts the BPF filesystem at /sys/fs/bpf if nothing is mounted there
+/// (libxdp pins its dispatcher there).
+pub fn ensure_bpffs() {
+    let mounted = fs::read_to_string("/proc/mounts")
+        .map(|m| {
+            m.lines()
+                .any(|l| l.split_whitespace().nth(1) == Some("/sys/fs/bpf"))
+        })
+        .unwrap_or(true);
+    if mounted {
+        return;
+    }
+    let _ = fs::create_dir_all("/sys/fs/bpf");
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
+    let (src, target, fstype) = (c("bpf"), c("/sys/fs/bpf"), c("bpf"));
+    // SAFETY: valid NUL-terminated strings; a failure only loses pinning.
+    let rc = unsafe {
+        libc::mount(
+            src.as_ptr(),
+            target.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        tracing::warn!(
+            "could not mount bpffs at /sys/fs/bpf: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_exists_and_has_a_queue() {
+        assert!(exists("lo"));
+        assert!(!exists("no-such-if0"));
+        assert!(!exists("../lo"));
+        assert!(rx_queues("lo") >= 1);
+    }
+}

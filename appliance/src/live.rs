@@ -1,0 +1,200 @@
+//! `tapscope run`: live capture from the mirror interface.
+//!
+//! One worker per RX queue, each pinned to a core of its own and
+//! busy-polling an AF_XDP socket bound to its queue; the control core (this
+//! thread) merges summaries and writes the tables. The interface is kept in
+//! promiscuous mode while tapscope runs. SIGINT/SIGTERM stop the workers,
+//! which end their flows and hand over their last summaries; dropping the
+//! sockets detaches the XDP program.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use datapath::source::xdp::{AttachMode, XdpConfig, XdpSource, ZeroCopy};
+use datapath::worker::Worker;
+
+use crate::config::Config;
+use crate::control::{Control, Totals, WorkerSource};
+use crate::iface;
+use crate::pipeline::{control_loop, pin, CorePlan, Until};
+use crate::sink::{Sink, SinkConfig, SinkStats};
+
+/// What `run` was asked to do.
+pub struct RunArgs {
+    pub config: Config,
+    pub iface: String,
+    /// Stop by itself after this long (the demo); `None`: until a signal.
+    pub duration: Option<Duration>,
+}
+
+/// What a live run did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub totals: Totals,
+    pub sink: SinkStats,
+    /// Capture mode per queue, e.g. `xdp-copy-native`.
+    pub modes: Vec<String>,
+    pub elapsed: Duration,
+    pub interrupted: bool,
+    pub out: PathBuf,
+}
+
+/// The AF_XDP settings of queue `q` from the configuration.
+pub fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
+    let c = &cfg.capture;
+    XdpConfig {
+        frame_count: c.umem_frames,
+        frame_size: c.frame_size,
+        rx_ring: c.rx_ring,
+        attach: match c.xdp_mode.as_str() {
+            "native" => AttachMode::Native,
+            "generic" => AttachMode::Generic,
+            _ => AttachMode::Auto,
+        },
+        zero_copy: match c.zero_copy.as_str() {
+            "off" => ZeroCopy::Off,
+            "required" => ZeroCopy::Required,
+            _ => ZeroCopy::Auto,
+        },
+        idle_wait_ms: c.idle_wait_ms as i32,
+        ..XdpConfig::new(iface, q)
+    }
+}
+
+/// Checks what live capture needs before anything is started.
+pub fn preflight(iface_name: &str) -> Result<()> {
+    if !iface::is_root() {
+        bail!(
+            "live capture needs root (AF_XDP sockets need CAP_NET_ADMIN, CAP_BPF and \
+             CAP_NET_RAW); without it, run the pipeline over a capture file: \
+             tapscope replay FILE.pcap"
+        );
+    }
+    if !iface::exists(iface_name) {
+        bail!("no network interface named {iface_name:?} (see `ip link`)");
+    }
+    Ok(())
+}
+
+/// Captures until a signal (or `args.duration`), calling `on_tick` about
+/// once a second with the control core's state.
+pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Result<RunReport> {
+    let cfg = &args.config;
+    preflight(&args.iface)?;
+    iface::ensure_bpffs();
+    let queues = match cfg.capture.queues {
+        0 => iface::rx_queues(&args.iface),
+        n => n.min(iface::rx_queues(&args.iface)),
+    };
+    let _promisc = iface::Promisc::enable(&args.iface)
+        .with_context(|| format!("setting {} promiscuous", args.iface))?;
+    let sink = Sink::open(SinkConfig {
+        root: cfg.output.dir.clone(),
+        tap_id: cfg.tap_id.clone(),
+        rotate_secs: cfg.output.rotate_interval_s,
+        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
+        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
+        row_group_rows: cfg.output.row_group_rows,
+    })
+    .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let plan = CorePlan::new(cfg.capture.pin_cores);
+    pin(plan.control());
+    let started = Instant::now();
+    let mut links = Vec::new();
+    let mut threads = Vec::new();
+    let (opened_tx, opened_rx) = mpsc::channel::<(usize, Result<String, String>)>();
+    for q in 0..queues {
+        let (mut worker, link) = Worker::new(cfg.worker(q as u16), stop.clone());
+        links.push(link);
+        let xcfg = xdp_config(cfg, &args.iface, q as u32);
+        let core = plan.worker(q);
+        let opened = opened_tx.clone();
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("worker-{q}"))
+                .spawn(move || {
+                    pin(core);
+                    // The socket is made on the thread that polls it.
+                    match XdpSource::open(xcfg) {
+                        Ok(mut src) => {
+                            for (m, why) in src.refused() {
+                                tracing::info!(queue = q, "{} refused: {why}", m.name());
+                            }
+                            let _ = opened.send((q, Ok(src.mode().name().to_string())));
+                            worker.run(&mut src);
+                        }
+                        Err(e) => {
+                            let _ = opened.send((q, Err(e.to_string())));
+                        }
+                    }
+                })?,
+        );
+    }
+    drop(opened_tx);
+    let mut modes = vec![String::new(); queues];
+    let mut failure = None;
+    for _ in 0..queues {
+        match opened_rx.recv() {
+            Ok((q, Ok(mode))) => modes[q] = mode,
+            Ok((_, Err(e))) => failure = Some(e),
+            Err(_) => failure = Some("a worker thread died while binding".into()),
+        }
+    }
+    if let Some(e) = failure {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        for t in threads {
+            let _ = t.join();
+        }
+        bail!("{e}");
+    }
+    for (q, m) in modes.iter().enumerate() {
+        tracing::info!("{} queue {q}: {m}", args.iface);
+    }
+    let sources = modes
+        .iter()
+        .enumerate()
+        .map(|(q, m)| WorkerSource {
+            source: format!("xdp:{}/q{q}", args.iface),
+            mode: m.clone(),
+        })
+        .collect();
+    let mut control = Control::new(links, sources, sink);
+    let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
+    let interrupted = control_loop(&mut control, &stop, until, Duration::from_secs(1), |c| {
+        on_tick(c, &modes)
+    })?;
+    for t in threads {
+        let _ = t.join();
+    }
+    control.poll()?;
+    control.close().context("closing Parquet files")?;
+    Ok(RunReport {
+        totals: control.totals().clone(),
+        sink: control.sink().stats(),
+        modes,
+        elapsed: started.elapsed(),
+        interrupted,
+        out: cfg.output.dir.clone(),
+    })
+}
+
+/// One status line: modes, packets, drops, flows.
+pub fn status_line(iface: &str, modes: &[String], t: &Totals) -> String {
+    let c = &t.counters;
+    let drops = c.src_dropped + c.src_ring_full + c.records_dropped + c.summary_queue_full;
+    format!(
+        "{iface} [{}]: {} packets, {} flows written, {} active, {} drops, {} fill-ring-empty",
+        modes.join(","),
+        crate::replay::group(c.packets),
+        crate::replay::group(t.flows()),
+        crate::replay::group(c.active_flows),
+        crate::replay::group(drops),
+        crate::replay::group(c.src_fill_ring_empty),
+    )
+}

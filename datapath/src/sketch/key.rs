@@ -1,0 +1,350 @@
+//! What a counter counts by: key types, the fixed-size key they build from a
+//! packet, and the seeded hashes the sketches index with.
+
+use crate::parse::{ip_proto, PacketMeta};
+
+/// Which packet fields make a counter's key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum KeyType {
+    /// Source address.
+    Src = 0,
+    /// Destination address.
+    Dst = 1,
+    /// Source and destination address.
+    SrcDst = 2,
+    /// Source address, IP protocol and destination port.
+    SrcDport = 3,
+    /// IP protocol and destination port (a service).
+    Dport = 4,
+    /// Source and destination address and port, IP protocol.
+    FiveTuple = 5,
+}
+
+impl KeyType {
+    pub const ALL: [KeyType; 6] = [
+        KeyType::Src,
+        KeyType::Dst,
+        KeyType::SrcDst,
+        KeyType::SrcDport,
+        KeyType::Dport,
+        KeyType::FiveTuple,
+    ];
+
+    /// Stable name used in the configuration and the tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyType::Src => "src",
+            KeyType::Dst => "dst",
+            KeyType::SrcDst => "src_dst",
+            KeyType::SrcDport => "src_dport",
+            KeyType::Dport => "dport",
+            KeyType::FiveTuple => "five_tuple",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<KeyType> {
+        KeyType::ALL.into_iter().find(|k| k.name() == s)
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<KeyType> {
+        KeyType::ALL.get(v as usize).copied()
+    }
+
+    /// Whether keys of this type hold a source / destination address, ports
+    /// and the IP protocol.
+    pub fn has_src_ip(self) -> bool {
+        matches!(
+            self,
+            KeyType::Src | KeyType::SrcDst | KeyType::SrcDport | KeyType::FiveTuple
+        )
+    }
+
+    pub fn has_dst_ip(self) -> bool {
+        matches!(self, KeyType::Dst | KeyType::SrcDst | KeyType::FiveTuple)
+    }
+
+    pub fn has_src_port(self) -> bool {
+        self == KeyType::FiveTuple
+    }
+
+    pub fn has_dst_port(self) -> bool {
+        matches!(
+            self,
+            KeyType::SrcDport | KeyType::Dport | KeyType::FiveTuple
+        )
+    }
+
+    pub fn has_protocol(self) -> bool {
+        self.has_dst_port()
+    }
+
+    /// The key of packet `m`: the fields of this type, every other field 0.
+    #[inline]
+    pub fn key(self, m: &PacketMeta) -> SketchKey {
+        let mut k = SketchKey::default();
+        match self {
+            KeyType::Src => {
+                k.src_ip = m.src_ip;
+                k.ip_version = m.ip_version;
+            }
+            KeyType::Dst => {
+                k.dst_ip = m.dst_ip;
+                k.ip_version = m.ip_version;
+            }
+            KeyType::SrcDst => {
+                k.src_ip = m.src_ip;
+                k.dst_ip = m.dst_ip;
+                k.ip_version = m.ip_version;
+            }
+            KeyType::SrcDport => {
+                k.src_ip = m.src_ip;
+                k.dst_port = m.dst_port;
+                k.protocol = m.protocol;
+                k.ip_version = m.ip_version;
+            }
+            KeyType::Dport => {
+                k.dst_port = m.dst_port;
+                k.protocol = m.protocol;
+            }
+            KeyType::FiveTuple => {
+                k.src_ip = m.src_ip;
+                k.dst_ip = m.dst_ip;
+                k.src_port = m.src_port;
+                k.dst_port = m.dst_port;
+                k.protocol = m.protocol;
+                k.ip_version = m.ip_version;
+            }
+        }
+        k
+    }
+}
+
+/// A counter's key: the union of every key type's fields, unused ones 0.
+/// Addresses are IPv4-mapped for IPv4 (as in [`PacketMeta`]); `ip_version`
+/// tells an IPv4 packet from an IPv6 one with a mapped address.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C, align(8))]
+pub struct SketchKey {
+    pub src_ip: [u8; 16],
+    pub dst_ip: [u8; 16],
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub protocol: u8,
+    pub ip_version: u8,
+}
+
+const _: () = assert!(std::mem::size_of::<SketchKey>() == 40);
+
+/// Bytes of a key in the serialized form (fields in declaration order,
+/// ports little-endian).
+pub(crate) const KEY_BYTES: usize = 38;
+
+impl SketchKey {
+    #[inline]
+    fn words(&self) -> [u64; 5] {
+        [
+            u64::from_le_bytes(self.src_ip[0..8].try_into().unwrap()),
+            u64::from_le_bytes(self.src_ip[8..16].try_into().unwrap()),
+            u64::from_le_bytes(self.dst_ip[0..8].try_into().unwrap()),
+            u64::from_le_bytes(self.dst_ip[8..16].try_into().unwrap()),
+            (self.src_port as u64)
+                | (self.dst_port as u64) << 16
+                | (self.protocol as u64) << 32
+                | (self.ip_version as u64) << 40,
+        ]
+    }
+
+    /// Seeded 64-bit hash of the key. The sketches derive every index from
+    /// it, so keys hash alike on every worker and every tap that uses the
+    /// same seed. Computed on little-endian words, so the serialized form of
+    /// a sketch means the same thing on any machine.
+    #[inline]
+    pub fn hash(&self, seed: u64) -> u64 {
+        let mut h = seed;
+        for w in self.words() {
+            h = (h ^ w).wrapping_mul(K0).rotate_left(29);
+        }
+        mix64(h)
+    }
+
+    pub(crate) fn to_bytes(self) -> [u8; KEY_BYTES] {
+        let mut b = [0u8; KEY_BYTES];
+        b[0..16].copy_from_slice(&self.src_ip);
+        b[16..32].copy_from_slice(&self.dst_ip);
+        b[32..34].copy_from_slice(&self.src_port.to_le_bytes());
+        b[34..36].copy_from_slice(&self.dst_port.to_le_bytes());
+        b[36] = self.protocol;
+        b[37] = self.ip_version;
+        b
+    }
+
+    pub(crate) fn from_bytes(b: &[u8; KEY_BYTES]) -> SketchKey {
+        SketchKey {
+            src_ip: b[0..16].try_into().unwrap(),
+            dst_ip: b[16..32].try_into().unwrap(),
+            src_port: u16::from_le_bytes([b[32], b[33]]),
+            dst_port: u16::from_le_bytes([b[34], b[35]]),
+            protocol: b[36],
+            ip_version: b[37],
+        }
+    }
+}
+
+const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// The splitmix64 finalizer: a bijective 64-bit mix with full avalanche.
+#[inline]
+pub(crate) fn mix64(mut x: u64) -> u64 {
+    x ^= x >> 30;
+    x = x.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x ^= x >> 27;
+    x = x.wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Hash of an address (a scan sketch's source) under `seed`.
+#[inline]
+pub(crate) fn hash_addr(ip: &[u8; 16], ip_version: u8, seed: u64) -> u64 {
+    let a = u64::from_le_bytes(ip[0..8].try_into().unwrap());
+    let b = u64::from_le_bytes(ip[8..16].try_into().unwrap());
+    let mut h = seed ^ ip_version as u64;
+    h = (h ^ a).wrapping_mul(K0).rotate_left(29);
+    h = (h ^ b).wrapping_mul(K0).rotate_left(29);
+    mix64(h)
+}
+
+/// Row `i`'s multiplier of a seed: odd, from a splitmix64 sequence.
+pub(crate) fn row_multiplier(seed: u64, i: usize) -> u64 {
+    mix64(seed.wrapping_add((i as u64 + 1).wrapping_mul(K0))) | 1
+}
+
+/// Index in `0..width` of hash `h` for the row with multiplier `mult`:
+/// multiply-shift hashing (a universal family over the 64-bit hash values)
+/// to 32 bits, then Lemire's multiply-high range reduction.
+#[inline]
+pub(crate) fn row_index(mult: u64, h: u64, width: u64) -> usize {
+    (((mult.wrapping_mul(h) >> 32) * width) >> 32) as usize
+}
+
+/// Whether a packet is a probe for scan detection: a TCP SYN without ACK,
+/// a UDP datagram from the flow's initiator (not a later fragment), or an
+/// ICMP/ICMPv6 echo request. `c2s` is true when the packet goes from the
+/// flow's client to its server.
+#[inline]
+pub fn is_probe(m: &PacketMeta, c2s: bool) -> bool {
+    match m.protocol {
+        ip_proto::TCP => {
+            m.tcp_flags & (crate::parse::tcp_flags::SYN | crate::parse::tcp_flags::ACK)
+                == crate::parse::tcp_flags::SYN
+        }
+        ip_proto::UDP => c2s && m.fragment != crate::parse::Fragment::Later,
+        ip_proto::ICMP => m.icmp_type == 8,
+        ip_proto::ICMPV6 => m.icmp_type == 128,
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parse::tcp_flags::{ACK, SYN};
+
+    fn meta() -> PacketMeta {
+        let mut m = PacketMeta {
+            ip_version: 4,
+            protocol: ip_proto::TCP,
+            src_port: 40000,
+            dst_port: 443,
+            wire_len: 100,
+            ..Default::default()
+        };
+        m.src_ip[15] = 1;
+        m.dst_ip[15] = 2;
+        m
+    }
+
+    #[test]
+    fn keys_hold_only_their_fields() {
+        let m = meta();
+        let src = KeyType::Src.key(&m);
+        assert_eq!(src.src_ip, m.src_ip);
+        assert_eq!(src.dst_ip, [0; 16]);
+        assert_eq!((src.src_port, src.dst_port, src.protocol), (0, 0, 0));
+        let dport = KeyType::Dport.key(&m);
+        assert_eq!(dport.src_ip, [0; 16]);
+        assert_eq!(
+            (dport.dst_port, dport.protocol, dport.ip_version),
+            (443, 6, 0)
+        );
+        let ft = KeyType::FiveTuple.key(&m);
+        assert_eq!((ft.src_port, ft.dst_port), (40000, 443));
+        for k in KeyType::ALL {
+            let key = k.key(&m);
+            assert_eq!(key.src_ip != [0; 16], k.has_src_ip(), "{k:?}");
+            assert_eq!(key.dst_ip != [0; 16], k.has_dst_ip(), "{k:?}");
+            assert_eq!(key.src_port != 0, k.has_src_port(), "{k:?}");
+            assert_eq!(key.dst_port != 0, k.has_dst_port(), "{k:?}");
+            assert_eq!(KeyType::from_name(k.name()), Some(k));
+            assert_eq!(KeyType::from_u8(k as u8), Some(k));
+        }
+    }
+
+    #[test]
+    fn key_bytes_round_trip_and_hash_depends_on_every_field() {
+        let k = KeyType::FiveTuple.key(&meta());
+        assert_eq!(SketchKey::from_bytes(&k.to_bytes()), k);
+        let h = k.hash(7);
+        assert_ne!(h, k.hash(8));
+        for change in 0..6 {
+            let mut o = k;
+            match change {
+                0 => o.src_ip[3] ^= 1,
+                1 => o.dst_ip[9] ^= 1,
+                2 => o.src_port ^= 1,
+                3 => o.dst_port ^= 1,
+                4 => o.protocol ^= 1,
+                _ => o.ip_version ^= 2,
+            }
+            assert_ne!(o.hash(7), h, "field {change}");
+        }
+    }
+
+    #[test]
+    fn row_index_stays_in_range() {
+        for w in [1u64, 2, 3, 2719, 65_536] {
+            for i in 0..1000u64 {
+                let h = mix64(i);
+                assert!(row_index(row_multiplier(1, 0), h, w) < w as usize);
+                assert!(row_index(u64::MAX, u64::MAX, w) < w as usize);
+            }
+        }
+    }
+
+    #[test]
+    fn probes() {
+        let mut m = meta();
+        m.tcp_flags = SYN;
+        assert!(is_probe(&m, true));
+        m.tcp_flags = SYN | ACK;
+        assert!(!is_probe(&m, false));
+        m.tcp_flags = ACK;
+        assert!(!is_probe(&m, true));
+        m.protocol = ip_proto::UDP;
+        assert!(is_probe(&m, true));
+        assert!(
+            !is_probe(&m, false),
+            "replies from a UDP server are not probes"
+        );
+        m.fragment = crate::parse::Fragment::Later;
+        assert!(!is_probe(&m, true));
+        m.protocol = ip_proto::ICMP;
+        m.icmp_type = 8;
+        assert!(is_probe(&m, true));
+        m.icmp_type = 0;
+        assert!(!is_probe(&m, false));
+        m.protocol = ip_proto::ICMPV6;
+        m.icmp_type = 128;
+        assert!(is_probe(&m, true));
+    }
+}

@@ -1,0 +1,532 @@
+//! Sketches: heavy hitters, scan detection and the flow-size distribution,
+//! computed by every worker per epoch and merged by the control core per
+//! window.
+//!
+//! - [`countmin`]: count-min with conservative update, sized from the
+//!   configured error and confidence.
+//! - [`topk`]: the keys with the largest estimates (an indexed min-heap).
+//! - [`spread`]: distinct destination ports and hosts per source for scan
+//!   detection (a SpreadSketch of linear-counting bitmaps).
+//! - [`flowsize`]: the flow-size histograms of the window's flow records.
+//! - [`state`]: the merged, all-worker state of a window; the report rows;
+//!   its versioned binary form and [`state::merge_encoded`].
+//! - [`window`]: the control core's merge of per-worker snapshots into
+//!   windows of one or more epochs.
+//!
+//! A **counter** ([`CounterSpec`]) counts packets or bytes by a key type
+//! (`src`, `dst`, `src_dst`, `src_dport`, `dport`, `five_tuple`) for a
+//! protocol filter and a direction. A [`SketchPlan`] is the set of counters
+//! and the shared parameters; [`Sketches`] is one worker's state for one
+//! epoch. The worker updates it per packet without allocating, hands it to
+//! the control core inside the epoch summary, and continues with an emptied
+//! one of the same (or a newer) plan — that is how counters are added or
+//! removed at run time without stopping a worker (see
+//! [`crate::worker::ControlLink::set_sketch_plan`]).
+
+pub mod countmin;
+pub mod flowsize;
+pub mod key;
+pub mod spread;
+pub mod state;
+pub mod topk;
+pub mod window;
+
+use std::sync::Arc;
+
+use crate::epoch::FlowRecord;
+use crate::parse::{ip_proto, PacketMeta};
+
+pub use key::{is_probe, KeyType, SketchKey};
+pub use state::{merge_encoded, CodecError, SketchState};
+pub use window::{WindowMerger, WindowReport};
+
+use countmin::CountMin;
+use flowsize::FlowSizes;
+use spread::SpreadSketch;
+use topk::TopK;
+
+/// Seed of every hash of the sketches (serialized format version 1). The
+/// same on every worker and every tap, so their sketches merge.
+pub const SEED: u64 = 0x7461_7073_636f_7065;
+/// Most counters a plan may hold.
+pub const MAX_COUNTERS: usize = 16;
+/// Rows of the scan sketches.
+pub const SCAN_DEPTH: u32 = 3;
+
+/// What a counter adds per packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Increment {
+    /// One per packet.
+    Packets = 0,
+    /// The frame's length on the wire.
+    Bytes = 1,
+}
+
+impl Increment {
+    pub fn name(self) -> &'static str {
+        match self {
+            Increment::Packets => "packets",
+            Increment::Bytes => "bytes",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Increment> {
+        [Increment::Packets, Increment::Bytes]
+            .into_iter()
+            .find(|i| i.name() == s)
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Increment> {
+        [Increment::Packets, Increment::Bytes]
+            .get(v as usize)
+            .copied()
+    }
+}
+
+/// Which packets a counter sees, by IP protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum ProtoFilter {
+    Any = 0,
+    Tcp = 1,
+    Udp = 2,
+    /// ICMP and ICMPv6.
+    Icmp = 3,
+}
+
+impl ProtoFilter {
+    const ALL: [ProtoFilter; 4] = [
+        ProtoFilter::Any,
+        ProtoFilter::Tcp,
+        ProtoFilter::Udp,
+        ProtoFilter::Icmp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ProtoFilter::Any => "any",
+            ProtoFilter::Tcp => "tcp",
+            ProtoFilter::Udp => "udp",
+            ProtoFilter::Icmp => "icmp",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<ProtoFilter> {
+        ProtoFilter::ALL.into_iter().find(|p| p.name() == s)
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<ProtoFilter> {
+        ProtoFilter::ALL.get(v as usize).copied()
+    }
+
+    #[inline]
+    pub fn matches(self, protocol: u8) -> bool {
+        match self {
+            ProtoFilter::Any => true,
+            ProtoFilter::Tcp => protocol == ip_proto::TCP,
+            ProtoFilter::Udp => protocol == ip_proto::UDP,
+            ProtoFilter::Icmp => protocol == ip_proto::ICMP || protocol == ip_proto::ICMPV6,
+        }
+    }
+}
+
+/// Which packets a counter sees, by direction within their flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(u8)]
+pub enum Direction {
+    Any = 0,
+    /// From the flow's client (its initiator) to its server.
+    ClientToServer = 1,
+    /// From the server to the client.
+    ServerToClient = 2,
+}
+
+impl Direction {
+    const ALL: [Direction; 3] = [
+        Direction::Any,
+        Direction::ClientToServer,
+        Direction::ServerToClient,
+    ];
+
+    /// `any`, `c2s` or `s2c` (as the `c2s_`/`s2c_` columns of `flows`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Direction::Any => "any",
+            Direction::ClientToServer => "c2s",
+            Direction::ServerToClient => "s2c",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Direction> {
+        Direction::ALL.into_iter().find(|d| d.name() == s)
+    }
+
+    pub(crate) fn from_u8(v: u8) -> Option<Direction> {
+        Direction::ALL.get(v as usize).copied()
+    }
+
+    #[inline]
+    pub fn matches(self, c2s: bool) -> bool {
+        match self {
+            Direction::Any => true,
+            Direction::ClientToServer => c2s,
+            Direction::ServerToClient => !c2s,
+        }
+    }
+}
+
+/// One configurable counter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CounterSpec {
+    /// Unique within a plan: letters, digits, `_` and `-`, 1 to 64.
+    pub name: String,
+    pub key: KeyType,
+    pub increment: Increment,
+    pub protocol: ProtoFilter,
+    pub direction: Direction,
+}
+
+impl CounterSpec {
+    pub fn new(name: &str, key: KeyType, increment: Increment) -> CounterSpec {
+        CounterSpec {
+            name: name.to_string(),
+            key,
+            increment,
+            protocol: ProtoFilter::Any,
+            direction: Direction::Any,
+        }
+    }
+
+    /// The default counters: top talkers by bytes sent and received, and
+    /// the top (source, service) pairs by packets.
+    pub fn defaults() -> Vec<CounterSpec> {
+        vec![
+            CounterSpec::new("src_bytes", KeyType::Src, Increment::Bytes),
+            CounterSpec::new("dst_bytes", KeyType::Dst, Increment::Bytes),
+            CounterSpec::new("src_dport_packets", KeyType::SrcDport, Increment::Packets),
+        ]
+    }
+}
+
+/// Parameters shared by every counter of a plan and by the scan and
+/// flow-size sketches. Fixed for a run (only the counter set changes at
+/// run time).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SketchParams {
+    /// Count-min error ε, relative to the counter's total in the window.
+    pub error: f64,
+    /// Probability that an estimate stays within ε·N of the truth.
+    pub confidence: f64,
+    /// Keys reported per counter per window.
+    pub top_k: usize,
+    /// Conservative update (tighter estimates) or plain count-min (sums of
+    /// sketches equal the sketch of the union exactly).
+    pub conservative: bool,
+    /// Scan detection on probes (see [`key::is_probe`]).
+    pub scans: bool,
+    /// Buckets per row of the scan sketches.
+    pub scan_width: u32,
+    /// Distinct destination ports (host scan: hosts) from one source in a
+    /// window at which it is reported.
+    pub port_scan_threshold: u64,
+    pub host_scan_threshold: u64,
+    /// Flow-size histograms.
+    pub flow_sizes: bool,
+    /// Length of a reporting window, ns of packet time: a whole number of
+    /// epochs (windows are aligned to multiples of it).
+    pub window_ns: u64,
+    /// Write the merged state of every window in its binary form.
+    pub write_state: bool,
+}
+
+impl Default for SketchParams {
+    fn default() -> Self {
+        SketchParams {
+            error: 0.001,
+            confidence: 0.99,
+            top_k: 20,
+            conservative: true,
+            scans: true,
+            scan_width: 1024,
+            port_scan_threshold: 100,
+            host_scan_threshold: 50,
+            flow_sizes: true,
+            window_ns: 1_000_000_000,
+            write_state: true,
+        }
+    }
+}
+
+impl SketchParams {
+    /// Count-min width and depth.
+    pub fn cm_dims(&self) -> (u32, u32) {
+        countmin::dims(self.error, self.confidence)
+    }
+
+    /// Candidates each worker keeps per counter: twice the keys reported,
+    /// so a key that is heavy overall but spread over workers is still
+    /// seen by the control core.
+    pub fn track(&self) -> usize {
+        (2 * self.top_k).max(8)
+    }
+}
+
+/// A plan is invalid.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("at most {MAX_COUNTERS} counters")]
+    TooManyCounters,
+    #[error("counter name {0:?} must be 1 to 64 letters, digits, '_' or '-'")]
+    BadName(String),
+    #[error("two counters are named {0:?}")]
+    DuplicateName(String),
+}
+
+/// The counters and parameters every worker's sketches are built from.
+/// `generation` grows with every change of the counter set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SketchPlan {
+    pub generation: u64,
+    pub params: SketchParams,
+    pub counters: Vec<CounterSpec>,
+}
+
+impl Default for SketchPlan {
+    fn default() -> Self {
+        SketchPlan {
+            generation: 0,
+            params: SketchParams::default(),
+            counters: CounterSpec::defaults(),
+        }
+    }
+}
+
+impl SketchPlan {
+    /// Checks the counter set.
+    pub fn validate(&self) -> Result<(), PlanError> {
+        if self.counters.len() > MAX_COUNTERS {
+            return Err(PlanError::TooManyCounters);
+        }
+        for (i, c) in self.counters.iter().enumerate() {
+            if !valid_name(&c.name) {
+                return Err(PlanError::BadName(c.name.clone()));
+            }
+            if self.counters[..i].iter().any(|o| o.name == c.name) {
+                return Err(PlanError::DuplicateName(c.name.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// The same parameters with another counter set, one generation later.
+    pub fn with_counters(&self, counters: Vec<CounterSpec>) -> Result<SketchPlan, PlanError> {
+        let p = SketchPlan {
+            generation: self.generation + 1,
+            params: self.params.clone(),
+            counters,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// A plan with nothing to compute (no counters, scans or flow sizes).
+    pub fn disabled() -> SketchPlan {
+        SketchPlan {
+            generation: 0,
+            params: SketchParams {
+                scans: false,
+                flow_sizes: false,
+                write_state: false,
+                ..SketchParams::default()
+            },
+            counters: Vec::new(),
+        }
+    }
+
+    /// Whether the plan computes anything.
+    pub fn is_active(&self) -> bool {
+        !self.counters.is_empty() || self.params.scans || self.params.flow_sizes
+    }
+}
+
+/// A counter name: 1 to 64 ASCII letters, digits, `_` or `-`.
+pub fn valid_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// One counter's sketches on a worker.
+#[derive(Clone, Debug)]
+pub(crate) struct Counter {
+    pub key: KeyType,
+    pub bytes: bool,
+    pub protocol: ProtoFilter,
+    pub direction: Direction,
+    pub cm: CountMin,
+    pub top: TopK,
+    /// Exact sum of the increments this epoch.
+    pub total: u64,
+}
+
+/// The two scan sketches.
+#[derive(Clone, Debug)]
+pub(crate) struct ScanSketches {
+    /// Elements: (protocol, destination port) of TCP/UDP probes.
+    pub ports: SpreadSketch,
+    /// Elements: destination address of every probe.
+    pub hosts: SpreadSketch,
+}
+
+/// Seeds of the scan sketches' row hashes and element hashes.
+pub(crate) const SCAN_SEED_PORTS: u64 = SEED ^ 0x706f_7274;
+pub(crate) const SCAN_SEED_HOSTS: u64 = SEED ^ 0x686f_7374;
+const ELEMENT_SEED: u64 = SEED ^ 0x656c_656d;
+
+/// One worker's sketches for one epoch, built from a [`SketchPlan`]. All
+/// memory is allocated here; [`Sketches::update`] and
+/// [`Sketches::record_flow`] never allocate.
+#[derive(Debug)]
+pub struct Sketches {
+    plan: Arc<SketchPlan>,
+    pub(crate) counters: Box<[Counter]>,
+    pub(crate) scan: Option<Box<ScanSketches>>,
+    pub(crate) flow_sizes: Option<Box<FlowSizes>>,
+    /// Probe packets seen this epoch.
+    pub(crate) probes: u64,
+}
+
+impl Sketches {
+    pub fn new(plan: Arc<SketchPlan>) -> Sketches {
+        let p = &plan.params;
+        let (w, d) = p.cm_dims();
+        let counters = plan
+            .counters
+            .iter()
+            .map(|c| Counter {
+                key: c.key,
+                bytes: c.increment == Increment::Bytes,
+                protocol: c.protocol,
+                direction: c.direction,
+                cm: CountMin::new(w, d, SEED, p.conservative),
+                top: TopK::new(p.track()),
+                total: 0,
+            })
+            .collect();
+        let scan = p.scans.then(|| {
+            Box::new(ScanSketches {
+                ports: SpreadSketch::new(p.scan_width, SCAN_DEPTH, SCAN_SEED_PORTS),
+                hosts: SpreadSketch::new(p.scan_width, SCAN_DEPTH, SCAN_SEED_HOSTS),
+            })
+        });
+        let flow_sizes = p.flow_sizes.then(|| Box::new(FlowSizes::default()));
+        Sketches {
+            plan,
+            counters,
+            scan,
+            flow_sizes,
+            probes: 0,
+        }
+    }
+
+    pub fn plan(&self) -> &Arc<SketchPlan> {
+        &self.plan
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.plan.generation
+    }
+
+    /// Accounts one parsed packet; `c2s` is true when it goes from its
+    /// flow's client to the server.
+    #[inline]
+    pub fn update(&mut self, m: &PacketMeta, c2s: bool) {
+        for c in self.counters.iter_mut() {
+            if !c.protocol.matches(m.protocol) || !c.direction.matches(c2s) {
+                continue;
+            }
+            let key = c.key.key(m);
+            let h = key.hash(SEED);
+            let inc = if c.bytes { m.wire_len as u64 } else { 1 };
+            c.total += inc;
+            let est = c.cm.update(h, inc);
+            c.top.offer(&key, h, est);
+        }
+        if let Some(s) = &mut self.scan {
+            if is_probe(m, c2s) {
+                self.probes += 1;
+                Self::probe(s, m);
+            }
+        }
+    }
+
+    fn probe(s: &mut ScanSketches, m: &PacketMeta) {
+        let hs = key::hash_addr(&m.src_ip, m.ip_version, SCAN_SEED_HOSTS);
+        let dst = key::hash_addr(&m.dst_ip, m.ip_version, ELEMENT_SEED);
+        s.hosts
+            .update(&m.src_ip, m.ip_version, hs, key::mix64(hs ^ dst));
+        if m.protocol == ip_proto::TCP || m.protocol == ip_proto::UDP {
+            let hs = key::hash_addr(&m.src_ip, m.ip_version, SCAN_SEED_PORTS);
+            let port = ((m.protocol as u64) << 16 | m.dst_port as u64) ^ ELEMENT_SEED;
+            s.ports.update(
+                &m.src_ip,
+                m.ip_version,
+                hs,
+                key::mix64(hs ^ key::mix64(port)),
+            );
+        }
+    }
+
+    /// Accounts one flow record in the flow-size histograms.
+    #[inline]
+    pub fn record_flow(&mut self, r: &FlowRecord) {
+        if let Some(f) = &mut self.flow_sizes {
+            f.record(r);
+        }
+    }
+
+    /// Empties every sketch (keeps the memory).
+    pub fn reset(&mut self) {
+        for c in self.counters.iter_mut() {
+            c.cm.reset();
+            c.top.clear();
+            c.total = 0;
+        }
+        if let Some(s) = &mut self.scan {
+            s.ports.reset();
+            s.hosts.reset();
+        }
+        if let Some(f) = &mut self.flow_sizes {
+            f.reset();
+        }
+        self.probes = 0;
+    }
+
+    /// True when nothing was counted since the last reset.
+    pub fn is_empty(&self) -> bool {
+        self.counters
+            .iter()
+            .all(|c| c.total == 0 && c.top.is_empty())
+            && self.probes == 0
+            && self.flow_sizes.as_ref().is_none_or(|f| f.records == 0)
+    }
+
+    /// Memory of the sketches in bytes (tables only).
+    pub fn table_bytes(&self) -> usize {
+        let c: usize = self.counters.iter().map(|c| c.cm.table_bytes()).sum();
+        let s = self
+            .scan
+            .as_ref()
+            .map_or(0, |s| s.ports.table_bytes() + s.hosts.table_bytes());
+        c + s
+            + self
+                .flow_sizes
+                .as_ref()
+                .map_or(0, |_| 8 * 4 * flowsize::BUCKETS)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,799 @@
+//! The merged state of a window — every worker's sketches added together —
+//! the report rows drawn from it, and its versioned binary form, so that
+//! windows of several taps (or several windows of one tap) can be merged
+//! later with [`merge_encoded`] or [`SketchState::merge`].
+//!
+//! # Binary form, version 1
+//!
+//! Little-endian throughout; `varint` is unsigned LEB128 (at most 10
+//! bytes); a "gap" is the distance from the previous listed index minus one
+//! (the first gap is the index itself).
+//!
+//! ```text
+//! magic      4 bytes  "TSSK"
+//! version    u16      1
+//! start_ns   u64      window start, Unix ns (inclusive)
+//! end_ns     u64      window end, Unix ns (exclusive)
+//! snapshots  u32      worker-epoch snapshots merged in
+//! seed       u64      hash seed (sketches merge only with the same seed)
+//! flags      u8       bit 0 conservative update, bit 1 port-scan sketch,
+//!                     bit 2 host-scan sketch, bit 3 flow-size histograms
+//! cm_width   u32      count-min counters per row
+//! cm_depth   u8       count-min rows (1..=16)
+//! track      u32      candidate keys kept per counter
+//! counters   u8       number of counters, then per counter:
+//!   name       u8 length + UTF-8 bytes
+//!   key        u8     0 src, 1 dst, 2 src_dst, 3 src_dport, 4 dport, 5 five_tuple
+//!   increment  u8     0 packets, 1 bytes
+//!   protocol   u8     0 any, 1 tcp, 2 udp, 3 icmp
+//!   direction  u8     0 any, 1 c2s, 2 s2c
+//!   total      u64    exact sum of the increments
+//!   cells      varint count of non-zero cells, then per cell: varint gap,
+//!              varint value (cells row-major, index = row × width + column)
+//!   candidates varint count, then per key 38 bytes: src_ip[16] dst_ip[16]
+//!              src_port u16 dst_port u16 protocol u8 ip_version u8
+//!              (addresses IPv4-mapped for IPv4; fields outside the key type 0)
+//! if bit 1 or 2:
+//!   scan_width u32, scan_depth u8
+//!   then for the port sketch (bit 1), then the host sketch (bit 2):
+//!   buckets    varint count of non-empty buckets, then per bucket:
+//!              varint gap, level u8 (1..=55), ip_version u8, source[16],
+//!              bitmap 8 × u64 (bit i of the 512 is bit i%64 of word i/64)
+//! if bit 3:
+//!   records    varint flow records counted
+//!   packets, then bytes histogram: varint count of non-empty buckets,
+//!              then per bucket: varint gap, varint flows, varint volume
+//!              (bucket boundaries: see `flowsize`)
+//! ```
+//!
+//! Hashes: a counter key's hash is [`SketchKey::hash`] with `seed`; row `r`
+//! of a count-min sketch uses index `((m_r · h) >> 32) · width >> 32` with
+//! `m_r = splitmix64(seed + (r+1)·0x9e3779b97f4a7c15) | 1`. Two states merge
+//! when seed, widths, depths and the update rule agree.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use super::countmin::CountMin;
+use super::flowsize::{self, FlowSizes};
+use super::key::{hash_addr, SketchKey, KEY_BYTES};
+use super::spread::{self, SpreadSketch};
+use super::{
+    CounterSpec, Direction, Increment, KeyType, ProtoFilter, SketchParams, Sketches, SCAN_DEPTH,
+    SCAN_SEED_HOSTS, SCAN_SEED_PORTS, SEED,
+};
+
+/// Current version of the binary form.
+pub const FORMAT_VERSION: u16 = 1;
+const MAGIC: &[u8; 4] = b"TSSK";
+/// Limits when decoding (a corrupt length must not allocate gigabytes).
+const MAX_CM_CELLS: u64 = 1 << 23;
+const MAX_SCAN_BUCKETS: u64 = 1 << 22;
+
+/// One counter of a merged state.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CounterState {
+    pub spec: Arc<CounterSpec>,
+    pub cm: CountMin,
+    /// Exact sum of the increments.
+    pub total: u64,
+    /// Keys that were among some worker's largest; the report ranks them
+    /// by their estimate in the merged sketch.
+    pub candidates: BTreeSet<SketchKey>,
+}
+
+/// A heavy hitter: one of a counter's `top_k` keys in a window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HeavyHitter {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub workers: u32,
+    pub counter: Arc<CounterSpec>,
+    /// 1 for the largest.
+    pub rank: u32,
+    pub key: SketchKey,
+    /// Count-min estimate: never below the true count.
+    pub estimate: u64,
+    /// `⌈ε·total⌉`: the estimate exceeds the true count by at most this,
+    /// at the configured confidence.
+    pub error_bound: u64,
+    /// Exact sum of the counter's increments in the window (all keys).
+    pub total: u64,
+}
+
+/// Port scan (distinct destination ports) or host scan (distinct
+/// destination hosts).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScanKind {
+    Port,
+    Host,
+}
+
+impl ScanKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ScanKind::Port => "port_scan",
+            ScanKind::Host => "host_scan",
+        }
+    }
+}
+
+/// A source whose probes reached a scan threshold in a window.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scan {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub workers: u32,
+    pub kind: ScanKind,
+    pub src_ip: [u8; 16],
+    pub ip_version: u8,
+    /// Estimated distinct destination ports or hosts probed.
+    pub distinct: u64,
+    pub threshold: u64,
+    /// Relative standard error of the estimator at this estimate.
+    pub relative_error: f64,
+    /// The estimator was full: `distinct` is a lower bound.
+    pub saturated: bool,
+}
+
+/// One bucket of a window's flow-size distribution.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowSizeRow {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub workers: u32,
+    /// Size in packets or in bytes.
+    pub metric: Increment,
+    /// Sizes in the bucket, both inclusive.
+    pub low: u64,
+    pub high: u64,
+    pub flows: u64,
+    /// Sum of the sizes of those flows.
+    pub volume: u64,
+}
+
+/// A binary state could not be read or merged.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("not a tapscope sketch state (bad magic)")]
+    Magic,
+    #[error("sketch state format version {0} is not supported (this build reads version 1)")]
+    Version(u16),
+    #[error("sketch state is truncated")]
+    Truncated,
+    #[error("sketch state is malformed: {0}")]
+    Malformed(&'static str),
+    #[error("sketch states cannot be merged: {0}")]
+    Incompatible(&'static str),
+}
+
+/// The merged sketches of a window; see the module docs.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SketchState {
+    pub start_ns: u64,
+    pub end_ns: u64,
+    /// Worker-epoch snapshots merged in.
+    pub snapshots: u32,
+    pub seed: u64,
+    pub conservative: bool,
+    pub cm_width: u32,
+    pub cm_depth: u32,
+    pub track: u32,
+    pub counters: Vec<CounterState>,
+    pub ports: Option<SpreadSketch>,
+    pub hosts: Option<SpreadSketch>,
+    pub flow_sizes: Option<FlowSizes>,
+}
+
+impl SketchState {
+    /// An empty state shaped by `params`.
+    pub fn new(params: &SketchParams) -> SketchState {
+        let (w, d) = params.cm_dims();
+        SketchState {
+            start_ns: u64::MAX,
+            end_ns: 0,
+            snapshots: 0,
+            seed: SEED,
+            conservative: params.conservative,
+            cm_width: w,
+            cm_depth: d,
+            track: params.track() as u32,
+            counters: Vec::new(),
+            ports: params
+                .scans
+                .then(|| SpreadSketch::new(params.scan_width, SCAN_DEPTH, SCAN_SEED_PORTS)),
+            hosts: params
+                .scans
+                .then(|| SpreadSketch::new(params.scan_width, SCAN_DEPTH, SCAN_SEED_HOSTS)),
+            flow_sizes: params.flow_sizes.then(FlowSizes::default),
+        }
+    }
+
+    fn counter_mut(&mut self, spec: &CounterSpec) -> &mut CounterState {
+        let i = match self.counters.iter().position(|c| *c.spec == *spec) {
+            Some(i) => i,
+            None => {
+                self.counters.push(CounterState {
+                    spec: Arc::new(spec.clone()),
+                    cm: CountMin::new(self.cm_width, self.cm_depth, self.seed, self.conservative),
+                    total: 0,
+                    candidates: BTreeSet::new(),
+                });
+                self.counters.len() - 1
+            }
+        };
+        &mut self.counters[i]
+    }
+
+    /// Merges one worker's epoch in and empties `sk` (cheaply when it saw
+    /// little traffic). `sk` must come from a plan with this state's
+    /// parameters; parts that do not match are emptied and skipped.
+    pub fn absorb(&mut self, start_ns: u64, end_ns: u64, sk: &mut Sketches) {
+        self.start_ns = self.start_ns.min(start_ns);
+        self.end_ns = self.end_ns.max(end_ns);
+        self.snapshots += 1;
+        let plan = sk.plan().clone();
+        let track = self.track as usize;
+        let seed = self.seed;
+        for (spec, c) in plan.counters.iter().zip(sk.counters.iter_mut()) {
+            if c.total == 0 && c.top.is_empty() {
+                c.cm.reset();
+                continue;
+            }
+            let cs = self.counter_mut(spec);
+            if c.cm.drain_into(&mut cs.cm).is_err() {
+                c.cm.reset();
+            }
+            cs.total = cs.total.saturating_add(c.total);
+            c.total = 0;
+            cs.candidates.extend(c.top.iter().map(|(k, _)| *k));
+            c.top.clear();
+            if cs.candidates.len() > 8 * track {
+                cs.prune(2 * track, seed);
+            }
+        }
+        if let Some(s) = &mut sk.scan {
+            match (&mut self.ports, &mut self.hosts) {
+                (Some(p), Some(h)) if sk.probes != 0 => {
+                    if s.ports.drain_into(p).is_err() {
+                        s.ports.reset();
+                    }
+                    if s.hosts.drain_into(h).is_err() {
+                        s.hosts.reset();
+                    }
+                }
+                _ => {
+                    s.ports.reset();
+                    s.hosts.reset();
+                }
+            }
+        }
+        sk.probes = 0;
+        if let Some(f) = &mut sk.flow_sizes {
+            match &mut self.flow_sizes {
+                Some(acc) => f.drain_into(acc),
+                None => f.reset(),
+            }
+        }
+    }
+
+    /// Merges another state in (another tap, or another window of the same
+    /// tap): counters are matched by their whole spec; the window becomes
+    /// the span of both.
+    pub fn merge(&mut self, o: &SketchState) -> Result<(), CodecError> {
+        if self.seed != o.seed
+            || self.cm_width != o.cm_width
+            || self.cm_depth != o.cm_depth
+            || self.conservative != o.conservative
+        {
+            return Err(CodecError::Incompatible(
+                "count-min seed, width, depth or update rule differ",
+            ));
+        }
+        for (a, b) in [(&self.ports, &o.ports), (&self.hosts, &o.hosts)] {
+            if let (Some(a), Some(b)) = (a, b) {
+                if !a.compatible(b) {
+                    return Err(CodecError::Incompatible("scan sketch shapes differ"));
+                }
+            }
+        }
+        self.start_ns = self.start_ns.min(o.start_ns);
+        self.end_ns = self.end_ns.max(o.end_ns);
+        self.snapshots = self.snapshots.saturating_add(o.snapshots);
+        self.track = self.track.max(o.track);
+        let track = self.track as usize;
+        let seed = self.seed;
+        for oc in &o.counters {
+            let cs = self.counter_mut(&oc.spec);
+            cs.cm
+                .merge(&oc.cm)
+                .map_err(|_| CodecError::Incompatible("count-min shapes differ"))?;
+            cs.total = cs.total.saturating_add(oc.total);
+            cs.candidates.extend(oc.candidates.iter().copied());
+            cs.prune(track, seed);
+        }
+        for (a, b) in [(&mut self.ports, &o.ports), (&mut self.hosts, &o.hosts)] {
+            match (a.as_mut(), b) {
+                (Some(a), Some(b)) => {
+                    let _ = a.merge(b);
+                }
+                (None, Some(b)) => *a = Some(b.clone()),
+                _ => {}
+            }
+        }
+        match (&mut self.flow_sizes, &o.flow_sizes) {
+            (Some(a), Some(b)) => a.merge(b),
+            (a @ None, Some(b)) => *a = Some(b.clone()),
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Empties the state for reuse; counters unused in it are dropped.
+    pub fn reset(&mut self) {
+        self.counters
+            .retain(|c| c.total != 0 || !c.candidates.is_empty());
+        for c in &mut self.counters {
+            c.cm.reset();
+            c.total = 0;
+            c.candidates.clear();
+        }
+        for s in [&mut self.ports, &mut self.hosts].into_iter().flatten() {
+            s.reset();
+        }
+        if let Some(f) = &mut self.flow_sizes {
+            f.reset();
+        }
+        self.start_ns = u64::MAX;
+        self.end_ns = 0;
+        self.snapshots = 0;
+    }
+
+    /// True when nothing was merged in.
+    pub fn is_empty(&self) -> bool {
+        self.snapshots == 0
+    }
+
+    /// The `top_k` largest keys of every counter, ranked by estimate
+    /// (ties by key).
+    pub fn heavy_hitters(&self, top_k: usize, workers: u32) -> Vec<HeavyHitter> {
+        let mut out = Vec::new();
+        for c in &self.counters {
+            if c.total == 0 {
+                continue;
+            }
+            let bound = c.cm.error_bound(c.total);
+            for (rank, (key, est)) in c.ranked(self.seed).into_iter().take(top_k).enumerate() {
+                out.push(HeavyHitter {
+                    start_ns: self.start_ns,
+                    end_ns: self.end_ns,
+                    workers,
+                    counter: c.spec.clone(),
+                    rank: rank as u32 + 1,
+                    key,
+                    estimate: est,
+                    error_bound: bound,
+                    total: c.total,
+                });
+            }
+        }
+        out
+    }
+
+    /// Sources at or above the thresholds (port scans first, each kind by
+    /// decreasing estimate).
+    pub fn scans(&self, port_threshold: u64, host_threshold: u64, workers: u32) -> Vec<Scan> {
+        let mut out = Vec::new();
+        for (kind, sketch, threshold) in [
+            (ScanKind::Port, &self.ports, port_threshold),
+            (ScanKind::Host, &self.hosts, host_threshold),
+        ] {
+            let Some(s) = sketch else { continue };
+            let start = out.len();
+            for (ip, version) in s.candidates() {
+                let e = s.estimate(hash_addr(&ip, version, s.seed()));
+                let distinct = e.value.round() as u64;
+                if distinct >= threshold.max(1) {
+                    out.push(Scan {
+                        start_ns: self.start_ns,
+                        end_ns: self.end_ns,
+                        workers,
+                        kind,
+                        src_ip: ip,
+                        ip_version: version,
+                        distinct,
+                        threshold,
+                        relative_error: spread::linear_count_rel_error(e.value),
+                        saturated: e.saturated,
+                    });
+                }
+            }
+            out[start..].sort_by(|a, b| {
+                b.distinct
+                    .cmp(&a.distinct)
+                    .then((a.src_ip, a.ip_version).cmp(&(b.src_ip, b.ip_version)))
+            });
+        }
+        out
+    }
+
+    /// The non-empty buckets of the flow-size histograms, packets first.
+    pub fn flow_size_rows(&self, workers: u32) -> Vec<FlowSizeRow> {
+        let mut out = Vec::new();
+        let Some(f) = &self.flow_sizes else {
+            return out;
+        };
+        for (metric, h) in [
+            (Increment::Packets, &f.packets),
+            (Increment::Bytes, &f.bytes),
+        ] {
+            for b in 0..flowsize::BUCKETS {
+                if h.flows[b] != 0 {
+                    let (low, high) = flowsize::bounds(b);
+                    out.push(FlowSizeRow {
+                        start_ns: self.start_ns,
+                        end_ns: self.end_ns,
+                        workers,
+                        metric,
+                        low,
+                        high,
+                        flows: h.flows[b],
+                        volume: h.volume[b],
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// The binary form (see the module docs).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Vec::with_capacity(256);
+        w.extend_from_slice(MAGIC);
+        w.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        w.extend_from_slice(&self.start_ns.to_le_bytes());
+        w.extend_from_slice(&self.end_ns.to_le_bytes());
+        w.extend_from_slice(&self.snapshots.to_le_bytes());
+        w.extend_from_slice(&self.seed.to_le_bytes());
+        let flags = self.conservative as u8
+            | (self.ports.is_some() as u8) << 1
+            | (self.hosts.is_some() as u8) << 2
+            | (self.flow_sizes.is_some() as u8) << 3;
+        w.push(flags);
+        w.extend_from_slice(&self.cm_width.to_le_bytes());
+        w.push(self.cm_depth as u8);
+        w.extend_from_slice(&self.track.to_le_bytes());
+        w.push(self.counters.len() as u8);
+        for c in &self.counters {
+            w.push(c.spec.name.len() as u8);
+            w.extend_from_slice(c.spec.name.as_bytes());
+            w.extend_from_slice(&[
+                c.spec.key as u8,
+                c.spec.increment as u8,
+                c.spec.protocol as u8,
+                c.spec.direction as u8,
+            ]);
+            w.extend_from_slice(&c.total.to_le_bytes());
+            let cells = c.cm.cells();
+            put_varint(&mut w, cells.iter().filter(|&&v| v != 0).count() as u64);
+            let mut next = 0usize;
+            for (i, &v) in cells.iter().enumerate() {
+                if v != 0 {
+                    put_varint(&mut w, (i - next) as u64);
+                    put_varint(&mut w, v);
+                    next = i + 1;
+                }
+            }
+            put_varint(&mut w, c.candidates.len() as u64);
+            for k in &c.candidates {
+                w.extend_from_slice(&k.to_bytes());
+            }
+        }
+        if let Some(s) = self.ports.as_ref().or(self.hosts.as_ref()) {
+            w.extend_from_slice(&s.width().to_le_bytes());
+            w.push(s.depth() as u8);
+        }
+        for s in [&self.ports, &self.hosts].into_iter().flatten() {
+            let buckets: Vec<spread::Bucket> = s.buckets().collect();
+            put_varint(&mut w, buckets.len() as u64);
+            let mut next = 0u32;
+            for b in &buckets {
+                put_varint(&mut w, (b.index - next) as u64);
+                next = b.index + 1;
+                w.push(b.level);
+                w.push(b.version);
+                w.extend_from_slice(&b.key);
+                for word in b.bits {
+                    w.extend_from_slice(&word.to_le_bytes());
+                }
+            }
+        }
+        if let Some(f) = &self.flow_sizes {
+            put_varint(&mut w, f.records);
+            for h in [&f.packets, &f.bytes] {
+                put_varint(&mut w, h.flows.iter().filter(|&&n| n != 0).count() as u64);
+                let mut next = 0usize;
+                for b in 0..flowsize::BUCKETS {
+                    if h.flows[b] != 0 {
+                        put_varint(&mut w, (b - next) as u64);
+                        put_varint(&mut w, h.flows[b]);
+                        put_varint(&mut w, h.volume[b]);
+                        next = b + 1;
+                    }
+                }
+            }
+        }
+        w
+    }
+
+    /// Reads the binary form; never panics on bad input.
+    pub fn decode(bytes: &[u8]) -> Result<SketchState, CodecError> {
+        let mut r = Reader { b: bytes };
+        if r.take(4)? != MAGIC {
+            return Err(CodecError::Magic);
+        }
+        let version = r.u16()?;
+        if version != FORMAT_VERSION {
+            return Err(CodecError::Version(version));
+        }
+        let start_ns = r.u64()?;
+        let end_ns = r.u64()?;
+        let snapshots = r.u32()?;
+        let seed = r.u64()?;
+        let flags = r.u8()?;
+        if flags & !0x0f != 0 {
+            return Err(CodecError::Malformed("unknown flags"));
+        }
+        let conservative = flags & 1 != 0;
+        let cm_width = r.u32()?;
+        let cm_depth = r.u8()? as u32;
+        if cm_width == 0
+            || cm_depth == 0
+            || cm_depth as usize > super::countmin::MAX_DEPTH
+            || cm_width as u64 * cm_depth as u64 > MAX_CM_CELLS
+        {
+            return Err(CodecError::Malformed("count-min dimensions"));
+        }
+        let track = r.u32()?;
+        let n_counters = r.u8()? as usize;
+        if n_counters > super::MAX_COUNTERS {
+            return Err(CodecError::Malformed("too many counters"));
+        }
+        let mut counters: Vec<CounterState> = Vec::with_capacity(n_counters);
+        for _ in 0..n_counters {
+            let len = r.u8()? as usize;
+            let name = std::str::from_utf8(r.take(len)?)
+                .map_err(|_| CodecError::Malformed("counter name"))?;
+            let spec = CounterSpec {
+                name: name.to_string(),
+                key: KeyType::from_u8(r.u8()?).ok_or(CodecError::Malformed("key type"))?,
+                increment: Increment::from_u8(r.u8()?).ok_or(CodecError::Malformed("increment"))?,
+                protocol: ProtoFilter::from_u8(r.u8()?).ok_or(CodecError::Malformed("protocol"))?,
+                direction: Direction::from_u8(r.u8()?).ok_or(CodecError::Malformed("direction"))?,
+            };
+            if !super::valid_name(&spec.name) || counters.iter().any(|c| *c.spec == spec) {
+                return Err(CodecError::Malformed("counter name"));
+            }
+            let total = r.u64()?;
+            let mut cm = CountMin::new(cm_width, cm_depth, seed, conservative);
+            let n = r.varint()?;
+            let cells = cm_width as u64 * cm_depth as u64;
+            if n > cells {
+                return Err(CodecError::Malformed("count-min cell count"));
+            }
+            let mut next = 0u64;
+            for _ in 0..n {
+                let i = next
+                    .checked_add(r.varint()?)
+                    .filter(|&i| i < cells)
+                    .ok_or(CodecError::Malformed("count-min cell index"))?;
+                let v = r.varint()?;
+                if v == 0 {
+                    return Err(CodecError::Malformed("zero count-min cell listed"));
+                }
+                cm.set_cell(i as usize, v);
+                next = i + 1;
+            }
+            let n = r.varint()?;
+            if n > r.remaining() as u64 / KEY_BYTES as u64 {
+                return Err(CodecError::Truncated);
+            }
+            let mut candidates = BTreeSet::new();
+            for _ in 0..n {
+                let b: &[u8; KEY_BYTES] = r.take(KEY_BYTES)?.try_into().unwrap();
+                candidates.insert(SketchKey::from_bytes(b));
+            }
+            counters.push(CounterState {
+                spec: Arc::new(spec),
+                cm,
+                total,
+                candidates,
+            });
+        }
+        let (mut ports, mut hosts) = (None, None);
+        if flags & 0b110 != 0 {
+            let width = r.u32()?;
+            let depth = r.u8()? as u32;
+            if width == 0
+                || depth == 0
+                || depth as usize > spread::MAX_DEPTH
+                || width as u64 * depth as u64 > MAX_SCAN_BUCKETS
+            {
+                return Err(CodecError::Malformed("scan sketch dimensions"));
+            }
+            for (bit, slot, sseed) in [
+                (1, &mut ports, SCAN_SEED_PORTS),
+                (2, &mut hosts, SCAN_SEED_HOSTS),
+            ] {
+                if flags & (1 << bit) == 0 {
+                    continue;
+                }
+                let mut s = SpreadSketch::new(width, depth, sseed ^ seed ^ SEED);
+                let total = s.buckets_total() as u64;
+                let n = r.varint()?;
+                if n > total {
+                    return Err(CodecError::Malformed("scan bucket count"));
+                }
+                let mut next = 0u64;
+                for _ in 0..n {
+                    let index = next
+                        .checked_add(r.varint()?)
+                        .filter(|&i| i < total)
+                        .ok_or(CodecError::Malformed("scan bucket index"))?;
+                    next = index + 1;
+                    let level = r.u8()?;
+                    if level == 0 || level > 55 {
+                        return Err(CodecError::Malformed("scan bucket level"));
+                    }
+                    let version = r.u8()?;
+                    let key: [u8; 16] = r.take(16)?.try_into().unwrap();
+                    let mut bits = [0u64; 8];
+                    for word in &mut bits {
+                        *word = r.u64()?;
+                    }
+                    s.set_bucket(&spread::Bucket {
+                        index: index as u32,
+                        bits,
+                        key,
+                        version,
+                        level,
+                    });
+                }
+                *slot = Some(s);
+            }
+        }
+        let mut flow_sizes = None;
+        if flags & 0b1000 != 0 {
+            let mut f = FlowSizes {
+                records: r.varint()?,
+                ..FlowSizes::default()
+            };
+            for h in [&mut f.packets, &mut f.bytes] {
+                let n = r.varint()?;
+                if n > flowsize::BUCKETS as u64 {
+                    return Err(CodecError::Malformed("flow-size bucket count"));
+                }
+                let mut next = 0u64;
+                for _ in 0..n {
+                    let b = next
+                        .checked_add(r.varint()?)
+                        .filter(|&b| b < flowsize::BUCKETS as u64)
+                        .ok_or(CodecError::Malformed("flow-size bucket"))?;
+                    h.flows[b as usize] = r.varint()?;
+                    h.volume[b as usize] = r.varint()?;
+                    next = b + 1;
+                }
+            }
+            flow_sizes = Some(f);
+        }
+        if r.remaining() != 0 {
+            return Err(CodecError::Malformed("trailing bytes"));
+        }
+        Ok(SketchState {
+            start_ns,
+            end_ns,
+            snapshots,
+            seed,
+            conservative,
+            cm_width,
+            cm_depth,
+            track,
+            counters,
+            ports,
+            hosts,
+            flow_sizes,
+        })
+    }
+}
+
+impl CounterState {
+    /// Candidates with their merged estimates, largest first (ties by key).
+    pub fn ranked(&self, seed: u64) -> Vec<(SketchKey, u64)> {
+        let mut v: Vec<(SketchKey, u64)> = self
+            .candidates
+            .iter()
+            .map(|k| (*k, self.cm.estimate(k.hash(seed))))
+            .collect();
+        v.sort_unstable_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v
+    }
+
+    /// Keeps the `keep` candidates with the largest estimates.
+    fn prune(&mut self, keep: usize, seed: u64) {
+        if self.candidates.len() > keep {
+            self.candidates = self
+                .ranked(seed)
+                .into_iter()
+                .take(keep)
+                .map(|(k, _)| k)
+                .collect();
+        }
+    }
+}
+
+/// Merges two binary states into one (same window or not: the result spans
+/// both). Fails on a bad input or on states that cannot be merged.
+pub fn merge_encoded(a: &[u8], b: &[u8]) -> Result<Vec<u8>, CodecError> {
+    let mut s = SketchState::decode(a)?;
+    s.merge(&SketchState::decode(b)?)?;
+    Ok(s.encode())
+}
+
+fn put_varint(w: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        w.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    w.push(v as u8);
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.b.len()
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
+        if self.b.len() < n {
+            return Err(CodecError::Truncated);
+        }
+        let (head, tail) = self.b.split_at(n);
+        self.b = tail;
+        Ok(head)
+    }
+
+    fn u8(&mut self) -> Result<u8, CodecError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16, CodecError> {
+        Ok(u16::from_le_bytes(self.take(2)?.try_into().unwrap()))
+    }
+
+    fn u32(&mut self) -> Result<u32, CodecError> {
+        Ok(u32::from_le_bytes(self.take(4)?.try_into().unwrap()))
+    }
+
+    fn u64(&mut self) -> Result<u64, CodecError> {
+        Ok(u64::from_le_bytes(self.take(8)?.try_into().unwrap()))
+    }
+
+    fn varint(&mut self) -> Result<u64, CodecError> {
+        let mut v = 0u64;
+        for i in 0..10 {
+            let byte = self.u8()?;
+            let bits = (byte & 0x7f) as u64;
+            if i == 9 && bits > 1 {
+                return Err(CodecError::Malformed("varint overflow"));
+            }
+            v |= bits << (7 * i);
+            if byte & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(CodecError::Malformed("varint too long"))
+    }
+}
