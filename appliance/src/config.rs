@@ -5,6 +5,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use datapath::flow::FlowConfig;
+use datapath::sketch::{
+    CounterSpec, Direction, Increment, KeyType, ProtoFilter, SketchParams, SketchPlan, MAX_COUNTERS,
+};
 use datapath::worker::WorkerConfig;
 use serde::Deserialize;
 
@@ -19,6 +22,7 @@ pub struct Config {
     pub capture: CaptureSection,
     pub flows: FlowsSection,
     pub output: OutputSection,
+    pub sketch: SketchSection,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -75,6 +79,138 @@ pub struct OutputSection {
     pub row_group_rows: usize,
 }
 
+/// `[sketch]`: heavy hitters, scans and flow sizes per window.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct SketchSection {
+    /// Count-min error ε, relative to a counter's total in the window.
+    pub error: f64,
+    /// Probability that an estimate is within ε·total of the truth.
+    pub confidence: f64,
+    /// Keys reported per counter per window.
+    pub top_k: usize,
+    /// Conservative update (tighter) or plain count-min (exactly additive).
+    pub conservative_update: bool,
+    /// Reporting window, in epochs.
+    pub window_epochs: u64,
+    /// Scan detection on probes.
+    pub scans: bool,
+    pub port_scan_threshold: u64,
+    pub host_scan_threshold: u64,
+    /// Buckets per row of the scan sketches.
+    pub scan_width: u32,
+    /// Flow-size histograms.
+    pub flow_sizes: bool,
+    /// Write each window's merged state (table `sketch_state`).
+    pub write_state: bool,
+    /// `[[sketch.counters]]`; replaces the default set when given.
+    pub counters: Vec<CounterEntry>,
+}
+
+/// One `[[sketch.counters]]` entry.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CounterEntry {
+    pub name: String,
+    /// `src`, `dst`, `src_dst`, `src_dport`, `dport` or `five_tuple`.
+    pub key: String,
+    /// `packets` or `bytes` (default `bytes`).
+    #[serde(default = "default_increment")]
+    pub increment: String,
+    /// `any`, `tcp`, `udp` or `icmp` (default `any`).
+    #[serde(default = "default_any")]
+    pub protocol: String,
+    /// `any`, `c2s` or `s2c` (default `any`).
+    #[serde(default = "default_any")]
+    pub direction: String,
+}
+
+fn default_increment() -> String {
+    "bytes".into()
+}
+
+fn default_any() -> String {
+    "any".into()
+}
+
+impl CounterEntry {
+    /// The counter this entry describes, or the name of its bad field.
+    pub fn spec(&self) -> Result<CounterSpec, (&'static str, String)> {
+        let one_of = |field: &'static str, v: &str, names: &[&str]| {
+            (
+                field,
+                format!(
+                    "\"{v}\" is not one of {}",
+                    names
+                        .iter()
+                        .map(|n| format!("\"{n}\""))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        };
+        if !datapath::sketch::valid_name(&self.name) {
+            return Err((
+                "name",
+                format!(
+                    "\"{}\" must be 1 to 64 letters, digits, '_' or '-'",
+                    self.name
+                ),
+            ));
+        }
+        let key = KeyType::from_name(&self.key).ok_or_else(|| {
+            let names: Vec<&str> = KeyType::ALL.iter().map(|k| k.name()).collect();
+            one_of("key", &self.key, &names)
+        })?;
+        let increment = Increment::from_name(&self.increment)
+            .ok_or_else(|| one_of("increment", &self.increment, &["packets", "bytes"]))?;
+        let protocol = ProtoFilter::from_name(&self.protocol)
+            .ok_or_else(|| one_of("protocol", &self.protocol, &["any", "tcp", "udp", "icmp"]))?;
+        let direction = Direction::from_name(&self.direction)
+            .ok_or_else(|| one_of("direction", &self.direction, &["any", "c2s", "s2c"]))?;
+        Ok(CounterSpec {
+            name: self.name.clone(),
+            key,
+            increment,
+            protocol,
+            direction,
+        })
+    }
+
+    fn from_spec(c: &CounterSpec) -> CounterEntry {
+        CounterEntry {
+            name: c.name.clone(),
+            key: c.key.name().into(),
+            increment: c.increment.name().into(),
+            protocol: c.protocol.name().into(),
+            direction: c.direction.name().into(),
+        }
+    }
+}
+
+impl Default for SketchSection {
+    fn default() -> Self {
+        let p = SketchParams::default();
+        SketchSection {
+            error: p.error,
+            confidence: p.confidence,
+            top_k: p.top_k,
+            conservative_update: p.conservative,
+            window_epochs: 1,
+            scans: p.scans,
+            port_scan_threshold: p.port_scan_threshold,
+            host_scan_threshold: p.host_scan_threshold,
+            scan_width: p.scan_width,
+            flow_sizes: p.flow_sizes,
+            write_state: p.write_state,
+            counters: CounterSpec::defaults()
+                .iter()
+                .map(CounterEntry::from_spec)
+                .collect(),
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -82,6 +218,7 @@ impl Default for Config {
             capture: CaptureSection::default(),
             flows: FlowsSection::default(),
             output: OutputSection::default(),
+            sketch: SketchSection::default(),
         }
     }
 }
@@ -323,7 +460,85 @@ impl Config {
         if self.output.dir.as_os_str().is_empty() {
             return Err(err("output.dir", "must not be empty".into()));
         }
+        self.validate_sketch(&err, &range)
+    }
+
+    fn validate_sketch(
+        &self,
+        err: &dyn Fn(&str, String) -> ConfigError,
+        range: &dyn Fn(&str, u64, u64, u64) -> Result<(), ConfigError>,
+    ) -> Result<(), ConfigError> {
+        let k = &self.sketch;
+        let frange = |key: &str, v: f64, lo: f64, hi: f64| {
+            if v.is_nan() || v < lo || v > hi {
+                Err(err(
+                    key,
+                    format!("{v} is out of range: must be {lo} to {hi}"),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        frange("sketch.error", k.error, 0.0001, 0.5)?;
+        frange("sketch.confidence", k.confidence, 0.5, 0.9999)?;
+        range("sketch.top_k", k.top_k as u64, 1, 1000)?;
+        range("sketch.window_epochs", k.window_epochs, 1, 3600)?;
+        range(
+            "sketch.port_scan_threshold",
+            k.port_scan_threshold,
+            1,
+            1_000_000,
+        )?;
+        range(
+            "sketch.host_scan_threshold",
+            k.host_scan_threshold,
+            1,
+            1_000_000,
+        )?;
+        range("sketch.scan_width", k.scan_width as u64, 64, 1 << 18)?;
+        if k.counters.len() > MAX_COUNTERS {
+            return Err(err(
+                "sketch.counters",
+                format!("{} counters: at most {MAX_COUNTERS}", k.counters.len()),
+            ));
+        }
+        for (i, c) in k.counters.iter().enumerate() {
+            let key = |field: &str| format!("sketch.counters[{i}].{field}");
+            if let Err((field, message)) = c.spec() {
+                return Err(err(&key(field), message));
+            }
+            if k.counters[..i].iter().any(|o| o.name == c.name) {
+                return Err(err(
+                    &key("name"),
+                    format!("\"{}\" names two counters", c.name),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// The sketches every worker computes (generation 0).
+    pub fn sketch_plan(&self) -> SketchPlan {
+        let k = &self.sketch;
+        SketchPlan {
+            generation: 0,
+            params: SketchParams {
+                error: k.error,
+                confidence: k.confidence,
+                top_k: k.top_k,
+                conservative: k.conservative_update,
+                scans: k.scans,
+                scan_width: k.scan_width,
+                port_scan_threshold: k.port_scan_threshold,
+                host_scan_threshold: k.host_scan_threshold,
+                flow_sizes: k.flow_sizes,
+                window_ns: self.capture.epoch_ms * 1_000_000 * k.window_epochs,
+                write_state: k.write_state,
+            },
+            // Validated by `parse`; a bad entry (only possible for a Config
+            // built in code) is left out rather than guessed at.
+            counters: k.counters.iter().filter_map(|c| c.spec().ok()).collect(),
+        }
     }
 
     /// Worker settings for worker `id`.
@@ -352,12 +567,11 @@ impl Config {
 fn locate(text: &str, offset: usize) -> (Option<usize>, Option<String>) {
     let offset = offset.min(text.len());
     let line_no = text[..offset].matches('\n').count() + 1;
-    let mut section = String::new();
+    let mut sections = Sections::default();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
-        if t.starts_with('[') && t.ends_with(']') {
-            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
-        }
+        sections.see(t);
+        let section = &sections.current;
         if i + 1 == line_no {
             let key = t.split_once('=').map(|(k, _)| {
                 let k = k.trim().trim_matches('"');
@@ -379,20 +593,56 @@ fn find_key_line(text: &str, dotted: &str) -> Option<usize> {
         Some((s, k)) => (s, k),
         None => ("", dotted),
     };
-    let mut section = String::new();
+    let mut sections = Sections::default();
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
-        if t.starts_with('[') && t.ends_with(']') {
-            section = t.trim_matches(|c| c == '[' || c == ']').trim().to_string();
+        if sections.see(t) {
+            if sections.current == dotted {
+                // A whole table (e.g. `sketch.counters[1]`): its header.
+                return Some(i + 1);
+            }
             continue;
         }
         if let Some((k, _)) = t.split_once('=') {
-            if section == want_section && k.trim().trim_matches('"') == want_key {
+            let k = k.trim().trim_matches('"');
+            if sections.current == want_section && k == want_key {
+                return Some(i + 1);
+            }
+            // An inline array of tables (`counters = [...]`): its key.
+            if dotted.starts_with(&format!("{}.{k}[", sections.current))
+                || (sections.current.is_empty() && dotted.starts_with(&format!("{k}[")))
+            {
                 return Some(i + 1);
             }
         }
     }
     None
+}
+
+/// The table a line of TOML is in: `[a.b]` is `a.b`; the n-th `[[a.b]]`
+/// (from 0) is `a.b[n]`, as configuration errors name them.
+#[derive(Default)]
+struct Sections {
+    current: String,
+    arrays: std::collections::HashMap<String, usize>,
+}
+
+impl Sections {
+    /// Notes a trimmed line; true if it is a table header.
+    fn see(&mut self, t: &str) -> bool {
+        if t.starts_with("[[") && t.ends_with("]]") {
+            let name = t[2..t.len() - 2].trim().to_string();
+            let n = self.arrays.entry(name.clone()).or_insert(0);
+            self.current = format!("{name}[{n}]");
+            *n += 1;
+            true
+        } else if t.starts_with('[') && t.ends_with(']') {
+            self.current = t[1..t.len() - 1].trim().to_string();
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[cfg(test)]
@@ -418,6 +668,70 @@ mod tests {
         assert_eq!(c.capture, d.capture);
         assert_eq!(c.flows, d.flows);
         assert_eq!(c.output, d.output);
+        assert_eq!(c.sketch, d.sketch);
+    }
+
+    #[test]
+    fn sketch_defaults_and_plan() {
+        let c = parse("[capture]\nepoch_ms = 500\n[sketch]\nwindow_epochs = 4\n").unwrap();
+        let p = c.sketch_plan();
+        assert_eq!(p.counters, CounterSpec::defaults());
+        assert_eq!(p.params.window_ns, 2 * NS);
+        assert_eq!(p.params.top_k, 20);
+        assert!(p.params.conservative && p.params.scans && p.params.flow_sizes);
+        assert_eq!(p.validate(), Ok(()));
+    }
+
+    #[test]
+    fn sketch_counters_replace_the_defaults() {
+        let text = "[sketch]\ntop_k = 5\n\n[[sketch.counters]]\nname = \"udp_services\"\nkey = \"dport\"\nincrement = \"packets\"\nprotocol = \"udp\"\n\n[[sketch.counters]]\nname = \"uploads\"\nkey = \"src\"\ndirection = \"c2s\"\n";
+        let p = parse(text).unwrap().sketch_plan();
+        assert_eq!(p.params.top_k, 5);
+        assert_eq!(
+            p.counters,
+            vec![
+                CounterSpec {
+                    protocol: ProtoFilter::Udp,
+                    ..CounterSpec::new("udp_services", KeyType::Dport, Increment::Packets)
+                },
+                CounterSpec {
+                    direction: Direction::ClientToServer,
+                    ..CounterSpec::new("uploads", KeyType::Src, Increment::Bytes)
+                },
+            ]
+        );
+        let none = parse("[sketch]\ncounters = []\n").unwrap().sketch_plan();
+        assert!(none.counters.is_empty());
+    }
+
+    #[test]
+    fn bad_sketch_counter_names_its_entry_line_and_field() {
+        let text = "[sketch]\n[[sketch.counters]]\nname = \"a\"\nkey = \"src\"\n[[sketch.counters]]\nname = \"b\"\nkey = \"sources\"\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sketch.counters[1].key"));
+        assert_eq!(e.line, Some(7));
+        assert!(
+            e.message.contains("\"sources\" is not one of \"src\""),
+            "{}",
+            e.message
+        );
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("tapscope.toml:7: `sketch.counters[1].key`:"),
+            "{shown}"
+        );
+        // Unknown fields and duplicate names, located the same way.
+        let e = parse("[[sketch.counters]]\nname = \"a\"\nkey = \"src\"\nkind = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(4));
+        assert_eq!(e.key.as_deref(), Some("sketch.counters[0].kind"));
+        assert!(e.message.contains("unknown field `kind`"), "{}", e.message);
+        let e = parse("[[sketch.counters]]\nname = \"a\"\nkey = \"src\"\n[[sketch.counters]]\nname = \"a\"\nkey = \"dst\"\n").unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("sketch.counters[1].name"));
+        assert_eq!(e.line, Some(5));
+        let e = parse("[sketch]\nerror = 2.0\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("sketch.error"), Some(2)));
+        let e = parse("[sketch]\nconfidence = 1\n").unwrap_err();
+        assert_eq!(e.line, Some(2));
     }
 
     #[test]

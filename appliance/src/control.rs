@@ -1,11 +1,16 @@
 //! The control core's merge loop: drain every worker's summaries, write
-//! flow records and capture rows to the sink, return emptied summaries, and
+//! flow records and capture rows to the sink, merge the workers' sketches
+//! into windows and write the sketch tables, return emptied summaries, and
 //! keep running totals for the status line and the final report.
 
+use std::sync::Arc;
+
 use datapath::epoch::{CaptureCounters, EndReason, EpochSummary};
+use datapath::sketch::state::FORMAT_VERSION;
+use datapath::sketch::{CounterSpec, PlanError, WindowMerger, WindowReport};
 use datapath::worker::ControlLink;
 
-use crate::sink::{CaptureRow, Sink, SinkError};
+use crate::sink::{CaptureRow, Sink, SinkError, SketchStateRow};
 
 /// Where a worker's frames come from, for the `capture` table.
 #[derive(Clone, Debug)]
@@ -25,6 +30,24 @@ pub struct Totals {
     /// Latest packet time seen in any summary (Unix ns).
     pub data_now_ns: u64,
     pub first_ns: u64,
+    pub sketch: SketchTotals,
+}
+
+/// What the sketch windows produced.
+#[derive(Clone, Debug, Default)]
+pub struct SketchTotals {
+    /// Windows reported.
+    pub windows: u64,
+    /// Windows reported before every worker had moved past them (a worker
+    /// was stalled; see `datapath::sketch::window`).
+    pub forced: u64,
+    /// Worker snapshots that arrived after their window was reported:
+    /// dropped, and missing from those windows.
+    pub late: u64,
+    pub heavy_hitter_rows: u64,
+    pub scan_rows: u64,
+    pub flow_size_rows: u64,
+    pub state_bytes: u64,
 }
 
 impl Totals {
@@ -41,11 +64,19 @@ pub struct Control {
     sink: Sink,
     totals: Totals,
     rows: Vec<CaptureRow>,
+    /// Merges the workers' sketches into windows (parameters from the
+    /// workers' plan).
+    windows: WindowMerger,
+    reports: Vec<WindowReport>,
 }
 
 impl Control {
     pub fn new(links: Vec<ControlLink>, sources: Vec<WorkerSource>, sink: Sink) -> Control {
         let n = links.len();
+        let params = links
+            .first()
+            .map(|l| l.sketch_plan().params.clone())
+            .unwrap_or_default();
         Control {
             links,
             sources,
@@ -53,16 +84,47 @@ impl Control {
             sink,
             totals: Totals::default(),
             rows: Vec::new(),
+            windows: WindowMerger::new(params, n),
+            reports: Vec::new(),
         }
+    }
+
+    /// The counters every worker computes now (or from its next epoch).
+    pub fn counters(&self) -> Vec<CounterSpec> {
+        self.links
+            .first()
+            .map(|l| l.sketch_plan().counters.clone())
+            .unwrap_or_default()
+    }
+
+    /// Replaces the counter set on every worker without stopping them:
+    /// each switches at its next epoch boundary (windows from then on
+    /// report the new counters; the window of the switch may show both
+    /// sets, each over the workers that had it). Returns the new plan's
+    /// generation.
+    pub fn set_counters(&mut self, counters: Vec<CounterSpec>) -> Result<u64, PlanError> {
+        let Some(first) = self.links.first() else {
+            return Ok(0);
+        };
+        let plan = Arc::new(first.sketch_plan().with_counters(counters)?);
+        for l in &mut self.links {
+            l.set_sketch_plan(plan.clone());
+        }
+        tracing::info!(
+            generation = plan.generation,
+            counters = ?plan.counters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            "sketch counters changed"
+        );
+        Ok(plan.generation)
     }
 
     /// Drains every worker's ring once. Returns the number of summaries taken.
     pub fn poll(&mut self) -> Result<usize, SinkError> {
         let mut taken = 0;
         for i in 0..self.links.len() {
-            while let Some(s) = self.links[i].pop() {
+            while let Some(mut s) = self.links[i].pop() {
                 taken += 1;
-                let res = self.absorb(i, &s);
+                let res = self.absorb(i, &mut s);
                 self.links[i].give_back(s);
                 res?;
             }
@@ -71,13 +133,62 @@ impl Control {
             self.sink.write_capture(&self.rows)?;
             self.rows.clear();
         }
+        self.windows.ready(&mut self.reports);
+        self.write_windows()?;
         if taken > 0 {
             self.sink.tick(self.totals.data_now_ns)?;
         }
         Ok(taken)
     }
 
-    fn absorb(&mut self, i: usize, s: &EpochSummary) -> Result<(), SinkError> {
+    /// Writes the reported windows' rows.
+    fn write_windows(&mut self) -> Result<(), SinkError> {
+        let mut result = Ok(());
+        for r in self.reports.drain(..) {
+            let t = &mut self.totals.sketch;
+            t.windows += 1;
+            t.forced += r.forced as u64;
+            t.heavy_hitter_rows += r.heavy_hitters.len() as u64;
+            t.scan_rows += r.scans.len() as u64;
+            t.flow_size_rows += r.flow_sizes.len() as u64;
+            let mut write = |res: Result<(), SinkError>| {
+                if result.is_ok() {
+                    result = res;
+                }
+            };
+            if !r.heavy_hitters.is_empty() {
+                write(self.sink.write_heavy_hitters(&r.heavy_hitters));
+            }
+            if !r.scans.is_empty() {
+                for s in &r.scans {
+                    tracing::info!(
+                        kind = s.kind.name(),
+                        src = ?std::net::Ipv6Addr::from(s.src_ip),
+                        distinct = s.distinct,
+                        "scan"
+                    );
+                }
+                write(self.sink.write_scans(&r.scans));
+            }
+            if !r.flow_sizes.is_empty() {
+                write(self.sink.write_flow_sizes(&r.flow_sizes));
+            }
+            if let Some(state) = r.state {
+                t.state_bytes += state.len() as u64;
+                write(self.sink.write_sketch_state(&[SketchStateRow {
+                    start_ns: r.start_ns,
+                    end_ns: r.end_ns,
+                    workers: r.workers,
+                    snapshots: r.snapshots,
+                    format_version: FORMAT_VERSION,
+                    state,
+                }]));
+            }
+        }
+        result
+    }
+
+    fn absorb(&mut self, i: usize, s: &mut EpochSummary) -> Result<(), SinkError> {
         if !s.flows.is_empty() {
             for r in &s.flows {
                 self.totals.flows_by_reason[r.end_reason as usize] += 1;
@@ -102,9 +213,15 @@ impl Control {
                 counters: s.counters,
             });
         }
+        if !s.partial {
+            self.windows
+                .absorb(i, s.start_ns, s.end_ns, s.sketch.as_deref_mut());
+        }
         if s.last {
             self.finished[i] = true;
+            self.windows.finish(i);
         }
+        self.totals.sketch.late = self.windows.late();
         Ok(())
     }
 
@@ -117,9 +234,13 @@ impl Control {
         &self.totals
     }
 
-    /// Closes every open file (moving it into its table folder).
+    /// Reports every window still open, then closes every open file
+    /// (moving it into its table folder).
     pub fn close(&mut self) -> Result<(), SinkError> {
-        self.sink.close()
+        self.windows.flush(&mut self.reports);
+        let r = self.write_windows();
+        let c = self.sink.close();
+        r.and(c)
     }
 
     pub fn sink(&self) -> &Sink {

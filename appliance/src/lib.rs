@@ -6,6 +6,7 @@
 
 pub mod config;
 pub mod control;
+pub mod demo;
 pub mod gen;
 pub mod iface;
 pub mod live;

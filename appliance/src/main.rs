@@ -61,6 +61,19 @@ enum Cmd {
     /// Generate the synthetic traffic mix onto an interface or into a pcap.
     #[command(hide = true)]
     Gen(appliance::gen::cli::GenArgs),
+    /// Live demo on a virtual link: namespace + veth pair, synthetic traffic,
+    /// a status view for about 30 s, Parquet under ./tapscope-demo (needs root).
+    Demo {
+        /// How long the traffic runs, in seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Root folder of the Parquet tables.
+        #[arg(long, default_value = "./tapscope-demo")]
+        out: PathBuf,
+        /// Traffic rate in packets per second.
+        #[arg(long, default_value_t = 5000)]
+        rate: u64,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -180,6 +193,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Gen(args) => appliance::gen::cli::run(args),
+        Cmd::Demo { seconds, out, rate } => {
+            appliance::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Config {
             cmd: ConfigCmd::Check { file },
         } => {

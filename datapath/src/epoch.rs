@@ -1,10 +1,12 @@
-//! What a worker hands to the control core: finished flow records and the
-//! capture counters of one epoch, packed in an [`EpochSummary`].
+//! What a worker hands to the control core: finished flow records, the
+//! capture counters and the sketches of one epoch, packed in an
+//! [`EpochSummary`].
 //!
 //! Summaries are preallocated and recycled (the control core sends emptied
 //! ones back), so a worker never allocates in steady state.
 
 use crate::parse::{Tunnel, PARSE_REASONS};
+use crate::sketch::Sketches;
 
 /// Why a flow record was emitted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -239,6 +241,14 @@ pub struct EpochSummary {
     pub partial: bool,
     /// True for the worker's last summary (end of capture or shutdown).
     pub last: bool,
+    /// The epoch's sketches (a full hand-over only). On the way back the
+    /// control core leaves an emptied set of the current plan here, which
+    /// the worker counts the next epoch into: sketches circulate with the
+    /// summaries and are never allocated by the worker.
+    pub sketch: Option<Box<Sketches>>,
+    /// Sketches the worker no longer needs (of an older plan), for the
+    /// control core to free.
+    pub retired: Option<Box<Sketches>>,
 }
 
 impl EpochSummary {
@@ -252,10 +262,13 @@ impl EpochSummary {
             flows: Vec::with_capacity(flow_capacity),
             partial: false,
             last: false,
+            sketch: None,
+            retired: None,
         }
     }
 
-    /// Empties the summary for reuse, keeping its buffer.
+    /// Empties the summary for reuse, keeping its buffers (the sketches are
+    /// emptied; retired ones are freed).
     pub fn reset(&mut self) {
         self.start_ns = 0;
         self.end_ns = 0;
@@ -263,5 +276,9 @@ impl EpochSummary {
         self.flows.clear();
         self.partial = false;
         self.last = false;
+        if let Some(s) = &mut self.sketch {
+            s.reset();
+        }
+        self.retired = None;
     }
 }

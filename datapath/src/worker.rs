@@ -7,6 +7,15 @@
 //! control core is behind), the worker never waits: it counts
 //! `summary_queue_full`, drops the epoch's flow records (counted in
 //! `records_dropped`) and folds the epoch's counters into the next summary.
+//!
+//! Sketches circulate the same way: at a full hand-over the worker puts its
+//! filled [`Sketches`] into the summary and continues with the emptied set
+//! the summary brought back. When no summary is free the sketches, like the
+//! counters, fold into the next epoch. A new counter set
+//! ([`ControlLink::set_sketch_plan`]) arrives as emptied sketches of the new
+//! plan on a small command ring; the worker switches to them at its next
+//! epoch boundary and hands sketches of the old plan back in
+//! [`EpochSummary::retired`], so it never allocates or frees.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -15,6 +24,7 @@ use std::time::{Duration, Instant};
 use crate::epoch::{CaptureCounters, EpochSummary, FlowRecord};
 use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::parse::{parse_frame_into, PacketMeta};
+use crate::sketch::{SketchPlan, Sketches};
 use crate::source::{Frame, FrameSource, Poll, SourceStats};
 
 /// Worker settings.
@@ -57,6 +67,10 @@ pub struct ControlLink {
     pub summaries: rtrb::Consumer<Box<EpochSummary>>,
     /// Emptied summaries back to the worker.
     pub recycle: rtrb::Producer<Box<EpochSummary>>,
+    /// Emptied sketches of a new plan, for the worker's next epochs.
+    sketch_cmd: rtrb::Producer<Box<Sketches>>,
+    /// The plan recycled summaries carry sketches of.
+    plan: Arc<SketchPlan>,
 }
 
 impl ControlLink {
@@ -65,11 +79,37 @@ impl ControlLink {
         self.summaries.pop().ok()
     }
 
-    /// Returns a summary (emptied here) to the worker.
+    /// Returns a summary (emptied here) to the worker, with an emptied set
+    /// of sketches of the current plan (built here if its own is of an
+    /// older plan: the control core allocates, the worker never does).
     pub fn give_back(&mut self, mut s: Box<EpochSummary>) {
         s.reset();
+        if s.sketch
+            .as_ref()
+            .is_none_or(|k| k.generation() != self.plan.generation)
+        {
+            s.sketch = Some(Box::new(Sketches::new(self.plan.clone())));
+        }
         // The recycle ring holds the whole pool, so this cannot fail.
         let _ = self.recycle.push(s);
+    }
+
+    /// The plan the worker's sketches follow (or will from its next epoch).
+    pub fn sketch_plan(&self) -> &Arc<SketchPlan> {
+        &self.plan
+    }
+
+    /// Switches the worker to `plan` (a new counter set) without stopping
+    /// it: sends it emptied sketches of the new plan, one for each summary
+    /// already on its side, which it takes at its next epoch boundaries.
+    /// Summaries given back from now on carry the new plan.
+    pub fn set_sketch_plan(&mut self, plan: Arc<SketchPlan>) {
+        let queued = self.recycle.buffer().capacity() - self.recycle.slots();
+        let n = (queued + 1).min(self.sketch_cmd.slots());
+        for _ in 0..n {
+            let _ = self.sketch_cmd.push(Box::new(Sketches::new(plan.clone())));
+        }
+        self.plan = plan;
     }
 }
 
@@ -80,6 +120,10 @@ struct Output {
     tx: rtrb::Producer<Box<EpochSummary>>,
     free: rtrb::Consumer<Box<EpochSummary>>,
     counters: CaptureCounters,
+    /// The epoch's sketches.
+    sketch: Box<Sketches>,
+    /// Sketches of a new plan from the control core.
+    sketch_cmd: rtrb::Consumer<Box<Sketches>>,
     epoch_start: u64,
     epoch_end: u64,
     lossless: bool,
@@ -88,6 +132,7 @@ struct Output {
 impl Output {
     #[inline]
     fn emit(&mut self, rec: &FlowRecord) {
+        self.sketch.record_flow(rec);
         if self.cur.flows.len() == self.cur.flows.capacity() && !self.hand_over(true) {
             self.counters.records_dropped += 1;
             return;
@@ -120,10 +165,35 @@ impl Output {
         if !partial {
             done.counters = self.counters;
             self.counters = CaptureCounters::default();
+            self.rotate_sketch(&mut done);
         }
         // The ring holds the whole pool, so a push cannot fail.
         let _ = self.tx.push(done);
         true
+    }
+
+    /// Puts the epoch's sketches into `done` and continues with emptied
+    /// ones: of a new plan if the control core sent one, else the set
+    /// `done` brought back. A set of an older plan is retired; with none
+    /// to switch to, the sketches fold into the next epoch.
+    fn rotate_sketch(&mut self, done: &mut EpochSummary) {
+        let slot = done.sketch.take();
+        let next = match self.sketch_cmd.pop() {
+            Ok(newer) => {
+                done.retired = slot;
+                Some(newer)
+            }
+            Err(_) => match slot {
+                Some(s) if s.generation() >= self.sketch.generation() => Some(s),
+                other => {
+                    done.retired = other;
+                    None
+                }
+            },
+        };
+        if let Some(next) = next {
+            done.sketch = Some(std::mem::replace(&mut self.sketch, next));
+        }
     }
 }
 
@@ -153,20 +223,32 @@ pub struct Worker {
 }
 
 impl Worker {
-    /// Builds a worker and the control core's link to it. All buffers are
-    /// allocated here.
+    /// Builds a worker with the default sketches ([`SketchPlan::default`])
+    /// and the control core's link to it. All buffers are allocated here.
     pub fn new(cfg: WorkerConfig, stop: Arc<AtomicBool>) -> (Worker, ControlLink) {
+        Worker::with_sketches(cfg, Arc::new(SketchPlan::default()), stop)
+    }
+
+    /// Builds a worker whose sketches follow `plan`, and the control core's
+    /// link to it. All buffers are allocated here.
+    pub fn with_sketches(
+        cfg: WorkerConfig,
+        plan: Arc<SketchPlan>,
+        stop: Arc<AtomicBool>,
+    ) -> (Worker, ControlLink) {
         let pool = cfg.summary_pool.max(2);
         let (tx, summaries) = rtrb::RingBuffer::new(pool + 1);
         let (mut recycle, free) = rtrb::RingBuffer::new(pool + 1);
+        let (sketch_cmd_tx, sketch_cmd) = rtrb::RingBuffer::new(pool + 2);
+        let summary = || {
+            let mut s = EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity);
+            s.sketch = Some(Box::new(Sketches::new(plan.clone())));
+            Box::new(s)
+        };
         for _ in 0..pool - 1 {
-            let s = EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity);
-            let _ = recycle.push(Box::new(s));
+            let _ = recycle.push(summary());
         }
-        let cur = Box::new(EpochSummary::with_capacity(
-            cfg.id,
-            cfg.summary_flow_capacity,
-        ));
+        let cur = summary();
         let flows = FlowConfig {
             worker: cfg.id,
             ..cfg.flows
@@ -180,6 +262,8 @@ impl Worker {
                 tx,
                 free,
                 counters: CaptureCounters::default(),
+                sketch: Box::new(Sketches::new(plan.clone())),
+                sketch_cmd,
                 epoch_start: 0,
                 epoch_end: 0,
                 lossless: cfg.lossless,
@@ -195,6 +279,8 @@ impl Worker {
             worker: cfg.id,
             summaries,
             recycle,
+            sketch_cmd: sketch_cmd_tx,
+            plan,
         };
         (worker, link)
     }
@@ -239,7 +325,8 @@ impl Worker {
             Ok(()) => {
                 c.ip_packets += 1;
                 let out = &mut self.out;
-                self.table.process(&self.meta, now, &mut |r| out.emit(r));
+                let c2s = self.table.process(&self.meta, now, &mut |r| out.emit(r));
+                self.out.sketch.update(&self.meta, c2s);
             }
             Err(e) => c.parse_errors[e.reason()] += 1,
         }

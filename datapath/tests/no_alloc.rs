@@ -1,10 +1,12 @@
 //! The worker's per-packet path does not allocate in steady state.
 //!
 //! A counting global allocator watches the whole worker loop (parse, flow
-//! table, expiry, epoch hand-over, summary recycling) while real captures are
-//! replayed from memory over and over with advancing timestamps, so flows are
-//! created, ended by FIN/RST, idle and active timeouts, and summaries
-//! circulate. After a warm-up, the allocation count must stay at zero.
+//! table, sketches, expiry, epoch hand-over, summary recycling) while real
+//! captures are replayed from memory over and over with advancing
+//! timestamps, so flows are created, ended by FIN/RST, idle and active
+//! timeouts, and summaries circulate. After a warm-up, the allocation count
+//! must stay at zero — also across a change of the counter set, where only
+//! the control core's side (building sketches of the new plan) allocates.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::path::PathBuf;
@@ -12,6 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use datapath::parse::LinkType;
+use datapath::sketch::{
+    CounterSpec, Direction, Increment, KeyType, ProtoFilter, SketchParams, SketchPlan,
+};
 use datapath::source::pcap::PcapSource;
 use datapath::source::{Frame, FrameSource, Poll};
 use datapath::worker::{ControlLink, Worker, WorkerConfig};
@@ -19,20 +24,31 @@ use datapath::worker::{ControlLink, Worker, WorkerConfig};
 struct Counting;
 
 static ARMED: AtomicBool = AtomicBool::new(false);
+/// Set while the test plays the control core's part of a plan change.
+static CONTROL: AtomicBool = AtomicBool::new(false);
 static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+fn counted() -> bool {
+    ARMED.load(Ordering::Relaxed) && !CONTROL.load(Ordering::Relaxed)
+}
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
+        if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         System.alloc(l)
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        // Freeing is no better on the packet path (a large block is an
+        // munmap): the worker hands buffers back instead.
+        if counted() {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
         System.dealloc(p, l)
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, n: usize) -> *mut u8 {
-        if ARMED.load(Ordering::Relaxed) {
+        if counted() {
             ALLOCS.fetch_add(1, Ordering::Relaxed);
         }
         System.realloc(p, l, n)
@@ -51,7 +67,8 @@ struct Stored {
 
 /// Replays stored frames `passes` times, shifting time forward each pass,
 /// and plays the control core's part (drain and recycle summaries) between
-/// batches. Arms the allocation counter after `warmup` passes.
+/// batches. Arms the allocation counter after `warmup` passes, and changes
+/// the counter set at pass `change`.
 struct MemSource {
     frames: Vec<Stored>,
     span_ns: u64,
@@ -59,23 +76,44 @@ struct MemSource {
     pass: u64,
     passes: u64,
     warmup: u64,
+    change: u64,
+    next_plan: Option<Arc<SketchPlan>>,
     link: ControlLink,
     summaries: u64,
     records: u64,
+    /// Summaries whose sketches had counted something, by plan generation.
+    sketched: [u64; 2],
+    retired: u64,
 }
 
 impl FrameSource for MemSource {
     fn poll_batch<F: FnMut(&Frame<'_>)>(&mut self, max: usize, mut f: F) -> Poll {
+        // After the change, recycling builds sketches of the new plan for
+        // summaries that come back with the old one: control-side work.
+        CONTROL.store(self.pass >= self.change, Ordering::SeqCst);
         while let Some(s) = self.link.pop() {
             self.summaries += 1;
             self.records += s.flows.len() as u64;
+            if let Some(k) = &s.sketch {
+                if !k.is_empty() {
+                    self.sketched[k.generation().min(1) as usize] += 1;
+                }
+            }
+            self.retired += s.retired.is_some() as u64;
             self.link.give_back(s);
         }
+        CONTROL.store(false, Ordering::SeqCst);
         if self.pos == self.frames.len() {
             self.pos = 0;
             self.pass += 1;
             if self.pass == self.warmup {
                 ARMED.store(true, Ordering::SeqCst);
+            }
+            if self.pass == self.change {
+                CONTROL.store(true, Ordering::SeqCst);
+                let plan = self.next_plan.take().expect("one change");
+                self.link.set_sketch_plan(plan);
+                CONTROL.store(false, Ordering::SeqCst);
             }
             if self.pass == self.passes {
                 ARMED.store(false, Ordering::SeqCst);
@@ -142,7 +180,81 @@ fn steady_state_worker_loop_allocates_nothing() {
         summary_flow_capacity: 32,
         ..WorkerConfig::default()
     };
-    let (mut worker, link) = Worker::new(cfg, Arc::new(AtomicBool::new(false)));
+    // Counters of every key type, filters and both increments; scans and
+    // flow sizes on.
+    let spec = |name: &str, key, inc, protocol, direction| CounterSpec {
+        protocol,
+        direction,
+        ..CounterSpec::new(name, key, inc)
+    };
+    let plan = SketchPlan {
+        generation: 0,
+        params: SketchParams::default(),
+        counters: vec![
+            spec(
+                "a",
+                KeyType::Src,
+                Increment::Bytes,
+                ProtoFilter::Any,
+                Direction::Any,
+            ),
+            spec(
+                "b",
+                KeyType::Dst,
+                Increment::Packets,
+                ProtoFilter::Tcp,
+                Direction::ClientToServer,
+            ),
+            spec(
+                "c",
+                KeyType::SrcDst,
+                Increment::Bytes,
+                ProtoFilter::Udp,
+                Direction::Any,
+            ),
+            spec(
+                "d",
+                KeyType::SrcDport,
+                Increment::Packets,
+                ProtoFilter::Any,
+                Direction::Any,
+            ),
+            spec(
+                "e",
+                KeyType::Dport,
+                Increment::Bytes,
+                ProtoFilter::Any,
+                Direction::ServerToClient,
+            ),
+            spec(
+                "f",
+                KeyType::FiveTuple,
+                Increment::Packets,
+                ProtoFilter::Icmp,
+                Direction::Any,
+            ),
+        ],
+    };
+    let next = plan
+        .with_counters(vec![
+            spec(
+                "a",
+                KeyType::Src,
+                Increment::Bytes,
+                ProtoFilter::Any,
+                Direction::Any,
+            ),
+            spec(
+                "g",
+                KeyType::FiveTuple,
+                Increment::Bytes,
+                ProtoFilter::Any,
+                Direction::Any,
+            ),
+        ])
+        .unwrap();
+    let (mut worker, link) =
+        Worker::with_sketches(cfg, Arc::new(plan), Arc::new(AtomicBool::new(false)));
     let mut src = MemSource {
         span_ns: t1 - t0,
         frames,
@@ -150,9 +262,13 @@ fn steady_state_worker_loop_allocates_nothing() {
         pass: 0,
         passes: 8,
         warmup: 3,
+        change: 5,
+        next_plan: Some(Arc::new(next)),
         link,
         summaries: 0,
         records: 0,
+        sketched: [0; 2],
+        retired: 0,
     };
     worker.run(&mut src);
     assert!(
@@ -164,6 +280,12 @@ fn steady_state_worker_loop_allocates_nothing() {
     assert_eq!(
         ALLOCS.load(Ordering::SeqCst),
         0,
-        "allocations in steady state"
+        "allocations or frees in steady state"
     );
+    assert!(
+        src.sketched[0] > 50 && src.sketched[1] > 50,
+        "summaries with sketches, by plan: {:?}",
+        src.sketched
+    );
+    assert!(src.retired > 0, "old-plan sketches handed back");
 }

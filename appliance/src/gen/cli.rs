@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc, OnceLock};
+use std::sync::mpsc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
@@ -52,31 +52,26 @@ pub struct GenArgs {
     pub quiet: bool,
 }
 
-static STOP: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+static STOP: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn on_signal(_: libc::c_int) {
-    if let Some(s) = STOP.get() {
-        s.store(true, Ordering::SeqCst);
-    }
+    STOP.store(true, Ordering::SeqCst);
 }
 
 /// Raises the returned flag on SIGINT or SIGTERM.
-fn stop_on_signals() -> Arc<AtomicBool> {
-    let stop = STOP
-        .get_or_init(|| Arc::new(AtomicBool::new(false)))
-        .clone();
+fn stop_on_signals() -> &'static AtomicBool {
     let handler = on_signal as extern "C" fn(libc::c_int);
     // SAFETY: the handler only stores to an atomic.
     unsafe {
         libc::signal(libc::SIGINT, handler as libc::sighandler_t);
         libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
     }
-    stop
+    &STOP
 }
 
 /// Frames of `mix` made on a thread of their own, so generating and
 /// sending overlap; chunks of a few thousand frames cross a bounded channel.
-fn generated(mix: TrafficMix) -> impl Iterator<Item = Frame> {
+pub fn generated(mix: TrafficMix) -> impl Iterator<Item = Frame> {
     let (tx, rx) = mpsc::sync_channel::<Vec<Frame>>(8);
     std::thread::Builder::new()
         .name("gen".into())
@@ -156,7 +151,7 @@ pub fn run(args: GenArgs) -> Result<ExitCode> {
         .expect("clap requires --iface or --pcap");
     let pace = match args.rate {
         None => Pace::Timestamps,
-        Some(r) if r == 0.0 => Pace::Max,
+        Some(0.0) => Pace::Max,
         Some(r) if r > 0.0 && r.is_finite() => Pace::Rate(r),
         Some(_) => bail!("--rate must be a positive number of frames per second, or 0"),
     };
@@ -166,7 +161,8 @@ pub fn run(args: GenArgs) -> Result<ExitCode> {
         pace,
         count: args.count,
         duration: args.duration.map(Duration::from_secs_f64),
-        stop: Some(stop.clone()),
+        stop: Some(stop),
+        sent: None,
     };
     let quiet = args.quiet;
     let stats = sender.send_paced_with(generated(mix), &opts, |s| {

@@ -301,10 +301,13 @@ fn server_v6(x: u16) -> Ipv6Addr {
 enum App {
     Tls,
     Quic,
+    /// A GET of `path`; the response body is `body` when not empty, else
+    /// generated text (HTML) or bytes of the service's response size.
     Http {
         path: &'static str,
         status: &'static str,
         content_type: &'static str,
+        body: &'static str,
     },
     Bulk,
     DnsOnly,
@@ -377,28 +380,37 @@ const CATALOG: &[Service] = &[
     svc("www.instagram.com", &["z-p42-instagram.c10r.instagram.com"], [203, 0, 113, 15], None,
         App::Quic, (20_000, 50_000), 15),
     svc("connectivitycheck.gstatic.com", &[], [203, 0, 113, 20], None,
-        App::Http { path: "/generate_204", status: "204 No Content", content_type: "" }, (0, 0), 10),
+        App::Http { path: "/generate_204", status: "204 No Content", content_type: "", body: "" },
+        (0, 0), 10),
     svc("detectportal.firefox.com",
         &["detectportal.prod.mozaws.net", "prod.detectportal.prod.cloudops.mozgcp.net"],
         [203, 0, 113, 21], None,
-        App::Http { path: "/canonical.html", status: "200 OK", content_type: HTML }, (90, 90), 22),
+        App::Http {
+            path: "/canonical.html",
+            status: "200 OK",
+            content_type: HTML,
+            body: "<meta http-equiv=\"refresh\" content=\"0;url=https://support.mozilla.org/kb/captive-portal\"/>",
+        },
+        (0, 0), 22),
     svc("ctldl.windowsupdate.com", &["ctldl.windowsupdate.com.delivery.microsoft.com"],
         [203, 0, 113, 22], None,
         App::Http {
             path: "/msdownload/update/v3/static/trustedr/en/disallowedcertstl.cab",
             status: "200 OK",
             content_type: "application/vnd.ms-cab-compressed",
+            body: "",
         },
         (5_000, 40_000), 16),
     svc("neverssl.com", &[], [203, 0, 113, 23], None,
-        App::Http { path: "/", status: "200 OK", content_type: HTML }, (2_000, 5_000), 30),
-    svc("ocsp.digicert.com", &["ocsp.edge.digicert.com"], [203, 0, 113, 24], None,
+        App::Http { path: "/", status: "200 OK", content_type: HTML, body: "" }, (2_000, 5_000), 30),
+    svc("captive.apple.com", &["captive-cidr.origin-apple.com.akadns.net"], [203, 0, 113, 24], None,
         App::Http {
-            path: "/MFEwTzBNMEswSTAJBgUrDgMCGgUABBTrjrydRyt%2BApF3GSPypfHBxR5XtQQUs9tIpPmhxdiuNkHMEWNpYim8S8YCEAI5PUjXAkJafLQcAAsO18o%3D",
+            path: "/hotspot-detect.html",
             status: "200 OK",
-            content_type: "application/ocsp-response",
+            content_type: "text/html",
+            body: "<HTML><HEAD><TITLE>Success</TITLE></HEAD><BODY>Success</BODY></HTML>",
         },
-        (471, 471), 12),
+        (0, 0), 12),
     svc("dl.google.com", &["dl.l.google.com"], [203, 0, 113, 30], Some(0x130), App::Bulk, (0, 0), 9),
     svc("time.apple.com", &["time.g.aaplimg.com"], [203, 0, 113, 40], None, App::DnsOnly, (0, 0), 0),
     svc("clients4.google.com", &["clients.l.google.com"], [203, 0, 113, 41], Some(0x141),
@@ -663,9 +675,24 @@ impl TrafficMix {
                 path,
                 status,
                 content_type,
+                body,
             } => {
                 let n = self.rng.usize(s.resp.0..=s.resp.1);
-                self.http_session(out, t, client, s, dst, (path, status, content_type), n);
+                let body = if !body.is_empty() {
+                    body.as_bytes().to_vec()
+                } else if content_type.starts_with("text/html") {
+                    let mut b = String::from(
+                        "<!DOCTYPE html><html><head><title>Welcome</title></head><body><p>",
+                    );
+                    while b.len() < n {
+                        b.push_str(LOREM);
+                    }
+                    b.truncate(n);
+                    b.into_bytes()
+                } else {
+                    self.random_bytes(n)
+                };
+                self.http_session(out, t, client, s, dst, (path, status, content_type), &body);
             }
             App::DnsOnly | App::NxDomain => {}
         }
@@ -826,43 +853,41 @@ impl TrafficMix {
         let mut flight = tls::record(tls::CONTENT_HANDSHAKE, 0x0303, &sh);
         flight.extend_from_slice(&tls::record(tls::CONTENT_CCS, 0x0303, &[1]));
         let certs = self.rng.usize(2500..4500);
-        tls::application_data(&mut flight, certs, |b| self.rng.fill(b));
+        tls::application_data(&mut flight, certs, usize::MAX, |b| self.rng.fill(b));
         let gap = self.rng.u64(20..120) * US;
         t = c.stream(t + rtt, Dir::S2c, &flight, gap, lan);
 
         // Client: ChangeCipherSpec, Finished, then the request.
         let mut fin = tls::record(tls::CONTENT_CCS, 0x0303, &[1]);
-        tls::application_data(&mut fin, 53, |b| self.rng.fill(b));
+        tls::application_data(&mut fin, 53, usize::MAX, |b| self.rng.fill(b));
         let req = self.rng.usize(180..700);
-        tls::application_data(&mut fin, req, |b| self.rng.fill(b));
+        tls::application_data(&mut fin, req, usize::MAX, |b| self.rng.fill(b));
         t += self.rng.u64(200..1500) * US;
         c.data(t, Dir::C2s, &fin, true);
 
-        // Server: two session tickets and the response.
-        let mut resp = Vec::with_capacity(response + response / 16000 * 5 + 600);
-        tls::application_data(&mut resp, 250, |b| self.rng.fill(b));
-        tls::application_data(&mut resp, 250, |b| self.rng.fill(b));
-        tls::application_data(&mut resp, response, |b| self.rng.fill(b));
-        let losses = if s.app == App::Bulk {
-            (response / (2 << 20)).max(1)
+        // Server: two session tickets, then the response. A bulk download
+        // comes in records of one segment each, as CDNs size them, and
+        // loses a segment after the tap about every 2 MB.
+        let mut tickets = Vec::new();
+        tls::application_data(&mut tickets, 250, usize::MAX, |b| self.rng.fill(b));
+        tls::application_data(&mut tickets, 250, usize::MAX, |b| self.rng.fill(b));
+        t += rtt;
+        c.data(t, Dir::S2c, &tickets, false);
+        let bulk = s.app == App::Bulk;
+        let (record, losses) = if bulk {
+            (c.mss(Dir::S2c) - 5, (response / (2 << 20)).max(1))
         } else {
-            0
+            (usize::MAX, 0)
         };
-        t = stream_with_losses(
-            &mut c,
-            t + rtt,
-            Dir::S2c,
-            &resp,
-            gap.min(60 * US),
-            lan,
-            rtt,
-            losses,
-        );
+        let mut resp = Vec::with_capacity(response + response / 1000 * 5 + 32);
+        tls::application_data(&mut resp, response, record, |b| self.rng.fill(b));
+        let gap = gap.min(60 * US);
+        t = stream_with_losses(&mut c, t + gap, Dir::S2c, &resp, gap, lan, rtt, losses);
 
         // Client: close_notify alert (encrypted), FIN.
         t += self.rng.u64(20..200) * MS;
         let mut alert = Vec::new();
-        tls::application_data(&mut alert, 19, |b| self.rng.fill(b));
+        tls::application_data(&mut alert, 19, usize::MAX, |b| self.rng.fill(b));
         c.data(t, Dir::C2s, &alert, true);
         c.close(t + 50 * US, Dir::C2s, rtt, lan);
         Self::emit(out, c.frames);
@@ -878,7 +903,7 @@ impl TrafficMix {
         s: &Service,
         dst: IpAddr,
         (path, status, content_type): (&str, &str, &str),
-        body_len: usize,
+        body: &[u8],
     ) {
         let rtt = self.jitter(s.rtt_ms * MS);
         let lan = self.rng.u64(100..400) * US;
@@ -899,22 +924,12 @@ impl TrafficMix {
         if !content_type.is_empty() {
             resp.push_str(&format!("Content-Type: {content_type}\r\n"));
         }
-        resp.push_str(&format!(
-            "Content-Length: {body_len}\r\nConnection: keep-alive\r\n\r\n"
-        ));
-        let mut bytes = resp.into_bytes();
-        if content_type.starts_with("text/html") {
-            let mut body =
-                String::from("<!DOCTYPE html><html><head><title>ok</title></head><body><p>");
-            while body.len() < body_len {
-                body.push_str(LOREM);
-            }
-            body.truncate(body_len);
-            bytes.extend_from_slice(body.as_bytes());
-        } else {
-            let body = self.random_bytes(body_len);
-            bytes.extend_from_slice(&body);
+        if !status.starts_with("204") {
+            resp.push_str(&format!("Content-Length: {}\r\n", body.len()));
         }
+        resp.push_str("Connection: keep-alive\r\n\r\n");
+        let mut bytes = resp.into_bytes();
+        bytes.extend_from_slice(body);
         let gap = self.rng.u64(20..120) * US;
         t = c.stream(t + rtt, Dir::S2c, &bytes, gap, lan);
         t += self.rng.u64(30..150) * MS;
@@ -1364,10 +1379,12 @@ mod tests {
             .filter(|f| proto(f) == 6 && f.data[26..30] == nas && f.data[47] == 0x14)
             .count();
         assert_eq!(rsts, 1000 - NAS_OPEN_PORTS.len());
-        // The sweep: one SYN to port 23 on each of 100 hosts.
+        // The sweep: one SYN to port 23 on each of 100 internet hosts.
         let sweep = v4
             .iter()
-            .filter(|f| proto(f) == 6 && dport(f) == 23 && f.data[47] == 0x02)
+            .filter(|f| {
+                proto(f) == 6 && dport(f) == 23 && f.data[47] == 0x02 && f.data[30..34] != nas
+            })
             .count();
         assert_eq!(sweep, 100);
         let http = v4
@@ -1437,7 +1454,7 @@ mod tests {
         }
         assert_eq!(retrans, 2, "a fast retransmission per 2 MiB");
         assert!(
-            payload > 5 << 20 && payload < (5 << 20) + 10_000,
+            payload > 5 << 20 && payload < (5 << 20) + 30_000,
             "{payload}"
         );
     }

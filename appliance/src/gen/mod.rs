@@ -17,7 +17,11 @@
 //! use appliance::gen::{GenConfig, Pace, SendOptions, Sender, TrafficMix};
 //! let mix = TrafficMix::new(GenConfig::default());
 //! let mut tx = Sender::open("veth-demo0")?;
-//! let opts = SendOptions { pace: Pace::Rate(5000.0), count: Some(50_000), ..Default::default() };
+//! let opts = SendOptions {
+//!     pace: Pace::Rate(5000.0),
+//!     count: Some(50_000),
+//!     ..Default::default()
+//! };
 //! let stats = tx.send_paced(mix, &opts)?;
 //! println!("{} frames, {} errors", stats.frames, stats.errors);
 //! # Ok::<(), std::io::Error>(())
@@ -34,3 +38,34 @@ pub mod tls;
 pub use mix::{GenConfig, Parts, TrafficMix};
 pub use packets::Frame;
 pub use send::{write_pcap, write_pcap_to, Pace, PcapStats, SendOptions, SendStats, Sender};
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+
+use anyhow::Context;
+
+/// Sends the default traffic mix on `iface` at `rate_pps` frames per
+/// second (0: at the traffic's own timing, a few thousand per second)
+/// until `stop` is set, keeping `sent` at the number of frames sent so far.
+/// Frames are generated on a thread of their own. For the errors and bytes
+/// of the run, use [`Sender::send_paced`] directly.
+pub fn demo_send(
+    iface: &str,
+    rate_pps: u64,
+    stop: &AtomicBool,
+    sent: &AtomicU64,
+) -> anyhow::Result<()> {
+    let mut tx = Sender::open(iface).with_context(|| format!("opening {iface} for sending"))?;
+    let opts = SendOptions {
+        pace: if rate_pps == 0 {
+            Pace::Timestamps
+        } else {
+            Pace::Rate(rate_pps as f64)
+        },
+        stop: Some(stop),
+        sent: Some(sent),
+        ..SendOptions::default()
+    };
+    let mix = TrafficMix::new(GenConfig::default());
+    tx.send_paced(cli::generated(mix), &opts)?;
+    Ok(())
+}

@@ -223,7 +223,7 @@ pub struct TcpSegment<'a> {
 /// A TCP segment in an Ethernet frame (IPv4 with DF set, or IPv6).
 pub fn tcp_frame(link: &Link, ip_id: u16, seg: &TcpSegment) -> Vec<u8> {
     assert!(
-        seg.options.len() % 4 == 0 && seg.options.len() <= 40,
+        seg.options.len().is_multiple_of(4) && seg.options.len() <= 40,
         "TCP options padded to 4 bytes, at most 40"
     );
     let hlen = 20 + seg.options.len();

@@ -9,8 +9,7 @@ use std::io::{self, BufWriter, Write};
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::packets::Frame;
@@ -34,8 +33,8 @@ pub enum Pace {
 }
 
 /// When to stop and how to pace.
-#[derive(Clone, Debug)]
-pub struct SendOptions {
+#[derive(Clone, Copy, Debug)]
+pub struct SendOptions<'a> {
     pub pace: Pace,
     /// Stop after this many frames (sent or failed); `None`: when the
     /// frames run out.
@@ -43,16 +42,19 @@ pub struct SendOptions {
     /// Stop after this much wall time.
     pub duration: Option<Duration>,
     /// Stop as soon as this is set (checked before every batch).
-    pub stop: Option<Arc<AtomicBool>>,
+    pub stop: Option<&'a AtomicBool>,
+    /// Frames sent so far, updated after every batch (for a live display).
+    pub sent: Option<&'a AtomicU64>,
 }
 
-impl Default for SendOptions {
+impl Default for SendOptions<'_> {
     fn default() -> Self {
         SendOptions {
             pace: Pace::Timestamps,
             count: None,
             duration: None,
             stop: None,
+            sent: None,
         }
     }
 }
@@ -352,6 +354,9 @@ impl Sender {
             taken += batch.len() as u64;
             let slices: Vec<&[u8]> = batch.iter().map(|f| f.data.as_slice()).collect();
             self.send_all(&slices, &mut stats)?;
+            if let Some(sent) = opts.sent {
+                sent.store(stats.frames, Ordering::Relaxed);
+            }
         }
         stats.elapsed = start.elapsed();
         Ok(stats)

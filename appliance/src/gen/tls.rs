@@ -160,15 +160,21 @@ pub fn record(content_type: u8, version: u16, fragment: &[u8]) -> Vec<u8> {
     r
 }
 
-/// Appends `len` bytes of encrypted application data as records of at most
-/// `MAX_CIPHERTEXT` bytes, their contents taken from `fill`.
-pub fn application_data(out: &mut Vec<u8>, len: usize, mut fill: impl FnMut(&mut [u8])) {
+/// Appends `len` bytes of encrypted application data as records whose
+/// ciphertext is at most `max_record` bytes (at most `MAX_CIPHERTEXT`),
+/// their contents taken from `fill`.
+pub fn application_data(
+    out: &mut Vec<u8>,
+    len: usize,
+    max_record: usize,
+    mut fill: impl FnMut(&mut [u8]),
+) {
+    let max = max_record.clamp(17, MAX_CIPHERTEXT);
     let mut left = len;
     while left > 0 {
-        let n = left.min(MAX_CIPHERTEXT);
         // TLS 1.3 ciphertext always carries at least the content type byte
         // and the 16-byte AEAD tag.
-        let n = n.max(17);
+        let n = left.min(max).max(17);
         out.push(CONTENT_APPLICATION_DATA);
         out.extend_from_slice(&[0x03, 0x03]);
         out.extend_from_slice(&(n as u16).to_be_bytes());
@@ -292,10 +298,20 @@ mod tests {
         let r = record(CONTENT_HANDSHAKE, 0x0301, &[1, 2, 3]);
         assert_eq!(r, [22, 3, 1, 0, 3, 1, 2, 3]);
         let mut out = Vec::new();
-        application_data(&mut out, MAX_CIPHERTEXT + 100, |b| b.fill(0xee));
+        application_data(&mut out, MAX_CIPHERTEXT + 100, usize::MAX, |b| b.fill(0xee));
         assert_eq!(out.len(), 5 + MAX_CIPHERTEXT + 5 + 100);
         assert_eq!(&out[..5], &[23, 3, 3, 0x41, 0x00]);
         let second = 5 + MAX_CIPHERTEXT;
         assert_eq!(&out[second..second + 5], &[23, 3, 3, 0, 100]);
+        // Records sized to fit one TCP segment each: 1440 = 5 + 1435.
+        let mut out = Vec::new();
+        application_data(&mut out, 3000, 1435, |b| b.fill(1));
+        assert_eq!(out.len(), 3 * 5 + 3000);
+        assert_eq!(&out[1440..1445], &[23, 3, 3, 0x05, 0x9b]);
+        assert_eq!(&out[2880..2885], &[23, 3, 3, 0, 130]);
+        // Short data still makes a record of the minimum ciphertext.
+        let mut out = Vec::new();
+        application_data(&mut out, 5, usize::MAX, |b| b.fill(1));
+        assert_eq!(out.len(), 5 + 17);
     }
 }

@@ -17,11 +17,14 @@
 //!   first, checked after every file close and every minute on [`Sink::tick`].
 //! - [`tables`]: the schemas, with every column documented
 //!   ([`flows_columns`], [`capture_columns`]).
+//! - [`sketch_tables`]: the same for the sketch tables, one set of rows per
+//!   window: `heavy_hitters`, `scans`, `flow_sizes` and `sketch_state`.
 //!
 //! Errors never panic; they are returned, and their damage (rows that will
 //! not reach a complete file) is counted in [`SinkStats`].
 
 mod retention;
+pub mod sketch_tables;
 pub mod tables;
 mod writer;
 
@@ -34,9 +37,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use datapath::epoch::FlowRecord;
+use datapath::sketch::state::{FlowSizeRow, HeavyHitter, Scan};
 
+pub use sketch_tables::{
+    flow_sizes_columns, heavy_hitters_columns, scans_columns, sketch_state_columns,
+    SketchStateRow, FLOW_SIZES, HEAVY_HITTERS, SCANS, SKETCH_STATE,
+};
 pub use tables::{capture_columns, flows_columns, CaptureRow, ColumnDoc, CAPTURE, FLOWS};
 
 use writer::{ClosedFile, TableWriter, WriterSettings};
@@ -156,7 +166,8 @@ pub struct TableStats {
 /// Counters of the sink since [`Sink::open`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SinkStats {
-    /// One entry per table: `flows`, `capture`.
+    /// One entry per table: `flows`, `capture`, `heavy_hitters`, `scans`,
+    /// `flow_sizes`, `sketch_state`.
     pub tables: Vec<TableStats>,
     /// Complete files written, all tables, and their total size.
     pub files_written: u64,
@@ -189,6 +200,10 @@ pub struct Sink {
     settings: Arc<WriterSettings>,
     flows: TableWriter,
     capture: TableWriter,
+    heavy_hitters: TableWriter,
+    scans: TableWriter,
+    flow_sizes: TableWriter,
+    sketch_state: TableWriter,
     /// Files closed by the current call, waiting to be accounted.
     closed: Vec<ClosedFile>,
     recent: VecDeque<PathBuf>,
@@ -234,6 +249,22 @@ impl Sink {
         });
         let flows = TableWriter::new(FLOWS, tables::flows_schema(), settings.clone())?;
         let capture = TableWriter::new(CAPTURE, tables::capture_schema(), settings.clone())?;
+        let heavy_hitters = TableWriter::new(
+            HEAVY_HITTERS,
+            sketch_tables::heavy_hitters_schema(),
+            settings.clone(),
+        )?;
+        let scans = TableWriter::new(SCANS, sketch_tables::scans_schema(), settings.clone())?;
+        let flow_sizes = TableWriter::new(
+            FLOW_SIZES,
+            sketch_tables::flow_sizes_schema(),
+            settings.clone(),
+        )?;
+        let sketch_state = TableWriter::new(
+            SKETCH_STATE,
+            sketch_tables::sketch_state_schema(),
+            settings.clone(),
+        )?;
         tracing::info!(
             root = %cfg.root.display(),
             tap_id = %cfg.tap_id,
@@ -245,6 +276,10 @@ impl Sink {
             settings,
             flows,
             capture,
+            heavy_hitters,
+            scans,
+            flow_sizes,
+            sketch_state,
             closed: Vec::new(),
             recent: VecDeque::new(),
             last_retention: Instant::now(),
@@ -268,11 +303,35 @@ impl Sink {
         &self.settings.run_id
     }
 
+    /// Every table's writer, with its name.
+    fn writers(&self) -> [(&'static str, &TableWriter); 6] {
+        [
+            (FLOWS, &self.flows),
+            (CAPTURE, &self.capture),
+            (HEAVY_HITTERS, &self.heavy_hitters),
+            (SCANS, &self.scans),
+            (FLOW_SIZES, &self.flow_sizes),
+            (SKETCH_STATE, &self.sketch_state),
+        ]
+    }
+
+    fn writers_mut(&mut self) -> [&mut TableWriter; 6] {
+        [
+            &mut self.flows,
+            &mut self.capture,
+            &mut self.heavy_hitters,
+            &mut self.scans,
+            &mut self.flow_sizes,
+            &mut self.sketch_state,
+        ]
+    }
+
     /// In-progress paths of the files currently open, all tables.
     pub fn open_files(&self) -> Vec<PathBuf> {
-        let mut v = self.flows.open_paths();
-        v.extend(self.capture.open_paths());
-        v
+        self.writers()
+            .iter()
+            .flat_map(|(_, w)| w.open_paths())
+            .collect()
     }
 
     /// Appends finished flows to `flows`. A row's data time is its
@@ -321,15 +380,80 @@ impl Sink {
         result
     }
 
+    /// Appends a window's heavy hitters to `heavy_hitters`. A row's data
+    /// time is its window end.
+    pub fn write_heavy_hitters(&mut self, rows: &[HeavyHitter]) -> Result<(), SinkError> {
+        let r = write_rows(
+            &mut self.heavy_hitters,
+            HEAVY_HITTERS,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.end_ns,
+            sketch_tables::heavy_hitters_batch,
+        );
+        self.finish_write(r)
+    }
+
+    /// Appends scan rows to `scans`. A row's data time is its window end.
+    pub fn write_scans(&mut self, rows: &[Scan]) -> Result<(), SinkError> {
+        let r = write_rows(
+            &mut self.scans,
+            SCANS,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.end_ns,
+            sketch_tables::scans_batch,
+        );
+        self.finish_write(r)
+    }
+
+    /// Appends flow-size buckets to `flow_sizes`. A row's data time is its
+    /// window end.
+    pub fn write_flow_sizes(&mut self, rows: &[FlowSizeRow]) -> Result<(), SinkError> {
+        let r = write_rows(
+            &mut self.flow_sizes,
+            FLOW_SIZES,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.end_ns,
+            sketch_tables::flow_sizes_batch,
+        );
+        self.finish_write(r)
+    }
+
+    /// Appends serialized window states to `sketch_state`. A row's data
+    /// time is its window end.
+    pub fn write_sketch_state(&mut self, rows: &[SketchStateRow]) -> Result<(), SinkError> {
+        let r = write_rows(
+            &mut self.sketch_state,
+            SKETCH_STATE,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.end_ns,
+            sketch_tables::sketch_state_batch,
+        );
+        self.finish_write(r)
+    }
+
+    fn finish_write(&mut self, mut result: Result<(), SinkError>) -> Result<(), SinkError> {
+        keep_first(&mut result, self.after_closes());
+        result
+    }
+
     /// Moves the data clock to `data_now_ns` (Unix ns of packet time),
     /// closing files whose rotate interval passed, and applies retention
     /// after a close or every [`RETENTION_PERIOD`].
     pub fn tick(&mut self, data_now_ns: u64) -> Result<(), SinkError> {
-        let mut result = self.flows.advance(data_now_ns, &mut self.closed);
-        keep_first(
-            &mut result,
-            self.capture.advance(data_now_ns, &mut self.closed),
-        );
+        let mut result = Ok(());
+        let mut closed = std::mem::take(&mut self.closed);
+        for w in self.writers_mut() {
+            keep_first(&mut result, w.advance(data_now_ns, &mut closed));
+        }
+        self.closed = closed;
         if self.closed.is_empty() && self.last_retention.elapsed() >= RETENTION_PERIOD {
             keep_first(&mut result, self.retention());
         }
@@ -340,18 +464,22 @@ impl Sink {
     /// Closes every open file and renames it into place (on shutdown and at
     /// the end of a replay). The sink stays usable: later rows open new files.
     pub fn close(&mut self) -> Result<(), SinkError> {
-        let mut result = self.flows.close_all(&mut self.closed);
-        keep_first(&mut result, self.capture.close_all(&mut self.closed));
+        let mut result = Ok(());
+        let mut closed = std::mem::take(&mut self.closed);
+        for w in self.writers_mut() {
+            keep_first(&mut result, w.close_all(&mut closed));
+        }
+        self.closed = closed;
         keep_first(&mut result, self.after_closes());
         result
     }
 
     /// The sink's counters.
     pub fn stats(&self) -> SinkStats {
-        let tables: Vec<TableStats> = [&self.flows, &self.capture]
+        let tables: Vec<TableStats> = self
+            .writers()
             .into_iter()
-            .zip([FLOWS, CAPTURE])
-            .map(|(w, table)| {
+            .map(|(table, w)| {
                 let c = w.counters();
                 TableStats {
                     table,
@@ -413,7 +541,7 @@ impl Drop for Sink {
     /// panic still reach complete files; [`Sink::close`] is the way to see
     /// the errors.
     fn drop(&mut self) {
-        if self.flows.pending_rows() + self.capture.pending_rows() > 0 {
+        if self.writers().iter().any(|(_, w)| w.pending_rows() > 0) {
             if let Err(e) = self.close() {
                 tracing::error!(error = %e, "closing Parquet files on drop");
             }
@@ -444,6 +572,26 @@ fn write_group(
             })
         }
     }
+}
+
+/// Writes `rows` to one table, a batch per UTC day of their data time.
+fn write_rows<T>(
+    w: &mut TableWriter,
+    table: &'static str,
+    tap_id: &str,
+    closed: &mut Vec<ClosedFile>,
+    rows: &[T],
+    time: impl Fn(&T) -> u64 + Copy,
+    build: impl Fn(&SchemaRef, &str, &[&T]) -> Result<RecordBatch, ArrowError>,
+) -> Result<(), SinkError> {
+    let mut result = Ok(());
+    for (day, group) in by_day(rows, time) {
+        let (first, last) = span(&group, time);
+        let batch = build(w.schema(), tap_id, &group);
+        let r = write_group(w, table, day, (first, last), group.len(), batch, closed);
+        keep_first(&mut result, r);
+    }
+    result
 }
 
 /// Rows grouped by the UTC day of their data time, days ascending, rows in

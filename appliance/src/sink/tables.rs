@@ -1,5 +1,6 @@
 //! Arrow schemas, column documentation and `RecordBatch` builders of the
-//! `flows` and `capture` tables.
+//! `flows` and `capture` tables (the sketch tables, in `sketch_tables`, use
+//! the same machinery).
 //!
 //! Each table's columns are declared once, in a static list of `Col`s that
 //! carries name, type, nullability and description; the Arrow schema, the
@@ -62,7 +63,7 @@ pub struct ColumnDoc {
 
 /// Column types used by the tables.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Ty {
+pub(super) enum Ty {
     Utf8,
     U8,
     U16,
@@ -72,6 +73,8 @@ enum Ty {
     Bool,
     /// Timestamp, microseconds, time zone "UTC".
     TsUs,
+    /// Variable-length bytes.
+    Binary,
 }
 
 impl Ty {
@@ -85,6 +88,7 @@ impl Ty {
             Ty::F64 => DataType::Float64,
             Ty::Bool => DataType::Boolean,
             Ty::TsUs => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Ty::Binary => DataType::Binary,
         }
     }
 
@@ -98,19 +102,20 @@ impl Ty {
             Ty::F64 => "float64",
             Ty::Bool => "bool",
             Ty::TsUs => "timestamp[us, UTC]",
+            Ty::Binary => "binary",
         }
     }
 }
 
 /// A column declaration.
-struct Col {
+pub(super) struct Col {
     name: &'static str,
     ty: Ty,
     nullable: bool,
     doc: &'static str,
 }
 
-const fn col(name: &'static str, ty: Ty, nullable: bool, doc: &'static str) -> Col {
+pub(super) const fn col(name: &'static str, ty: Ty, nullable: bool, doc: &'static str) -> Col {
     Col {
         name,
         ty,
@@ -119,8 +124,8 @@ const fn col(name: &'static str, ty: Ty, nullable: bool, doc: &'static str) -> C
     }
 }
 
-const NULL: bool = true;
-const NOT_NULL: bool = false;
+pub(super) const NULL: bool = true;
+pub(super) const NOT_NULL: bool = false;
 
 /// Columns of `flows`, in file order.
 const FLOWS_COLS: &[Col] = &[
@@ -241,7 +246,7 @@ fn parse_reason_doc(name: &str) -> String {
     format!("Parse errors: {what}.")
 }
 
-fn defs(cols: &[Col]) -> impl Iterator<Item = (ColumnDoc, Ty)> + '_ {
+pub(super) fn defs(cols: &[Col]) -> impl Iterator<Item = (ColumnDoc, Ty)> + '_ {
     cols.iter().map(|c| {
         let doc = ColumnDoc {
             name: c.name.to_string(),
@@ -282,7 +287,7 @@ pub fn capture_columns() -> Vec<ColumnDoc> {
     capture_defs().into_iter().map(|(d, _)| d).collect()
 }
 
-fn schema_of(defs: Vec<(ColumnDoc, Ty)>, table: &str) -> SchemaRef {
+pub(super) fn schema_of(defs: Vec<(ColumnDoc, Ty)>, table: &str) -> SchemaRef {
     let fields: Vec<Field> = defs
         .into_iter()
         .map(|(d, ty)| {
@@ -309,20 +314,20 @@ pub(crate) fn capture_schema() -> SchemaRef {
 /// Collects a batch's arrays and checks them, by name, against the schema:
 /// a builder that forgets or reorders a column fails loudly instead of
 /// writing one column's data under another's name.
-struct Columns<'s> {
+pub(super) struct Columns<'s> {
     schema: &'s SchemaRef,
     arrays: Vec<ArrayRef>,
 }
 
 impl<'s> Columns<'s> {
-    fn new(schema: &'s SchemaRef) -> Self {
+    pub(super) fn new(schema: &'s SchemaRef) -> Self {
         Columns {
             schema,
             arrays: Vec::with_capacity(schema.fields().len()),
         }
     }
 
-    fn push(&mut self, name: &str, array: ArrayRef) -> Result<(), ArrowError> {
+    pub(super) fn push(&mut self, name: &str, array: ArrayRef) -> Result<(), ArrowError> {
         let i = self.arrays.len();
         match self.schema.fields().get(i) {
             Some(f) if f.name() == name => {
@@ -336,7 +341,7 @@ impl<'s> Columns<'s> {
         }
     }
 
-    fn finish(self) -> Result<RecordBatch, ArrowError> {
+    pub(super) fn finish(self) -> Result<RecordBatch, ArrowError> {
         RecordBatch::try_new(self.schema.clone(), self.arrays)
     }
 }
@@ -346,15 +351,15 @@ fn ts_us(ns: u64) -> i64 {
     (ns / 1_000) as i64
 }
 
-fn ts_array(values: impl Iterator<Item = u64>) -> ArrayRef {
+pub(super) fn ts_array(values: impl Iterator<Item = u64>) -> ArrayRef {
     Arc::new(TimestampMicrosecondArray::from_iter_values(values.map(ts_us)).with_timezone("UTC"))
 }
 
-fn u64_array(values: impl Iterator<Item = u64>) -> ArrayRef {
+pub(super) fn u64_array(values: impl Iterator<Item = u64>) -> ArrayRef {
     Arc::new(UInt64Array::from_iter_values(values))
 }
 
-fn repeat_str(value: &str, n: usize) -> ArrayRef {
+pub(super) fn repeat_str(value: &str, n: usize) -> ArrayRef {
     Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, n)))
 }
 
@@ -377,7 +382,7 @@ fn mac_array<'a>(macs: impl Iterator<Item = &'a [u8; 6]>) -> ArrayRef {
 }
 
 /// Dotted quad for IPv4 flows (stored IPv4-mapped), RFC 5952 for IPv6.
-fn ip_array<'a>(addrs: impl Iterator<Item = (u8, &'a [u8; 16])>) -> ArrayRef {
+pub(super) fn ip_array<'a>(addrs: impl Iterator<Item = (u8, &'a [u8; 16])>) -> ArrayRef {
     let mut b = StringBuilder::new();
     for (version, a) in addrs {
         let v6 = Ipv6Addr::from(*a);

@@ -175,8 +175,15 @@ impl FlowTable {
 
     /// Accounts one parsed packet at time `now_ns` (monotonic per table).
     /// Records of flows that end because of it are passed to `emit`.
+    /// Returns true when the packet goes from its flow's client (the
+    /// initiator) to the server.
     #[inline]
-    pub fn process<E: FnMut(&FlowRecord)>(&mut self, m: &PacketMeta, now_ns: u64, emit: &mut E) {
+    pub fn process<E: FnMut(&FlowRecord)>(
+        &mut self,
+        m: &PacketMeta,
+        now_ns: u64,
+        emit: &mut E,
+    ) -> bool {
         let (mut sp, mut dp) = key_ports(m);
         match m.fragment {
             Fragment::None => {}
@@ -208,7 +215,7 @@ impl FlowTable {
             }
             None => self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit),
         };
-        self.update(slot, m, src_is_lo, now_ns);
+        self.update(slot, m, src_is_lo, now_ns)
     }
 
     /// Ends flows whose timeout has passed. Call often (once per batch);
@@ -359,8 +366,9 @@ impl FlowTable {
         slot
     }
 
+    /// Updates the flow's record; returns true for a client-to-server packet.
     #[inline]
-    fn update(&mut self, slot: usize, m: &PacketMeta, src_is_lo: bool, now_ns: u64) {
+    fn update(&mut self, slot: usize, m: &PacketMeta, src_is_lo: bool, now_ns: u64) -> bool {
         let cfg = &self.cfg;
         let e = &mut self.entries[slot];
         let dir = (src_is_lo != e.client_is_lo) as usize;
@@ -389,6 +397,7 @@ impl FlowTable {
             _ => cfg.other_idle_ns,
         };
         e.expires_ns = now_ns.saturating_add(idle);
+        dir == 0
     }
 
     /// Reports the flow so far with reason `active` and restarts its counters.

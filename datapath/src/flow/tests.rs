@@ -50,9 +50,10 @@ fn bidirectional_counters_and_initiator() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
-    t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit);
-    t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit);
-    t.process(&tcp(1, 40000, 2, 443, ACK, 2), 30, &mut emit);
+    // The return value is the packet's direction: client to server or not.
+    assert!(t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit));
+    assert!(!t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit));
+    assert!(t.process(&tcp(1, 40000, 2, 443, ACK, 2), 30, &mut emit));
     assert_eq!(t.len(), 1);
     t.flush(&mut emit);
     assert_eq!(out.borrow().len(), 1);

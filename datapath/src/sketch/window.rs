@@ -29,6 +29,8 @@ pub struct WindowReport {
     pub end_ns: u64,
     /// Workers whose sketches were merged in.
     pub workers: u32,
+    /// Worker-epoch snapshots merged in.
+    pub snapshots: u32,
     pub heavy_hitters: Vec<HeavyHitter>,
     pub scans: Vec<Scan>,
     pub flow_sizes: Vec<FlowSizeRow>,
@@ -175,6 +177,7 @@ impl WindowMerger {
             start_ns: ws,
             end_ns: we,
             workers,
+            snapshots: s.snapshots,
             heavy_hitters: s.heavy_hitters(self.params.top_k, workers),
             scans: s.scans(
                 self.params.port_scan_threshold,
