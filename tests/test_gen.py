@@ -13,6 +13,7 @@ import collections
 import ipaddress
 import os
 import pathlib
+import re
 import shutil
 import signal
 import struct
@@ -302,28 +303,39 @@ def test_frames_cross_a_veth_pair(tapscope, tmp_path):
         sh("ip", "link", "set", host, "up")
         sh("ip", "link", "set", peer, "up", ns=ns)
         host_mac = pathlib.Path(f"/sys/class/net/{host}/address").read_text().strip()
+        # tcpdump exits by itself after n frames (no frame left unread in
+        # its buffer, as a signal could leave it).
         dump = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tcpdump", "-i", peer, "-w", str(capture), "-U",
-             "--immediate-mode", "-B", "32768", "-s", "0", "not", "ether", "src", host_mac],
+            ["ip", "netns", "exec", ns, "tcpdump", "-i", peer, "-w", str(capture), "-c", str(n),
+             "-U", "--immediate-mode", "-B", "32768", "-s", "0", "not", "ether", "src", host_mac],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         # tcpdump says "listening on" once it captures.
         line = dump.stderr.readline()
         assert "listening" in line, line
-        rx_before = int(sh("cat", f"/sys/class/net/{peer}/statistics/rx_packets", ns=ns).stdout)
+        rx_file = f"/sys/class/net/{peer}/statistics/rx_packets"
+        rx_before = int(sh("cat", rx_file, ns=ns).stdout)
         out = gen(tapscope, "--iface", host, "--count", n, "--rate", 10000, "--seed", 9).stdout
         assert f"sent {n:,} frames" in out, out
         assert "0 errors" in out, out
-        deadline = time.time() + 10
-        rx = 0
-        while time.time() < deadline:
-            rx = int(sh("cat", f"/sys/class/net/{peer}/statistics/rx_packets", ns=ns).stdout)
-            if rx - rx_before >= n:
-                break
-            time.sleep(0.1)
-        assert rx - rx_before >= n, f"{rx - rx_before} of {n} frames arrived"
-        time.sleep(0.5)
-        dump.send_signal(signal.SIGINT)
-        dump.wait(timeout=10)
+        # Paced: 3000 frames at 10,000 per second take about 0.3 s (as fast
+        # as possible they would take a few milliseconds).
+        elapsed = float(re.search(r" in ([0-9.]+) s", out).group(1))
+        assert 0.28 <= elapsed < 2.0, out
+        try:
+            rc = dump.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            dump.send_signal(signal.SIGINT)
+            dump.wait(timeout=10)
+            rx = int(sh("cat", rx_file, ns=ns).stdout)
+            links = sh("ip", "-s", "link", "show", host).stdout
+            pytest.fail(f"tcpdump saw fewer than {n} frames; {rx - rx_before} arrived on {peer}\n"
+                        f"{dump.stderr.read()}\n{links}")
+        stats = dump.stderr.read()
+        assert rc == 0, stats
+        assert f"{n} packets captured" in stats and "0 packets dropped by kernel" in stats, stats
+        time.sleep(0.2)
+        rx = int(sh("cat", rx_file, ns=ns).stdout)
+        assert rx - rx_before == n, f"{rx - rx_before} frames arrived, {n} sent"
         received = read_pcap(capture)
         expected_file = tmp_path / "expected.pcap"
         gen(tapscope, "--pcap", expected_file, "--count", n, "--seed", 9, "-q")

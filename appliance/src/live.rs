@@ -109,8 +109,10 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
     let mut links = Vec::new();
     let mut threads = Vec::new();
     let (opened_tx, opened_rx) = mpsc::channel::<(usize, Result<String, String>)>();
+    let sketches = Arc::new(cfg.sketch_plan());
     for q in 0..queues {
-        let (mut worker, link) = Worker::new(cfg.worker(q as u16), stop.clone());
+        let (mut worker, link) =
+            Worker::with_sketches(cfg.worker(q as u16), sketches.clone(), stop.clone());
         links.push(link);
         let xcfg = xdp_config(cfg, &args.iface, q as u32);
         let core = plan.worker(q);

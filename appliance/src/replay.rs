@@ -98,8 +98,9 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
             ..cfg.worker(i as u16)
         }
     };
+    let sketches = Arc::new(cfg.sketch_plan());
     if n == 1 {
-        let (mut w, link) = Worker::new(worker_cfg(0), stop.clone());
+        let (mut w, link) = Worker::with_sketches(worker_cfg(0), sketches.clone(), stop.clone());
         links.push(link);
         let core = plan.worker(0);
         let speed = args.speed;
@@ -121,7 +122,8 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
             Speed::Real => spawn_dispatcher(Paced::new(chain), n, stop.clone(), &mut threads)?,
         };
         for i in (0..n).rev() {
-            let (mut w, link) = Worker::new(worker_cfg(i), stop.clone());
+            let (mut w, link) =
+                Worker::with_sketches(worker_cfg(i), sketches.clone(), stop.clone());
             links.push(link);
             let mut ring = rings.pop().expect("one ring per worker");
             let core = plan.worker(i);
@@ -287,6 +289,7 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
         ("records_dropped", c.records_dropped),
         ("summary_queue_full", c.summary_queue_full),
         ("unreadable_records", c.src_invalid_descs),
+        ("late_sketches", r.totals.sketch.late),
     ];
     let d: Vec<String> = drops
         .iter()
@@ -300,6 +303,14 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
         } else {
             d.join(", ")
         }
+    );
+    let k = &r.totals.sketch;
+    println!(
+        "  sketches: {} windows: {} heavy hitters, {} scans, {} flow-size buckets",
+        group(k.windows),
+        group(k.heavy_hitter_rows),
+        group(k.scan_rows),
+        group(k.flow_size_rows),
     );
     println!(
         "  files:    {} written under {}",

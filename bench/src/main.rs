@@ -25,11 +25,13 @@ mod sys;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use datapath::epoch::CaptureCounters;
 use datapath::parse::LinkType;
+use datapath::sketch::SketchPlan;
 use datapath::worker::WorkerConfig;
 
 use corpus::{Corpus, FrameRef, PeerFile, Timing};
@@ -110,6 +112,9 @@ fn run(mut args: Args) -> Result<()> {
         .tapscope
         .clone()
         .unwrap_or_else(|| root.join("target/release/tapscope"));
+    // Absolute: the peers run in a scratch folder, where a relative path
+    // would point elsewhere.
+    let tapscope = std::path::absolute(&tapscope).unwrap_or(tapscope);
     let mut machine = Machine::probe();
 
     eprintln!("loading captures from {} ...", pcaps.display());
@@ -318,47 +323,94 @@ fn in_memory(
         core.map_or("none (pinning failed)".to_string(), |c| c.to_string())
     );
     let scope = "in memory, 1 pinned core, no file IO, no Parquet";
-    let worker_scope = format!("{scope}: parse + flow update + expiry + epoch hand-over");
+    let off = Arc::new(SketchPlan::disabled());
+    let full = Arc::new(SketchPlan::default());
     let timed: Vec<(Timing, Vec<FrameRef>)> = args
         .timing
         .iter()
         .map(|&t| (t, corpus::retime(eth, t)))
         .collect();
+    let row = |name: &str, role: Role, timing: Option<Timing>, what: &str| Row {
+        name: name.into(),
+        role,
+        timing,
+        scope: format!("{scope}: {what}"),
+        packets: args.packets,
+        ..Row::default()
+    };
+    let flow_what = "parse + flow update + expiry + epoch hand-over";
     let mut workers: Vec<Row> = timed
         .iter()
+        .map(|(t, _)| {
+            row(
+                "tapscope worker, sketches off",
+                Role::Worker,
+                Some(*t),
+                flow_what,
+            )
+        })
+        .collect();
+    let mut fulls: Vec<Row> = timed
+        .iter()
+        .map(|(t, _)| {
+            row(
+                "tapscope worker, default sketches",
+                Role::WorkerFull,
+                Some(*t),
+                &format!("{flow_what} + sketches (SketchPlan::default())"),
+            )
+        })
+        .collect();
+    let mut controls: Vec<Row> = timed
+        .iter()
         .map(|(t, _)| Row {
-            name: "tapscope worker".into(),
-            role: Role::Worker,
+            name: "control core's part, default sketches".into(),
+            role: Role::Control,
             timing: Some(*t),
-            scope: worker_scope.clone(),
+            scope: "drain, read, reset and recycle summaries: run inline between batches here \
+                    and left out of the worker rows (a live control core does it on its own core)"
+                .into(),
             packets: args.packets,
             ..Row::default()
         })
         .collect();
-    let mut parse = Row {
-        name: "tapscope parse_frame only".into(),
-        role: Role::Parse,
-        scope: format!("{scope}: parse only (timing does not matter)"),
-        packets: args.packets,
-        ..Row::default()
-    };
+    let mut parse = row(
+        "tapscope parse_frame only",
+        Role::Parse,
+        None,
+        "parse only (timing does not matter)",
+    );
     // Other link types only matter if there are any.
     let extra_links = all.len() != eth.len() && args.timing.contains(&Timing::Capture);
-    let mut worker_all = Row {
-        name: "tapscope worker, all link types".into(),
-        role: Role::Extra,
-        timing: Some(Timing::Capture),
-        scope: worker_scope.clone(),
-        packets: args.packets,
-        ..Row::default()
-    };
+    let mut worker_all = row(
+        "tapscope worker, sketches off, all link types",
+        Role::Extra,
+        Some(Timing::Capture),
+        flow_what,
+    );
     // Warm-up: fault in the corpus and the code.
-    let _ = mem::worker_run(corpus, eth, args.packets.min(eth.len() as u64 * 2), cfg);
+    for plan in [&off, &full] {
+        let n = args.packets.min(eth.len() as u64 * 2);
+        let _ = mem::worker_run(corpus, eth, n, cfg, plan);
+    }
     for rep in 0..args.repeat {
         eprintln!("  run {}/{}", rep + 1, args.repeat);
-        for ((_, frames), row) in timed.iter().zip(workers.iter_mut()) {
-            let w = mem::worker_run(corpus, frames, args.packets, cfg);
-            record_worker(row, &w);
+        for (i, (_, frames)) in timed.iter().enumerate() {
+            let w = mem::worker_run(corpus, frames, args.packets, cfg, &off);
+            record_worker(&mut workers[i], &w);
+            let f = mem::worker_run(corpus, frames, args.packets, cfg, &full);
+            record_worker(&mut fulls[i], &f);
+            controls[i].samples.push(Sample {
+                wall: f.control_cpu.as_secs_f64(),
+                cpu: f.control_cpu.as_secs_f64(),
+            });
+            controls[i].checked = None;
+            controls[i].checked_how = format!(
+                "{} summaries (one per {:.0} packets); with sketches off: {:.1} ns/packet",
+                f.summaries,
+                f.packets as f64 / f.summaries.max(1) as f64,
+                w.control_cpu.as_secs_f64() * 1e9 / w.packets.max(1) as f64
+            );
         }
         let p = mem::parse_run(corpus, eth, args.packets);
         parse.samples.push(Sample {
@@ -374,28 +426,42 @@ fn in_memory(
             p.parse_err
         );
         if extra_links {
-            let a = mem::worker_run(corpus, all, args.packets, cfg);
+            let a = mem::worker_run(corpus, all, args.packets, cfg, &off);
             record_worker(&mut worker_all, &a);
         }
     }
-    let derived: Vec<Row> = workers
-        .iter()
-        .map(|w| Row {
-            name: "→ flow update + housekeeping = worker − parse".into(),
-            role: Role::Derived,
-            timing: w.timing,
-            scope: "difference of the worker and parse-only rows".into(),
-            packets: args.packets,
-            derived_ns: w
-                .ns_per_packet()
-                .zip(parse.ns_per_packet())
-                .map(|(a, b)| a - b),
-            ..Row::default()
-        })
-        .collect();
+    let derive = |name: &str, what: &str, t: Option<Timing>, v: Option<f64>| Row {
+        name: name.into(),
+        role: Role::Derived,
+        timing: t,
+        scope: what.into(),
+        packets: args.packets,
+        derived_ns: v,
+        ..Row::default()
+    };
+    let parse_ns = parse.ns_per_packet();
+    let mut derived = Vec::new();
+    for w in &workers {
+        derived.push(derive(
+            "→ flow update + housekeeping",
+            "worker with sketches off − parse only",
+            w.timing,
+            w.ns_per_packet().zip(parse_ns).map(|(a, b)| a - b),
+        ));
+    }
+    for (w, f) in workers.iter().zip(&fulls) {
+        derived.push(derive(
+            "→ sketches",
+            "worker with default sketches − worker with sketches off",
+            w.timing,
+            f.ns_per_packet().zip(w.ns_per_packet()).map(|(a, b)| a - b),
+        ));
+    }
     let mut rows = workers;
+    rows.extend(fulls);
     rows.push(parse);
     rows.extend(derived);
+    rows.extend(controls);
     if extra_links {
         rows.push(worker_all);
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use datapath::epoch::CaptureCounters;
 use datapath::parse::parse_frame;
+use datapath::sketch::SketchPlan;
 use datapath::source::{Frame, FrameSource, Poll};
 use datapath::worker::{ControlLink, Worker, WorkerConfig};
 
@@ -20,7 +21,12 @@ use crate::sys::thread_cpu;
 pub struct MemRun {
     pub packets: u64,
     pub wall: Duration,
+    /// CPU time of the run, without `control_cpu`.
     pub cpu: Duration,
+    /// Worker runs: CPU time of the control core's part done inline
+    /// (draining, resetting and recycling summaries), which a live control
+    /// core does on another core.
+    pub control_cpu: Duration,
     /// Worker runs: counters summed over every epoch summary.
     pub counters: Option<CaptureCounters>,
     pub summaries: u64,
@@ -46,21 +52,32 @@ struct MemSource<'a> {
     summaries: u64,
     records: u64,
     counters: CaptureCounters,
+    control_cpu: Duration,
     /// Clocks when the source ran dry (the worker's final flush and
     /// hand-over are not part of the measurement).
     end: Option<(Instant, Duration)>,
 }
 
 impl MemSource<'_> {
+    /// The control core's part: take every filled summary, read it, reset
+    /// it and give it back. Its CPU time is measured (only when there is
+    /// something to do, to keep clock reads off the common path).
     fn drain(&mut self) {
-        while let Some(s) = self.link.pop() {
+        let Some(first) = self.link.pop() else {
+            return;
+        };
+        let t0 = thread_cpu();
+        let mut next = Some(first);
+        while let Some(s) = next {
             self.summaries += 1;
             self.records += s.flows.len() as u64;
             if !s.partial {
                 self.counters.absorb(&s.counters);
             }
             self.link.give_back(s);
+            next = self.link.pop();
         }
+        self.control_cpu += thread_cpu() - t0;
     }
 }
 
@@ -96,9 +113,17 @@ impl FrameSource for MemSource<'_> {
     }
 }
 
-/// The whole worker loop over `frames`, looped to `packets` frames.
-pub fn worker_run(corpus: &Corpus, frames: &[FrameRef], packets: u64, cfg: WorkerConfig) -> MemRun {
-    let (mut worker, link) = Worker::new(cfg, Arc::new(AtomicBool::new(false)));
+/// The whole worker loop over `frames`, looped to `packets` frames, with
+/// the sketches of `plan`.
+pub fn worker_run(
+    corpus: &Corpus,
+    frames: &[FrameRef],
+    packets: u64,
+    cfg: WorkerConfig,
+    plan: &Arc<SketchPlan>,
+) -> MemRun {
+    let (mut worker, link) =
+        Worker::with_sketches(cfg, plan.clone(), Arc::new(AtomicBool::new(false)));
     let mut src = MemSource {
         corpus,
         frames,
@@ -111,17 +136,20 @@ pub fn worker_run(corpus: &Corpus, frames: &[FrameRef], packets: u64, cfg: Worke
         summaries: 0,
         records: 0,
         counters: CaptureCounters::default(),
+        control_cpu: Duration::ZERO,
         end: None,
     };
     let (w0, c0) = (Instant::now(), thread_cpu());
     worker.run(&mut src);
     let (w1, c1) = src.end.unwrap_or_else(|| (Instant::now(), thread_cpu()));
+    let control_cpu = src.control_cpu;
     // The final summary (flows flushed at the end) for the counters.
     src.drain();
     MemRun {
         packets: src.delivered,
         wall: w1 - w0,
-        cpu: c1 - c0,
+        cpu: (c1 - c0).saturating_sub(control_cpu),
+        control_cpu,
         counters: Some(src.counters),
         summaries: src.summaries,
         flow_records: src.records,

@@ -191,7 +191,12 @@ impl Output {
                 }
             },
         };
-        if let Some(next) = next {
+        if let Some(mut next) = next {
+            // Sampling for the next epoch, from this one's packet rate.
+            next.sample_for_rate(
+                done.counters.ip_packets,
+                self.epoch_end.saturating_sub(self.epoch_start),
+            );
             done.sketch = Some(std::mem::replace(&mut self.sketch, next));
         }
     }
@@ -325,8 +330,8 @@ impl Worker {
             Ok(()) => {
                 c.ip_packets += 1;
                 let out = &mut self.out;
-                let c2s = self.table.process(&self.meta, now, &mut |r| out.emit(r));
-                self.out.sketch.update(&self.meta, c2s);
+                let seen = self.table.process(&self.meta, now, &mut |r| out.emit(r));
+                self.out.sketch.update(&self.meta, seen);
             }
             Err(e) => c.parse_errors[e.reason()] += 1,
         }

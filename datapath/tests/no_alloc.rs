@@ -83,6 +83,8 @@ struct MemSource {
     records: u64,
     /// Summaries whose sketches had counted something, by plan generation.
     sketched: [u64; 2],
+    /// Summaries whose sketches sampled packets.
+    sampled: u64,
     retired: u64,
 }
 
@@ -97,6 +99,7 @@ impl FrameSource for MemSource {
             if let Some(k) = &s.sketch {
                 if !k.is_empty() {
                     self.sketched[k.generation().min(1) as usize] += 1;
+                    self.sampled += (k.sample_shift() > 0) as u64;
                 }
             }
             self.retired += s.retired.is_some() as u64;
@@ -189,7 +192,12 @@ fn steady_state_worker_loop_allocates_nothing() {
     };
     let plan = SketchPlan {
         generation: 0,
-        params: SketchParams::default(),
+        params: SketchParams {
+            // The captures' rate is low: sample above 20 pps, so the
+            // sampled path (geometric skips) runs too.
+            sample_above_pps: 20,
+            ..SketchParams::default()
+        },
         counters: vec![
             spec(
                 "a",
@@ -268,6 +276,7 @@ fn steady_state_worker_loop_allocates_nothing() {
         summaries: 0,
         records: 0,
         sketched: [0; 2],
+        sampled: 0,
         retired: 0,
     };
     worker.run(&mut src);
@@ -288,4 +297,9 @@ fn steady_state_worker_loop_allocates_nothing() {
         src.sketched
     );
     assert!(src.retired > 0, "old-plan sketches handed back");
+    assert!(
+        src.sampled > 10,
+        "summaries with sampled sketches: {}",
+        src.sampled
+    );
 }

@@ -1050,7 +1050,7 @@ impl TrafficMix {
         t += rtt;
         let gap = self.rng.u64(20..100) * US;
         let mut left = response.max(200);
-        let mut n = 0;
+        let mut n = 0u32;
         while left > 0 {
             let len = left.min(1232);
             left -= len;
@@ -1063,7 +1063,7 @@ impl TrafficMix {
                 Dir::S2c,
                 &quic::short_packet(&cscid, bits, &body),
             );
-            if n % 2 == 0 || left == 0 {
+            if n.is_multiple_of(2) || left == 0 {
                 let ack = self.random_bytes_in(25..40);
                 let bits = self.rng.u8(..);
                 send(
@@ -1330,7 +1330,7 @@ mod tests {
     fn frames_are_in_time_order_across_rounds() {
         let mut mix = TrafficMix::new(cfg("all"));
         let mut last = 0;
-        let mut n = 0;
+        let mut n = 0u32;
         for f in mix.by_ref().take(40_000) {
             assert!(f.ts_ns >= last);
             assert!(

@@ -137,6 +137,20 @@ fn pseudo_header(link: &Link, proto: u8, len: usize) -> Checksum {
     c
 }
 
+/// A 20-bit IPv6 flow label from addresses, protocol and (for TCP and
+/// UDP) ports: FNV-1a folded to 20 bits, never zero.
+fn flow_label(src: &[u8; 16], dst: &[u8; 16], proto: u8, l4: &[u8]) -> u32 {
+    let ports = match proto {
+        PROTO_TCP | PROTO_UDP => l4.get(..4).unwrap_or(&[]),
+        _ => &[],
+    };
+    let mut h: u32 = 0x811c_9dc5;
+    for b in src.iter().chain(dst).chain([proto].iter()).chain(ports) {
+        h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
+    }
+    ((h >> 20) ^ h) & 0xfffff | 1
+}
+
 /// Builds a frame: Ethernet, the IP header for `link`, then `l4` (transport
 /// header with a zero checksum field, and payload). The transport checksum
 /// is computed and stored at `csum_at` within `l4` (`None`: no checksum).
@@ -177,9 +191,10 @@ fn ip_frame(
         (IpAddr::V6(s), IpAddr::V6(d)) => {
             f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
             assert!(l4.len() <= 0xffff, "IPv6 payload too long");
-            // Version 6, traffic class 0, a flow label derived from the
-            // IP id so a conversation keeps one label.
-            let label = (ip_id as u32) & 0xfffff;
+            // Version 6, traffic class 0, and a flow label hashed from
+            // the addresses and ports (as Linux does), so each direction
+            // of a conversation keeps one label.
+            let label = flow_label(&s.octets(), &d.octets(), proto, l4);
             f.extend_from_slice(&(0x6000_0000u32 | label).to_be_bytes());
             f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
             f.extend_from_slice(&[proto, link.ttl]);
@@ -716,7 +731,15 @@ mod tests {
     fn ipv6_header_bytes() {
         let f = udp_frame(&v6(), 0x0042, 1000, 2000, &[1, 2, 3]);
         assert_eq!(&f[12..14], &[0x86, 0xdd]);
-        assert_eq!(&f[14..18], &[0x60, 0x00, 0x00, 0x42]);
+        let word = u32::from_be_bytes([f[14], f[15], f[16], f[17]]);
+        assert_eq!(word >> 20, 0x600, "version 6, traffic class 0");
+        let label = word & 0xfffff;
+        assert_ne!(label, 0);
+        // One label per direction of a conversation, another for others.
+        let again = udp_frame(&v6(), 0x0043, 1000, 2000, &[9; 30]);
+        assert_eq!(&again[14..18], &f[14..18]);
+        let other_port = udp_frame(&v6(), 0x0042, 1001, 2000, &[1, 2, 3]);
+        assert_ne!(&other_port[14..18], &f[14..18]);
         assert_eq!(&f[18..20], &[0, 11], "payload length");
         assert_eq!(f[20], PROTO_UDP);
         assert_eq!(f[21], 64);

@@ -320,11 +320,12 @@ impl Sender {
                     Some(d) => w.min(d.saturating_duration_since(now)),
                     None => w,
                 };
-                if w > Duration::from_micros(200) {
-                    // Sleep in slices so a stop request is seen quickly.
-                    std::thread::sleep(
-                        (w - Duration::from_micros(100)).min(Duration::from_millis(50)),
-                    );
+                // Sleep rather than spin (the receiving end may need this
+                // core): a late wake-up only makes the next batch larger,
+                // the rate holds. Slices of at most 50 ms keep a stop
+                // request seen quickly.
+                if w >= Duration::from_micros(20) {
+                    std::thread::sleep(w.min(Duration::from_millis(50)));
                 } else {
                     std::hint::spin_loop();
                 }

@@ -44,8 +44,8 @@ use datapath::epoch::FlowRecord;
 use datapath::sketch::state::{FlowSizeRow, HeavyHitter, Scan};
 
 pub use sketch_tables::{
-    flow_sizes_columns, heavy_hitters_columns, scans_columns, sketch_state_columns,
-    SketchStateRow, FLOW_SIZES, HEAVY_HITTERS, SCANS, SKETCH_STATE,
+    flow_sizes_columns, heavy_hitters_columns, scans_columns, sketch_state_columns, SketchStateRow,
+    FLOW_SIZES, HEAVY_HITTERS, SCANS, SKETCH_STATE,
 };
 pub use tables::{capture_columns, flows_columns, CaptureRow, ColumnDoc, CAPTURE, FLOWS};
 

@@ -63,9 +63,10 @@ const HEAVY_HITTERS_COLS: &[Col] = &[
     col("src_port", Ty::U16, NULL, "Source port (five_tuple only; 0 for protocols without ports)."),
     col("dst_port", Ty::U16, NULL, "Destination port (src_dport, dport, five_tuple; 0 for protocols without ports)."),
     col("ip_protocol", Ty::U8, NULL, "IP protocol number of the key (src_dport, dport, five_tuple)."),
-    col("estimate", Ty::U64, NOT_NULL, "Count-min estimate of the key's packets or bytes in the window: never below the true count."),
-    col("error_bound", Ty::U64, NOT_NULL, "ceil(epsilon x total): the estimate exceeds the true count by at most this, with probability sketch.confidence (epsilon = e / sketch width, at most sketch.error)."),
+    col("estimate", Ty::U64, NOT_NULL, "Count-min estimate of the key's packets or bytes in the window. Never below the true count when sampling is 1."),
+    col("error_bound", Ty::U64, NOT_NULL, "How far the estimate may be from the true count, with probability about sketch.confidence: ceil(epsilon x N) for the count-min sketch (epsilon = e / its width, at most sketch.error; N = total when sampling is 1), plus z x sqrt((sampling - 1) x largest increment x estimate) when packets were sampled."),
     col("total", Ty::U64, NOT_NULL, "Exact sum of the counter's increments in the window, over all keys (estimate / total is the key's share)."),
+    col("sampling", Ty::U32, NOT_NULL, "1 when every packet updated the sketch; 2^s when a worker's rate passed sketch.sample_above_pps and one packet in 2^s did, weighted 2^s (the estimate is then unbiased, no longer an upper bound)."),
 ];
 
 const SCANS_COLS: &[Col] = &[
@@ -258,7 +259,9 @@ pub(crate) fn heavy_hitters_batch(
     )?;
     c.push(
         "key",
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| key_text(r)))),
+        Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|r| key_text(r)),
+        )),
     )?;
     c.push(
         "src_ip",
@@ -270,25 +273,34 @@ pub(crate) fn heavy_hitters_batch(
     )?;
     c.push(
         "src_port",
-        Arc::new(UInt16Array::from_iter(rows.iter().map(|r| {
-            r.counter.key.has_src_port().then_some(r.key.src_port)
-        }))),
+        Arc::new(UInt16Array::from_iter(
+            rows.iter()
+                .map(|r| r.counter.key.has_src_port().then_some(r.key.src_port)),
+        )),
     )?;
     c.push(
         "dst_port",
-        Arc::new(UInt16Array::from_iter(rows.iter().map(|r| {
-            r.counter.key.has_dst_port().then_some(r.key.dst_port)
-        }))),
+        Arc::new(UInt16Array::from_iter(
+            rows.iter()
+                .map(|r| r.counter.key.has_dst_port().then_some(r.key.dst_port)),
+        )),
     )?;
     c.push(
         "ip_protocol",
-        Arc::new(UInt8Array::from_iter(rows.iter().map(|r| {
-            r.counter.key.has_protocol().then_some(r.key.protocol)
-        }))),
+        Arc::new(UInt8Array::from_iter(
+            rows.iter()
+                .map(|r| r.counter.key.has_protocol().then_some(r.key.protocol)),
+        )),
     )?;
     c.push("estimate", u64_array(rows.iter().map(|r| r.estimate)))?;
     c.push("error_bound", u64_array(rows.iter().map(|r| r.error_bound)))?;
     c.push("total", u64_array(rows.iter().map(|r| r.total)))?;
+    c.push(
+        "sampling",
+        Arc::new(UInt32Array::from_iter_values(
+            rows.iter().map(|r| r.sampling),
+        )),
+    )?;
     c.finish()
 }
 
@@ -400,6 +412,7 @@ mod tests {
             estimate: 1500,
             error_bound: 3,
             total: 3000,
+            sampling: 1,
         }
     }
 
@@ -503,11 +516,17 @@ mod tests {
         };
         let b = scans_batch(&scans_schema(), "t", &[&scan]).unwrap();
         assert_eq!(
-            b.column_by_name("kind").unwrap().as_string::<i32>().value(0),
+            b.column_by_name("kind")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
             "host_scan"
         );
         assert_eq!(
-            b.column_by_name("src_ip").unwrap().as_string::<i32>().value(0),
+            b.column_by_name("src_ip")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
             "192.168.1.9"
         );
         let fs = FlowSizeRow {
@@ -522,7 +541,10 @@ mod tests {
         };
         let b = flow_sizes_batch(&flow_sizes_schema(), "t", &[&fs]).unwrap();
         assert_eq!(
-            b.column_by_name("metric").unwrap().as_string::<i32>().value(0),
+            b.column_by_name("metric")
+                .unwrap()
+                .as_string::<i32>()
+                .value(0),
             "packets"
         );
         let st = SketchStateRow {
@@ -532,7 +554,10 @@ mod tests {
         };
         let b = sketch_state_batch(&sketch_state_schema(), "t", &[&st]).unwrap();
         assert_eq!(
-            b.column_by_name("state").unwrap().as_binary::<i32>().value(0),
+            b.column_by_name("state")
+                .unwrap()
+                .as_binary::<i32>()
+                .value(0),
             &[1, 2, 3]
         );
     }

@@ -51,6 +51,15 @@ impl Default for FlowConfig {
     }
 }
 
+/// Where a packet fell in its flow, as [`FlowTable::process`] reports it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Seen {
+    /// The packet goes from the flow's client (its initiator) to the server.
+    pub c2s: bool,
+    /// The packet started a flow (a new entry in the table).
+    pub new_flow: bool,
+}
+
 /// Cumulative flow-table counters (the worker reports per-epoch differences).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowCounters {
@@ -175,15 +184,14 @@ impl FlowTable {
 
     /// Accounts one parsed packet at time `now_ns` (monotonic per table).
     /// Records of flows that end because of it are passed to `emit`.
-    /// Returns true when the packet goes from its flow's client (the
-    /// initiator) to the server.
+    /// Returns the packet's direction in its flow and whether it started it.
     #[inline]
     pub fn process<E: FnMut(&FlowRecord)>(
         &mut self,
         m: &PacketMeta,
         now_ns: u64,
         emit: &mut E,
-    ) -> bool {
+    ) -> Seen {
         let (mut sp, mut dp) = key_ports(m);
         match m.fragment {
             Fragment::None => {}
@@ -197,7 +205,7 @@ impl FlowTable {
         }
         let (key, src_is_lo) = FlowKey::from_meta(m, sp, dp);
         let hash = key.hash_with(self.seed);
-        let slot = match self.lookup(&key, hash) {
+        let (slot, new_flow) = match self.lookup(&key, hash) {
             Some(slot) => {
                 let e = &self.entries[slot];
                 let new_syn = m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
@@ -205,17 +213,22 @@ impl FlowTable {
                     // Port reuse: a fresh connection on a closed flow's tuple.
                     let reason = self.close_reason(slot);
                     self.end(slot, reason, emit);
-                    self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit)
+                    let slot = self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit);
+                    (slot, true)
                 } else if now_ns.saturating_sub(e.rec.first_ns) >= self.cfg.active_timeout_ns {
                     self.split_active(slot, now_ns, emit);
-                    slot
+                    (slot, false)
                 } else {
-                    slot
+                    (slot, false)
                 }
             }
-            None => self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit),
+            None => {
+                let slot = self.create(key, hash, m, sp, dp, src_is_lo, now_ns, emit);
+                (slot, true)
+            }
         };
-        self.update(slot, m, src_is_lo, now_ns)
+        let c2s = self.update(slot, m, src_is_lo, now_ns);
+        Seen { c2s, new_flow }
     }
 
     /// Ends flows whose timeout has passed. Call often (once per batch);

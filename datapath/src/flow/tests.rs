@@ -50,10 +50,14 @@ fn bidirectional_counters_and_initiator() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
-    // The return value is the packet's direction: client to server or not.
-    assert!(t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit));
-    assert!(!t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit));
-    assert!(t.process(&tcp(1, 40000, 2, 443, ACK, 2), 30, &mut emit));
+    // The packet's direction, and whether it started the flow.
+    let seen = |c2s, new_flow| Seen { c2s, new_flow };
+    let syn = t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit);
+    assert_eq!(syn, seen(true, true));
+    let synack = t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit);
+    assert_eq!(synack, seen(false, false));
+    let ack = t.process(&tcp(1, 40000, 2, 443, ACK, 2), 30, &mut emit);
+    assert_eq!(ack, seen(true, false));
     assert_eq!(t.len(), 1);
     t.flush(&mut emit);
     assert_eq!(out.borrow().len(), 1);

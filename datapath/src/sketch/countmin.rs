@@ -151,27 +151,51 @@ impl CountMin {
     /// Adds `inc` to the key with hash `h`; returns its new estimate.
     #[inline]
     pub fn update(&mut self, h: u64, inc: u64) -> u64 {
-        let (idx, d) = self.indexes(h);
-        let idx = &idx[..d];
+        // Unrolled for each depth a configuration can give (the loops are
+        // the per-packet cost).
+        match self.depth {
+            1 => self.update_rows::<1>(h, inc),
+            2 => self.update_rows::<2>(h, inc),
+            3 => self.update_rows::<3>(h, inc),
+            4 => self.update_rows::<4>(h, inc),
+            5 => self.update_rows::<5>(h, inc),
+            6 => self.update_rows::<6>(h, inc),
+            7 => self.update_rows::<7>(h, inc),
+            8 => self.update_rows::<8>(h, inc),
+            9 => self.update_rows::<9>(h, inc),
+            10 => self.update_rows::<10>(h, inc),
+            _ => self.update_rows::<MAX_DEPTH>(h, inc),
+        }
+    }
+
+    /// [`CountMin::update`] for `D` rows (rows beyond `depth` are skipped:
+    /// only the last arm has more rows than the sketch).
+    #[inline(always)]
+    fn update_rows<const D: usize>(&mut self, h: u64, inc: u64) -> u64 {
+        let d = D.min(self.depth as usize);
+        let w = self.width as usize;
+        let mut idx = [0u32; D];
         let mut min = u64::MAX;
-        for &i in idx {
-            min = min.min(self.cells[i as usize]);
+        for r in 0..d {
+            let i = r * w + row_index(self.mults[r], h, w as u64);
+            idx[r] = i as u32;
+            min = min.min(self.cells[i]);
         }
         let est = min.saturating_add(inc);
         if self.conservative {
-            for &i in idx {
+            // Branch-free: whether a counter must rise is data-dependent
+            // and mispredicts half the time on real traffic.
+            for &i in &idx[..d] {
                 let c = &mut self.cells[i as usize];
-                if *c < est {
-                    *c = est;
-                }
+                *c = (*c).max(est);
             }
         } else {
-            for &i in idx {
+            for &i in &idx[..d] {
                 let c = &mut self.cells[i as usize];
                 *c = c.saturating_add(inc);
             }
         }
-        self.log(idx);
+        self.log(&idx[..d]);
         est
     }
 

@@ -1,6 +1,7 @@
 //! What a counter counts by: key types, the fixed-size key they build from a
 //! packet, and the seeded hashes the sketches index with.
 
+use crate::flow::Seen;
 use crate::parse::{ip_proto, PacketMeta};
 
 /// Which packet fields make a counter's key.
@@ -79,6 +80,25 @@ impl KeyType {
         self.has_dst_port()
     }
 
+    /// The key of packet `m` in its packed form (see [`Packed`]), computed
+    /// in registers from the packet's fields: the per-packet path never
+    /// builds a [`SketchKey`] in memory.
+    #[inline]
+    pub fn pack(self, m: &PacketMeta) -> Packed {
+        let mask = &PACK_MASKS[self as usize];
+        let w4 = (m.src_port as u64)
+            | (m.dst_port as u64) << 16
+            | (m.protocol as u64) << 32
+            | (m.ip_version as u64) << 40;
+        Packed([
+            u64::from_le_bytes(m.src_ip[0..8].try_into().unwrap()) & mask[0],
+            u64::from_le_bytes(m.src_ip[8..16].try_into().unwrap()) & mask[1],
+            u64::from_le_bytes(m.dst_ip[0..8].try_into().unwrap()) & mask[2],
+            u64::from_le_bytes(m.dst_ip[8..16].try_into().unwrap()) & mask[3],
+            w4 & mask[4],
+        ])
+    }
+
     /// The key of packet `m`: the fields of this type, every other field 0.
     #[inline]
     pub fn key(self, m: &PacketMeta) -> SketchKey {
@@ -120,6 +140,62 @@ impl KeyType {
     }
 }
 
+const ALL: u64 = u64::MAX;
+const SRC_PORT: u64 = 0xffff;
+const DST_PORT: u64 = 0xffff << 16;
+const PROTO: u64 = 0xff << 32;
+const VERSION: u64 = 0xff << 40;
+/// Per key type: which bits of each packed word belong to the key.
+const PACK_MASKS: [[u64; 5]; 6] = [
+    [ALL, ALL, 0, 0, VERSION],
+    [0, 0, ALL, ALL, VERSION],
+    [ALL, ALL, ALL, ALL, VERSION],
+    [ALL, ALL, 0, 0, DST_PORT | PROTO | VERSION],
+    [0, 0, 0, 0, DST_PORT | PROTO],
+    [ALL, ALL, ALL, ALL, SRC_PORT | DST_PORT | PROTO | VERSION],
+];
+
+/// A key as five little-endian words: source address (2), destination
+/// address (2), then source port | destination port << 16 | protocol << 32
+/// | IP version << 40. What the sketches hash and compare.
+#[derive(Clone, Copy, Debug, Default, Eq, Hash)]
+pub struct Packed(pub [u64; 5]);
+
+impl PartialEq for Packed {
+    /// Word by word, branch-free (the derived form calls `memcmp`).
+    #[inline]
+    fn eq(&self, o: &Packed) -> bool {
+        let (a, b) = (&self.0, &o.0);
+        ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]) | (a[3] ^ b[3]) | (a[4] ^ b[4])) == 0
+    }
+}
+
+impl Packed {
+    /// Seeded 64-bit hash (see [`SketchKey::hash`]).
+    #[inline]
+    pub fn hash(&self, seed: u64) -> u64 {
+        let [w0, w1, w2, w3, w4] = self.0;
+        let a = mum(w0 ^ seed ^ P0, w1 ^ P1);
+        let b = mum(w2 ^ P2, w3 ^ seed ^ P3);
+        let c = mum(w4 ^ P4, seed ^ P1);
+        mum(a ^ c ^ P2, b ^ P4)
+    }
+
+    pub fn unpack(&self) -> SketchKey {
+        let w = &self.0;
+        let mut k = SketchKey::default();
+        k.src_ip[0..8].copy_from_slice(&w[0].to_le_bytes());
+        k.src_ip[8..16].copy_from_slice(&w[1].to_le_bytes());
+        k.dst_ip[0..8].copy_from_slice(&w[2].to_le_bytes());
+        k.dst_ip[8..16].copy_from_slice(&w[3].to_le_bytes());
+        k.src_port = w[4] as u16;
+        k.dst_port = (w[4] >> 16) as u16;
+        k.protocol = (w[4] >> 32) as u8;
+        k.ip_version = (w[4] >> 40) as u8;
+        k
+    }
+}
+
 /// A counter's key: the union of every key type's fields, unused ones 0.
 /// Addresses are IPv4-mapped for IPv4 (as in [`PacketMeta`]); `ip_version`
 /// tells an IPv4 packet from an IPv6 one with a mapped address.
@@ -141,9 +217,10 @@ const _: () = assert!(std::mem::size_of::<SketchKey>() == 40);
 pub(crate) const KEY_BYTES: usize = 38;
 
 impl SketchKey {
+    /// The packed form.
     #[inline]
-    fn words(&self) -> [u64; 5] {
-        [
+    pub fn pack(&self) -> Packed {
+        Packed([
             u64::from_le_bytes(self.src_ip[0..8].try_into().unwrap()),
             u64::from_le_bytes(self.src_ip[8..16].try_into().unwrap()),
             u64::from_le_bytes(self.dst_ip[0..8].try_into().unwrap()),
@@ -152,20 +229,18 @@ impl SketchKey {
                 | (self.dst_port as u64) << 16
                 | (self.protocol as u64) << 32
                 | (self.ip_version as u64) << 40,
-        ]
+        ])
     }
 
     /// Seeded 64-bit hash of the key. The sketches derive every index from
     /// it, so keys hash alike on every worker and every tap that uses the
     /// same seed. Computed on little-endian words, so the serialized form of
-    /// a sketch means the same thing on any machine.
+    /// a sketch means the same thing on any machine. Folded 128-bit
+    /// multiplies in two independent lanes (as wyhash does): a short
+    /// dependency chain, since it is on the per-packet path.
     #[inline]
     pub fn hash(&self, seed: u64) -> u64 {
-        let mut h = seed;
-        for w in self.words() {
-            h = (h ^ w).wrapping_mul(K0).rotate_left(29);
-        }
-        mix64(h)
+        self.pack().hash(seed)
     }
 
     pub(crate) fn to_bytes(self) -> [u8; KEY_BYTES] {
@@ -192,6 +267,18 @@ impl SketchKey {
 }
 
 const K0: u64 = 0x9e37_79b9_7f4a_7c15;
+const P0: u64 = 0xa076_1d64_78bd_642f;
+const P1: u64 = 0xe703_7ed1_a0b4_28db;
+const P2: u64 = 0x8ebc_6af0_9c88_c6e3;
+const P3: u64 = 0x5899_65cc_7537_4cc3;
+const P4: u64 = 0x1d8e_4e27_c47d_124f;
+
+/// The 128-bit product of `a` and `b`, folded to 64 bits.
+#[inline]
+fn mum(a: u64, b: u64) -> u64 {
+    let r = (a as u128) * (b as u128);
+    (r as u64) ^ ((r >> 64) as u64)
+}
 
 /// The splitmix64 finalizer: a bijective 64-bit mix with full avalanche.
 #[inline]
@@ -208,10 +295,10 @@ pub(crate) fn mix64(mut x: u64) -> u64 {
 pub(crate) fn hash_addr(ip: &[u8; 16], ip_version: u8, seed: u64) -> u64 {
     let a = u64::from_le_bytes(ip[0..8].try_into().unwrap());
     let b = u64::from_le_bytes(ip[8..16].try_into().unwrap());
-    let mut h = seed ^ ip_version as u64;
-    h = (h ^ a).wrapping_mul(K0).rotate_left(29);
-    h = (h ^ b).wrapping_mul(K0).rotate_left(29);
-    mix64(h)
+    mum(
+        mum(a ^ seed ^ P0, b ^ P1 ^ ip_version as u64) ^ P2,
+        seed ^ P3,
+    )
 }
 
 /// Row `i`'s multiplier of a seed: odd, from a splitmix64 sequence.
@@ -227,20 +314,19 @@ pub(crate) fn row_index(mult: u64, h: u64, width: u64) -> usize {
     (((mult.wrapping_mul(h) >> 32) * width) >> 32) as usize
 }
 
-/// Whether a packet is a probe for scan detection: a TCP SYN without ACK,
-/// a UDP datagram from the flow's initiator (not a later fragment), or an
-/// ICMP/ICMPv6 echo request. `c2s` is true when the packet goes from the
-/// flow's client to its server.
+/// Whether a packet is a probe for scan detection, as an IDS counts them:
+/// a TCP SYN without ACK, or the packet that started a flow from its
+/// initiator when it is UDP or an ICMP/ICMPv6 echo request. (A UDP
+/// conversation or a ping stream counts once, at its start; replies never
+/// count.)
 #[inline]
-pub fn is_probe(m: &PacketMeta, c2s: bool) -> bool {
+pub fn is_probe(m: &PacketMeta, seen: Seen) -> bool {
+    use crate::parse::tcp_flags::{ACK, SYN};
     match m.protocol {
-        ip_proto::TCP => {
-            m.tcp_flags & (crate::parse::tcp_flags::SYN | crate::parse::tcp_flags::ACK)
-                == crate::parse::tcp_flags::SYN
-        }
-        ip_proto::UDP => c2s && m.fragment != crate::parse::Fragment::Later,
-        ip_proto::ICMP => m.icmp_type == 8,
-        ip_proto::ICMPV6 => m.icmp_type == 128,
+        ip_proto::TCP => m.tcp_flags & (SYN | ACK) == SYN,
+        ip_proto::UDP => seen.new_flow && seen.c2s,
+        ip_proto::ICMP => seen.new_flow && m.icmp_type == 8,
+        ip_proto::ICMPV6 => seen.new_flow && m.icmp_type == 128,
         _ => false,
     }
 }
@@ -291,6 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn packed_keys_match_built_keys() {
+        let mut m = meta();
+        m.src_ip = [7; 16];
+        m.dst_ip = [9; 16];
+        m.ip_version = 6;
+        for k in KeyType::ALL {
+            let key = k.key(&m);
+            assert_eq!(k.pack(&m), key.pack(), "{k:?}");
+            assert_eq!(k.pack(&m).unpack(), key, "{k:?}");
+            assert_eq!(k.pack(&m).hash(3), key.hash(3));
+        }
+    }
+
+    #[test]
     fn key_bytes_round_trip_and_hash_depends_on_every_field() {
         let k = KeyType::FiveTuple.key(&meta());
         assert_eq!(SketchKey::from_bytes(&k.to_bytes()), k);
@@ -323,28 +423,45 @@ mod tests {
 
     #[test]
     fn probes() {
+        let (new, old) = (
+            Seen {
+                c2s: true,
+                new_flow: true,
+            },
+            Seen {
+                c2s: true,
+                new_flow: false,
+            },
+        );
+        let reply = Seen {
+            c2s: false,
+            new_flow: false,
+        };
         let mut m = meta();
         m.tcp_flags = SYN;
-        assert!(is_probe(&m, true));
+        assert!(is_probe(&m, new));
+        assert!(is_probe(&m, old), "a repeated SYN is still a probe");
         m.tcp_flags = SYN | ACK;
-        assert!(!is_probe(&m, false));
+        assert!(!is_probe(&m, reply));
         m.tcp_flags = ACK;
-        assert!(!is_probe(&m, true));
+        assert!(!is_probe(&m, old));
         m.protocol = ip_proto::UDP;
-        assert!(is_probe(&m, true));
-        assert!(
-            !is_probe(&m, false),
-            "replies from a UDP server are not probes"
-        );
-        m.fragment = crate::parse::Fragment::Later;
-        assert!(!is_probe(&m, true));
+        assert!(is_probe(&m, new));
+        assert!(!is_probe(&m, old), "only a UDP flow's first packet");
+        assert!(!is_probe(&m, reply));
+        let mid_way = Seen {
+            c2s: false,
+            new_flow: true,
+        };
+        assert!(!is_probe(&m, mid_way), "a flow first seen from its server");
         m.protocol = ip_proto::ICMP;
         m.icmp_type = 8;
-        assert!(is_probe(&m, true));
+        assert!(is_probe(&m, new));
+        assert!(!is_probe(&m, old));
         m.icmp_type = 0;
-        assert!(!is_probe(&m, false));
+        assert!(!is_probe(&m, reply));
         m.protocol = ip_proto::ICMPV6;
         m.icmp_type = 128;
-        assert!(is_probe(&m, true));
+        assert!(is_probe(&m, new));
     }
 }

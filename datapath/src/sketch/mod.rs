@@ -34,9 +34,10 @@ pub mod window;
 use std::sync::Arc;
 
 use crate::epoch::FlowRecord;
+use crate::flow::Seen;
 use crate::parse::{ip_proto, PacketMeta};
 
-pub use key::{is_probe, KeyType, SketchKey};
+pub use key::{is_probe, KeyType, Packed, SketchKey};
 pub use state::{merge_encoded, CodecError, SketchState};
 pub use window::{WindowMerger, WindowReport};
 
@@ -238,6 +239,9 @@ pub struct SketchParams {
     pub window_ns: u64,
     /// Write the merged state of every window in its binary form.
     pub write_state: bool,
+    /// Packets per second on a worker above which the heavy-hitter
+    /// counters sample packets (see [`Sketches`]); 0 = never.
+    pub sample_above_pps: u64,
 }
 
 impl Default for SketchParams {
@@ -254,6 +258,7 @@ impl Default for SketchParams {
             flow_sizes: true,
             window_ns: 1_000_000_000,
             write_state: true,
+            sample_above_pps: 1_000_000,
         }
     }
 }
@@ -367,8 +372,13 @@ pub(crate) struct Counter {
     pub direction: Direction,
     pub cm: CountMin,
     pub top: TopK,
-    /// Exact sum of the increments this epoch.
+    /// Exact sum of the increments this epoch (every matching packet).
     pub total: u64,
+    /// Sum of the (scaled) increments the count-min sketch was given: the
+    /// `N` of its error bound. Equal to `total` without sampling.
+    pub cm_total: u64,
+    /// Largest single increment sampled (bounds the sampling error).
+    pub max_inc: u64,
 }
 
 /// The two scan sketches.
@@ -384,10 +394,25 @@ pub(crate) struct ScanSketches {
 pub(crate) const SCAN_SEED_PORTS: u64 = SEED ^ 0x706f_7274;
 pub(crate) const SCAN_SEED_HOSTS: u64 = SEED ^ 0x686f_7374;
 const ELEMENT_SEED: u64 = SEED ^ 0x656c_656d;
+/// Most packet-sampling steps: 1 packet in 2^10.
+pub const MAX_SAMPLE_SHIFT: u32 = 10;
 
 /// One worker's sketches for one epoch, built from a [`SketchPlan`]. All
 /// memory is allocated here; [`Sketches::update`] and
 /// [`Sketches::record_flow`] never allocate.
+///
+/// **Sampling** (after NitroSketch, Liu et al., SIGCOMM 2019): above
+/// [`SketchParams::sample_above_pps`] packets per second on a worker, the
+/// heavy-hitter counters update their sketches for one packet in `2^s`
+/// only, chosen by geometric skips (one decrement per skipped packet), and
+/// add `2^s` times the increment: estimates stay unbiased and the cost per
+/// packet drops about `2^s`-fold. Totals stay exact; scan and flow-size
+/// sketches are never sampled (probes and flow ends are rare, and distinct
+/// counts cannot be scaled up). `s` is chosen per epoch from the previous
+/// epoch's rate; without sampling (`s = 0`, the rate below the threshold)
+/// count-min's guarantees hold exactly. NitroSketch also samples rows
+/// independently; here a sampled packet updates every row, so conservative
+/// update and the top keys see one consistent sampled stream.
 #[derive(Debug)]
 pub struct Sketches {
     plan: Arc<SketchPlan>,
@@ -396,10 +421,18 @@ pub struct Sketches {
     pub(crate) flow_sizes: Option<Box<FlowSizes>>,
     /// Probe packets seen this epoch.
     pub(crate) probes: u64,
+    /// Packet sampling of this epoch: one packet in `2^sample_shift`.
+    pub(crate) sample_shift: u32,
+    /// Packets to skip before the next sampled one.
+    skip: u64,
+    /// ln(1 - p): the geometric skips' scale.
+    ln_q: f64,
+    rng: u64,
 }
 
 impl Sketches {
     pub fn new(plan: Arc<SketchPlan>) -> Sketches {
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let p = &plan.params;
         let (w, d) = p.cm_dims();
         let counters = plan
@@ -413,6 +446,8 @@ impl Sketches {
                 cm: CountMin::new(w, d, SEED, p.conservative),
                 top: TopK::new(p.track()),
                 total: 0,
+                cm_total: 0,
+                max_inc: 0,
             })
             .collect();
         let scan = p.scans.then(|| {
@@ -422,12 +457,17 @@ impl Sketches {
             })
         });
         let flow_sizes = p.flow_sizes.then(|| Box::new(FlowSizes::default()));
+        let n = INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Sketches {
             plan,
             counters,
             scan,
             flow_sizes,
             probes: 0,
+            sample_shift: 0,
+            skip: 0,
+            ln_q: 0.0,
+            rng: key::mix64(n ^ SEED) | 1,
         }
     }
 
@@ -439,23 +479,86 @@ impl Sketches {
         self.plan.generation
     }
 
-    /// Accounts one parsed packet; `c2s` is true when it goes from its
-    /// flow's client to the server.
+    /// The packet sampling of this epoch: one packet in `2^shift`.
+    pub fn sample_shift(&self) -> u32 {
+        self.sample_shift
+    }
+
+    /// Samples one packet in `2^shift` (at most [`MAX_SAMPLE_SHIFT`]) from
+    /// now on; 0 updates on every packet.
+    pub fn set_sample_shift(&mut self, shift: u32) {
+        let shift = shift.min(MAX_SAMPLE_SHIFT);
+        self.sample_shift = shift;
+        if shift == 0 {
+            self.skip = 0;
+        } else {
+            self.ln_q = (-(0.5f64.powi(shift as i32))).ln_1p();
+            self.skip = self.next_skip();
+        }
+    }
+
+    /// Chooses the sampling for the next epoch from the packets the worker
+    /// saw in an epoch of `epoch_ns`: none up to `sample_above_pps`, else
+    /// the smallest power of two that brings the sampled rate under it.
+    pub fn sample_for_rate(&mut self, packets: u64, epoch_ns: u64) {
+        let limit = self.plan.params.sample_above_pps;
+        let shift = if limit == 0 || epoch_ns == 0 {
+            0
+        } else {
+            let pps = packets as u128 * 1_000_000_000 / epoch_ns as u128;
+            let mut s = 0;
+            while pps > (limit as u128) << s && s < MAX_SAMPLE_SHIFT {
+                s += 1;
+            }
+            s
+        };
+        if shift != self.sample_shift {
+            self.set_sample_shift(shift);
+        }
+    }
+
+    /// A geometric number of packets to skip: failures before the first
+    /// success with probability `2^-shift`.
+    fn next_skip(&mut self) -> u64 {
+        // xorshift64*
+        self.rng ^= self.rng >> 12;
+        self.rng ^= self.rng << 25;
+        self.rng ^= self.rng >> 27;
+        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
+        let u = ((r >> 11) + 1) as f64 / (1u64 << 53) as f64; // (0, 1]
+        (u.ln() / self.ln_q).min(1e12) as u64
+    }
+
+    /// Accounts one parsed packet, with where it fell in its flow.
     #[inline]
-    pub fn update(&mut self, m: &PacketMeta, c2s: bool) {
+    pub fn update(&mut self, m: &PacketMeta, seen: Seen) {
+        let sampled = if self.skip == 0 {
+            if self.sample_shift != 0 {
+                self.skip = self.next_skip();
+            }
+            true
+        } else {
+            self.skip -= 1;
+            false
+        };
         for c in self.counters.iter_mut() {
-            if !c.protocol.matches(m.protocol) || !c.direction.matches(c2s) {
+            if !c.protocol.matches(m.protocol) || !c.direction.matches(seen.c2s) {
                 continue;
             }
-            let key = c.key.key(m);
-            let h = key.hash(SEED);
             let inc = if c.bytes { m.wire_len as u64 } else { 1 };
             c.total += inc;
-            let est = c.cm.update(h, inc);
-            c.top.offer(&key, h, est);
+            if sampled {
+                let key = c.key.pack(m);
+                let h = key.hash(SEED);
+                let scaled = inc << self.sample_shift;
+                c.cm_total += scaled;
+                c.max_inc = c.max_inc.max(inc);
+                let est = c.cm.update(h, scaled);
+                c.top.offer(&key, h, est);
+            }
         }
         if let Some(s) = &mut self.scan {
-            if is_probe(m, c2s) {
+            if is_probe(m, seen) {
                 self.probes += 1;
                 Self::probe(s, m);
             }
@@ -487,12 +590,14 @@ impl Sketches {
         }
     }
 
-    /// Empties every sketch (keeps the memory).
+    /// Empties every sketch (keeps the memory and the sampling).
     pub fn reset(&mut self) {
         for c in self.counters.iter_mut() {
             c.cm.reset();
             c.top.clear();
             c.total = 0;
+            c.cm_total = 0;
+            c.max_inc = 0;
         }
         if let Some(s) = &mut self.scan {
             s.ports.reset();

@@ -28,6 +28,10 @@
 //!   protocol   u8     0 any, 1 tcp, 2 udp, 3 icmp
 //!   direction  u8     0 any, 1 c2s, 2 s2c
 //!   total      u64    exact sum of the increments
+//!   cm_total   u64    sum of the (scaled) increments the sketch was given
+//!   max_inc    u64    largest single sampled increment
+//!   max_shift  u8     packet sampling: one packet in 2^max_shift (the
+//!                     sparsest of the merged snapshots; 0 = every packet)
 //!   cells      varint count of non-zero cells, then per cell: varint gap,
 //!              varint value (cells row-major, index = row × width + column)
 //!   candidates varint count, then per key 38 bytes: src_ip[16] dst_ip[16]
@@ -77,6 +81,14 @@ pub struct CounterState {
     pub cm: CountMin,
     /// Exact sum of the increments.
     pub total: u64,
+    /// Sum of the (scaled) increments given to the sketch: the `N` of its
+    /// error bound (equal to `total` without sampling).
+    pub cm_total: u64,
+    /// Largest single sampled increment.
+    pub max_inc: u64,
+    /// Packet sampling: one packet in `2^max_shift` (the sparsest of the
+    /// merged snapshots).
+    pub max_shift: u8,
     /// Keys that were among some worker's largest; the report ranks them
     /// by their estimate in the merged sketch.
     pub candidates: BTreeSet<SketchKey>,
@@ -92,13 +104,16 @@ pub struct HeavyHitter {
     /// 1 for the largest.
     pub rank: u32,
     pub key: SketchKey,
-    /// Count-min estimate: never below the true count.
+    /// Count-min estimate: never below the true count without sampling.
     pub estimate: u64,
-    /// `⌈ε·total⌉`: the estimate exceeds the true count by at most this,
-    /// at the configured confidence.
+    /// `⌈ε·N⌉`, plus the sampling error when sampled: the estimate is off
+    /// by at most this at the configured confidence (see
+    /// [`CounterState::error_bound`]).
     pub error_bound: u64,
     /// Exact sum of the counter's increments in the window (all keys).
     pub total: u64,
+    /// Packet sampling: 1 (every packet) or `2^s` (one packet in `2^s`).
+    pub sampling: u32,
 }
 
 /// Port scan (distinct destination ports) or host scan (distinct
@@ -217,6 +232,9 @@ impl SketchState {
                     spec: Arc::new(spec.clone()),
                     cm: CountMin::new(self.cm_width, self.cm_depth, self.seed, self.conservative),
                     total: 0,
+                    cm_total: 0,
+                    max_inc: 0,
+                    max_shift: 0,
                     candidates: BTreeSet::new(),
                 });
                 self.counters.len() - 1
@@ -246,7 +264,14 @@ impl SketchState {
             }
             cs.total = cs.total.saturating_add(c.total);
             c.total = 0;
-            cs.candidates.extend(c.top.iter().map(|(k, _)| *k));
+            if c.cm_total != 0 {
+                cs.max_shift = cs.max_shift.max(sk.sample_shift as u8);
+            }
+            cs.cm_total = cs.cm_total.saturating_add(c.cm_total);
+            c.cm_total = 0;
+            cs.max_inc = cs.max_inc.max(c.max_inc);
+            c.max_inc = 0;
+            cs.candidates.extend(c.top.iter().map(|(k, _)| k.unpack()));
             c.top.clear();
             if cs.candidates.len() > 8 * track {
                 cs.prune(2 * track, seed);
@@ -309,6 +334,9 @@ impl SketchState {
                 .merge(&oc.cm)
                 .map_err(|_| CodecError::Incompatible("count-min shapes differ"))?;
             cs.total = cs.total.saturating_add(oc.total);
+            cs.cm_total = cs.cm_total.saturating_add(oc.cm_total);
+            cs.max_inc = cs.max_inc.max(oc.max_inc);
+            cs.max_shift = cs.max_shift.max(oc.max_shift);
             cs.candidates.extend(oc.candidates.iter().copied());
             cs.prune(track, seed);
         }
@@ -336,6 +364,9 @@ impl SketchState {
         for c in &mut self.counters {
             c.cm.reset();
             c.total = 0;
+            c.cm_total = 0;
+            c.max_inc = 0;
+            c.max_shift = 0;
             c.candidates.clear();
         }
         for s in [&mut self.ports, &mut self.hosts].into_iter().flatten() {
@@ -362,7 +393,6 @@ impl SketchState {
             if c.total == 0 {
                 continue;
             }
-            let bound = c.cm.error_bound(c.total);
             for (rank, (key, est)) in c.ranked(self.seed).into_iter().take(top_k).enumerate() {
                 out.push(HeavyHitter {
                     start_ns: self.start_ns,
@@ -372,8 +402,9 @@ impl SketchState {
                     rank: rank as u32 + 1,
                     key,
                     estimate: est,
-                    error_bound: bound,
+                    error_bound: c.error_bound(est),
                     total: c.total,
+                    sampling: 1 << c.max_shift,
                 });
             }
         }
@@ -474,6 +505,9 @@ impl SketchState {
                 c.spec.direction as u8,
             ]);
             w.extend_from_slice(&c.total.to_le_bytes());
+            w.extend_from_slice(&c.cm_total.to_le_bytes());
+            w.extend_from_slice(&c.max_inc.to_le_bytes());
+            w.push(c.max_shift);
             let cells = c.cm.cells();
             put_varint(&mut w, cells.iter().filter(|&&v| v != 0).count() as u64);
             let mut next = 0usize;
@@ -575,6 +609,12 @@ impl SketchState {
                 return Err(CodecError::Malformed("counter name"));
             }
             let total = r.u64()?;
+            let cm_total = r.u64()?;
+            let max_inc = r.u64()?;
+            let max_shift = r.u8()?;
+            if max_shift as u32 > super::MAX_SAMPLE_SHIFT {
+                return Err(CodecError::Malformed("sampling"));
+            }
             let mut cm = CountMin::new(cm_width, cm_depth, seed, conservative);
             let n = r.varint()?;
             let cells = cm_width as u64 * cm_depth as u64;
@@ -607,6 +647,9 @@ impl SketchState {
                 spec: Arc::new(spec),
                 cm,
                 total,
+                cm_total,
+                max_inc,
+                max_shift,
                 candidates,
             });
         }
@@ -707,6 +750,21 @@ impl SketchState {
 }
 
 impl CounterState {
+    /// How far an estimate `est` of this counter may be from the truth at
+    /// the confidence the sketch depth gives (`1 - e^-depth`):
+    /// `⌈ε·N⌉` for count-min, plus, when packets were sampled one in
+    /// `2^s`, `z·√((2^s - 1)·max_inc·est)` — the sampling error's standard
+    /// deviation is at most `√((2^s - 1)·Σinc²) ≤ √((2^s - 1)·max_inc·est)`.
+    pub fn error_bound(&self, est: u64) -> u64 {
+        let cm = self.cm.error_bound(self.cm_total);
+        if self.max_shift == 0 {
+            return cm;
+        }
+        let delta = (-(self.cm.depth() as f64)).exp();
+        let var = ((1u64 << self.max_shift) - 1) as f64 * self.max_inc as f64 * est as f64;
+        cm.saturating_add((normal_quantile(1.0 - delta) * var.sqrt()).ceil() as u64)
+    }
+
     /// Candidates with their merged estimates, largest first (ties by key).
     pub fn ranked(&self, seed: u64) -> Vec<(SketchKey, u64)> {
         let mut v: Vec<(SketchKey, u64)> = self
@@ -729,6 +787,15 @@ impl CounterState {
                 .collect();
         }
     }
+}
+
+/// The standard normal quantile at `p` in (0.5, 1) (Abramowitz and Stegun
+/// 26.2.23; absolute error below 4.5e-4).
+fn normal_quantile(p: f64) -> f64 {
+    let q = (1.0 - p).clamp(1e-300, 0.5);
+    let t = (-2.0 * q.ln()).sqrt();
+    t - (2.515517 + 0.802853 * t + 0.010328 * t * t)
+        / (1.0 + 1.432788 * t + 0.189269 * t * t + 0.001308 * t * t * t)
 }
 
 /// Merges two binary states into one (same window or not: the result spans

@@ -7,6 +7,24 @@ use crate::parse::tcp_flags::{ACK, SYN};
 use proptest::prelude::*;
 use std::collections::HashMap;
 
+/// A packet from a flow's client that started the flow, and a reply.
+const C2S: Seen = Seen {
+    c2s: true,
+    new_flow: true,
+};
+const S2C: Seen = Seen {
+    c2s: false,
+    new_flow: false,
+};
+
+fn seen(c2s: bool) -> Seen {
+    if c2s {
+        C2S
+    } else {
+        S2C
+    }
+}
+
 fn v4(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
     std::net::Ipv4Addr::new(a, b, c, d)
         .to_ipv6_mapped()
@@ -78,16 +96,16 @@ fn counters_follow_their_filters_and_increments() {
     let mut sk = Sketches::new(p.clone());
     let (a, b) = (v4(10, 0, 0, 1), v4(10, 0, 0, 2));
     for _ in 0..5 {
-        sk.update(&pkt(ip_proto::TCP, a, 1000, b, 80, 100), true);
+        sk.update(&pkt(ip_proto::TCP, a, 1000, b, 80, 100), C2S);
     }
     for _ in 0..3 {
-        sk.update(&pkt(ip_proto::TCP, b, 80, a, 1000, 1500), false);
+        sk.update(&pkt(ip_proto::TCP, b, 80, a, 1000, 1500), S2C);
     }
-    sk.update(&pkt(ip_proto::UDP, a, 5353, b, 53, 80), true);
-    sk.update(&pkt(ip_proto::UDP, b, 53, a, 5353, 300), false);
+    sk.update(&pkt(ip_proto::UDP, a, 5353, b, 53, 80), C2S);
+    sk.update(&pkt(ip_proto::UDP, b, 53, a, 5353, 300), S2C);
     let mut icmp6 = pkt(ip_proto::ICMPV6, a, 0, b, 0, 90);
     icmp6.ip_version = 6;
-    sk.update(&icmp6, true);
+    sk.update(&icmp6, C2S);
     let totals: Vec<u64> = sk.counters.iter().map(|c| c.total).collect();
     assert_eq!(totals, vec![8, 380, 4, 1]);
 
@@ -180,7 +198,7 @@ fn exact(spec: &CounterSpec, parts: &[&[(u8, u8, u8, u16, u16, bool)]]) -> HashM
 fn feed(sk: &mut Sketches, s: &[(u8, u8, u8, u16, u16, bool)]) {
     for t in s {
         let (port, len, c2s) = (t.3, t.4, t.5);
-        sk.update(&meta_of(t), c2s);
+        sk.update(&meta_of(t), seen(c2s));
         let mut r = crate::epoch::FlowRecord::default();
         r.c2s.packets = 1 + port as u64 % 7;
         r.c2s.bytes = len as u64;
@@ -314,7 +332,7 @@ fn merged_conservative_estimates_never_under_estimate() {
                 (r >> 32) as u16 % 9,
                 60 + (r >> 40) as u32 % 1400,
             );
-            sk.update(&m, true);
+            sk.update(&m, C2S);
             for (j, spec) in p.counters.iter().enumerate() {
                 let inc = if spec.increment == Increment::Bytes {
                     m.wire_len as u64
@@ -411,11 +429,11 @@ fn scans_are_found_across_workers_and_normal_traffic_is_not() {
     let (port_scanner, host_scanner) = (v4(192, 168, 7, 7), v4(192, 168, 8, 8));
     let victim = v4(10, 0, 0, 1);
     for port in 1..=1000u16 {
-        workers[port as usize % 2].update(&syn(port_scanner, victim, port), true);
+        workers[port as usize % 2].update(&syn(port_scanner, victim, port), C2S);
     }
     for h in 0..500u32 {
         let dst = v4(10, 1, (h >> 8) as u8, h as u8);
-        workers[h as usize % 2].update(&syn(host_scanner, dst, 22), true);
+        workers[h as usize % 2].update(&syn(host_scanner, dst, 22), C2S);
     }
     // Normal traffic: 200 clients, each a few connections to a few
     // servers, with SYN/ACKs and data back (not probes); a DNS server
@@ -425,13 +443,13 @@ fn scans_are_found_across_workers_and_normal_traffic_is_not() {
         for s in 0..4u8 {
             let server = v4(93, 184, 0, s + (c % 7) as u8);
             let w = &mut workers[(c as usize + s as usize) % 2];
-            w.update(&syn(client, server, 443), true);
+            w.update(&syn(client, server, 443), C2S);
             let mut synack = pkt(ip_proto::TCP, server, 443, client, 40000, 60);
             synack.tcp_flags = SYN | ACK;
-            w.update(&synack, false);
+            w.update(&synack, S2C);
             let mut data = pkt(ip_proto::TCP, server, 443, client, 40000, 1500);
             data.tcp_flags = ACK;
-            w.update(&data, false);
+            w.update(&data, S2C);
         }
     }
     let dns = v4(10, 0, 0, 53);
@@ -439,11 +457,11 @@ fn scans_are_found_across_workers_and_normal_traffic_is_not() {
         let client = v4(172, 17, (c >> 8) as u8, c as u8);
         workers[c as usize % 2].update(
             &pkt(ip_proto::UDP, client, 30000 + c as u16, dns, 53, 80),
-            true,
+            C2S,
         );
         workers[c as usize % 2].update(
             &pkt(ip_proto::UDP, dns, 53, client, 30000 + c as u16, 200),
-            false,
+            S2C,
         );
     }
     let mut st = SketchState::new(&p.params);
@@ -482,7 +500,7 @@ fn windows_wait_for_every_worker_and_merge_epochs() {
     let traffic = |n: u64| {
         let mut sk = Sketches::new(p.clone());
         for _ in 0..n {
-            sk.update(&pkt(ip_proto::TCP, a, 1, a, 80, 100), true);
+            sk.update(&pkt(ip_proto::TCP, a, 1, a, 80, 100), C2S);
         }
         sk
     };
@@ -536,4 +554,150 @@ fn windows_wait_for_every_worker_and_merge_epochs() {
     assert_eq!(out.len(), window::MAX_PENDING);
     assert!(out.iter().all(|w| !w.forced));
     assert_eq!(m.windows(), 1 + 3 + window::MAX_PENDING as u64);
+}
+
+#[test]
+fn sampling_follows_the_rate() {
+    let p = Arc::new(SketchPlan {
+        params: SketchParams {
+            sample_above_pps: 1_000_000,
+            ..p_params()
+        },
+        ..SketchPlan::default()
+    });
+    let mut sk = Sketches::new(p);
+    const S: u64 = 1_000_000_000;
+    sk.sample_for_rate(1_000_000, S);
+    assert_eq!(sk.sample_shift(), 0);
+    sk.sample_for_rate(1_000_001, S);
+    assert_eq!(sk.sample_shift(), 1);
+    sk.sample_for_rate(5_000_000, S);
+    assert_eq!(sk.sample_shift(), 3);
+    sk.sample_for_rate(2_500_000, S / 2);
+    assert_eq!(sk.sample_shift(), 3, "5 Mpps over half a second");
+    sk.sample_for_rate(u64::MAX / 2, S);
+    assert_eq!(sk.sample_shift(), MAX_SAMPLE_SHIFT);
+    sk.sample_for_rate(10, S);
+    assert_eq!(sk.sample_shift(), 0);
+    let mut never = Sketches::new(Arc::new(SketchPlan {
+        params: SketchParams {
+            sample_above_pps: 0,
+            ..p_params()
+        },
+        ..SketchPlan::default()
+    }));
+    never.sample_for_rate(100_000_000, S);
+    assert_eq!(never.sample_shift(), 0);
+}
+
+/// Packet sampling one in 8: totals stay exact, estimates are unbiased
+/// (their mean over independent trials is within a few standard errors
+/// of the truth), and the reported error bound covers the truth at the
+/// sketch's confidence, allowing for the union of its two terms.
+#[test]
+fn sampled_estimates_are_unbiased_and_within_their_bound() {
+    let p = plan(
+        vec![
+            CounterSpec::new("pk", KeyType::Src, Increment::Packets),
+            CounterSpec::new("by", KeyType::Src, Increment::Bytes),
+        ],
+        true,
+    );
+    // 10 heavy sources (2000 .. 200 packets), 400 light ones (1 .. 5).
+    let mut packets = Vec::new();
+    for k in 0..10u32 {
+        for i in 0..(2000 - 200 * k) {
+            packets.push((k, 60 + (i * 37 + k) % 1400));
+        }
+    }
+    for k in 10..410u32 {
+        for i in 0..(1 + k % 5) {
+            packets.push((k, 60 + i * 100));
+        }
+    }
+    // A fixed interleaving.
+    let mut order: Vec<usize> = (0..packets.len()).collect();
+    order.sort_by_key(|&i| key::mix64(i as u64));
+    let mut exact: [HashMap<SketchKey, u64>; 2] = [HashMap::new(), HashMap::new()];
+    for &(k, len) in &packets {
+        let m = pkt(
+            ip_proto::TCP,
+            v4(10, 9, (k >> 8) as u8, k as u8),
+            1,
+            v4(1, 1, 1, 1),
+            80,
+            len,
+        );
+        let key = KeyType::Src.key(&m);
+        *exact[0].entry(key).or_default() += 1;
+        *exact[1].entry(key).or_default() += len as u64;
+    }
+    let trials = 200;
+    let (mut checked, mut outside) = (0u64, 0u64);
+    let mut sum_heaviest = [0f64; 2];
+    for _ in 0..trials {
+        let mut sk = Sketches::new(p.clone());
+        sk.set_sample_shift(3);
+        for &i in &order {
+            let (k, len) = packets[i];
+            let m = pkt(
+                ip_proto::TCP,
+                v4(10, 9, (k >> 8) as u8, k as u8),
+                1,
+                v4(1, 1, 1, 1),
+                80,
+                len,
+            );
+            sk.update(&m, S2C);
+        }
+        let mut st = SketchState::new(&p.params);
+        st.absorb(0, 1, &mut sk);
+        for (j, c) in st.counters.iter().enumerate() {
+            assert_eq!(c.total, exact[j].values().sum::<u64>(), "totals stay exact");
+            assert_eq!(c.max_shift, 3);
+            let heaviest = KeyType::Src.key(&pkt(
+                ip_proto::TCP,
+                v4(10, 9, 0, 0),
+                1,
+                v4(1, 1, 1, 1),
+                80,
+                60,
+            ));
+            sum_heaviest[j] += c.cm.estimate(heaviest.hash(SEED)) as f64;
+        }
+        for h in st.heavy_hitters(10, 1) {
+            let j = (h.counter.name == "by") as usize;
+            let truth = exact[j][&h.key];
+            assert_eq!(h.sampling, 8);
+            checked += 1;
+            if h.estimate.abs_diff(truth) > h.error_bound {
+                outside += 1;
+            }
+        }
+    }
+    // δ = e^-3 at depth 3; two terms, each at that confidence.
+    let delta = (-3f64).exp();
+    assert!(
+        (outside as f64) <= 2.0 * delta * checked as f64,
+        "{outside} of {checked} estimates outside their bound"
+    );
+    let heaviest_pk = 2000.0;
+    let heaviest_by: f64 = exact[1][&KeyType::Src.key(&pkt(
+        ip_proto::TCP,
+        v4(10, 9, 0, 0),
+        1,
+        v4(1, 1, 1, 1),
+        80,
+        60,
+    ))] as f64;
+    for (j, truth) in [(0, heaviest_pk), (1, heaviest_by)] {
+        let mean = sum_heaviest[j] / trials as f64;
+        // Count-min adds a small positive bias (collisions); sampling none.
+        // Standard error of the mean: √(7·Σinc²)/√trials.
+        let se = (7.0 * truth * if j == 0 { 1.0 } else { 1460.0 }).sqrt() / (trials as f64).sqrt();
+        assert!(
+            (mean - truth).abs() <= 4.0 * se + 0.01 * truth,
+            "counter {j}: mean estimate {mean} vs {truth} (se {se})"
+        );
+    }
 }

@@ -4,22 +4,32 @@
 //! The count-min estimate of a key never decreases, so a key whose new
 //! estimate is not above the heap's minimum cannot be in a full heap: the
 //! common case costs one comparison. Otherwise the key's entry is found by
-//! its hash and raised (sift down), or the key replaces the minimum. With
-//! exact counts this keeps exactly the `capacity` largest keys (ties
-//! aside): the minimum only grows, and a key left out has a count at most
-//! the minimum at its last update.
+//! its hash and its latest estimate noted, or the key replaces the minimum.
+//!
+//! The heap is ordered lazily: a key already held only records its new
+//! estimate (`fresh`), without moving in the heap — heavy keys, most of
+//! the packets, cost one lookup. The heap's order uses the estimates as of
+//! the last move (`counts`, at most `fresh`), so its root is a lower bound
+//! of the minimum; before an eviction the root is brought up to date and
+//! sifted until it is the true minimum. With exact counts this keeps
+//! exactly the `capacity` largest keys (ties aside): the minimum only
+//! grows, and a key left out has a count at most the minimum at its last
+//! update.
 //!
 //! All memory is allocated by [`TopK::new`]; offering a key never allocates.
 
-use super::key::SketchKey;
+use super::key::Packed;
 
 /// A fixed-capacity set of the keys with the largest estimates.
 #[derive(Clone, Debug)]
 pub struct TopK {
     cap: usize,
     len: usize,
-    keys: Box<[SketchKey]>,
+    keys: Box<[Packed]>,
+    /// Estimate each entry is ordered by in the heap.
     counts: Box<[u64]>,
+    /// Latest estimate of each entry (at least `counts`).
+    fresh: Box<[u64]>,
     hashes: Box<[u64]>,
     /// Entry ids, a min-heap by `counts`.
     heap: Box<[u32]>,
@@ -28,6 +38,9 @@ pub struct TopK {
     /// 0 = empty, else entry id + 1; linear probing, backward-shift deletion.
     index: Box<[u32]>,
     mask: usize,
+    /// `counts` of the root when full, else 0: the one value the common
+    /// case reads.
+    floor: u64,
 }
 
 impl TopK {
@@ -38,13 +51,15 @@ impl TopK {
         TopK {
             cap,
             len: 0,
-            keys: vec![SketchKey::default(); cap].into_boxed_slice(),
+            keys: vec![Packed::default(); cap].into_boxed_slice(),
             counts: vec![0; cap].into_boxed_slice(),
+            fresh: vec![0; cap].into_boxed_slice(),
             hashes: vec![0; cap].into_boxed_slice(),
             heap: vec![0; cap].into_boxed_slice(),
             pos: vec![0; cap].into_boxed_slice(),
             index: vec![0; slots].into_boxed_slice(),
             mask: slots - 1,
+            floor: 0,
         }
     }
 
@@ -60,32 +75,25 @@ impl TopK {
         self.len == 0
     }
 
-    /// The smallest estimate held, when full; 0 otherwise.
+    /// A lower bound of the smallest estimate held, when full; 0 otherwise.
     #[inline]
     pub fn threshold(&self) -> u64 {
-        if self.len == self.cap {
-            self.counts[self.heap[0] as usize]
-        } else {
-            0
-        }
+        self.floor
     }
 
     /// Offers `key` (hash `h`) with its current estimate `est`, which must
     /// not be below any estimate offered before for the same key.
     #[inline]
-    pub fn offer(&mut self, key: &SketchKey, h: u64, est: u64) {
-        if self.len == self.cap && est <= self.counts[self.heap[0] as usize] {
+    pub fn offer(&mut self, key: &Packed, h: u64, est: u64) {
+        if est <= self.floor {
             return;
         }
         self.offer_slow(key, h, est);
     }
 
-    fn offer_slow(&mut self, key: &SketchKey, h: u64, est: u64) {
+    fn offer_slow(&mut self, key: &Packed, h: u64, est: u64) {
         if let Some(id) = self.find(key, h) {
-            if est > self.counts[id] {
-                self.counts[id] = est;
-                self.sift_down(self.pos[id] as usize);
-            }
+            self.fresh[id] = self.fresh[id].max(est);
             return;
         }
         let id = if self.len < self.cap {
@@ -95,22 +103,39 @@ impl TopK {
             self.pos[id] = id as u32;
             id
         } else {
+            // Bring the root up to date until it is the true minimum.
+            loop {
+                let r = self.heap[0] as usize;
+                if self.fresh[r] <= self.counts[r] {
+                    break;
+                }
+                self.counts[r] = self.fresh[r];
+                self.sift_down(0);
+            }
             let id = self.heap[0] as usize;
+            self.floor = self.counts[id];
+            if est <= self.counts[id] {
+                return;
+            }
             self.unindex(id);
             id
         };
         self.keys[id] = *key;
         self.hashes[id] = h;
         self.counts[id] = est;
+        self.fresh[id] = est;
         self.reindex(id);
         let p = self.pos[id] as usize;
         self.sift_up(p);
         self.sift_down(self.pos[id] as usize);
+        if self.len == self.cap {
+            self.floor = self.counts[self.heap[0] as usize];
+        }
     }
 
     /// Entries in no particular order: key, estimate.
-    pub fn iter(&self) -> impl Iterator<Item = (&SketchKey, u64)> + '_ {
-        (0..self.len).map(|i| (&self.keys[i], self.counts[i]))
+    pub fn iter(&self) -> impl Iterator<Item = (&Packed, u64)> + '_ {
+        (0..self.len).map(|i| (&self.keys[i], self.fresh[i]))
     }
 
     /// Empties the set (keeps its memory).
@@ -118,6 +143,7 @@ impl TopK {
         if self.len > 0 {
             self.index.fill(0);
             self.len = 0;
+            self.floor = 0;
         }
     }
 
@@ -127,7 +153,7 @@ impl TopK {
     }
 
     #[inline]
-    fn find(&self, key: &SketchKey, h: u64) -> Option<usize> {
+    fn find(&self, key: &Packed, h: u64) -> Option<usize> {
         let mut i = self.home(h);
         loop {
             let e = self.index[i];
@@ -216,10 +242,17 @@ impl TopK {
 
     #[cfg(test)]
     fn check(&self) {
+        let floor = if self.len == self.cap {
+            self.counts[self.heap[0] as usize]
+        } else {
+            0
+        };
+        assert_eq!(self.floor, floor);
         for i in 1..self.len {
             assert!(!self.less(i, (i - 1) / 2), "heap order at {i}");
         }
         for id in 0..self.len {
+            assert!(self.fresh[id] >= self.counts[id]);
             assert_eq!(self.heap[self.pos[id] as usize] as usize, id);
             assert_eq!(self.find(&self.keys[id], self.hashes[id]), Some(id));
         }
@@ -234,10 +267,8 @@ mod tests {
     use proptest::prelude::*;
     use std::collections::HashMap;
 
-    fn key(k: u32) -> SketchKey {
-        let mut s = SketchKey::default();
-        s.src_ip[12..16].copy_from_slice(&k.to_be_bytes());
-        s
+    fn key(k: u32) -> Packed {
+        Packed([k as u64, 0, 0, 0, 0])
     }
 
     fn h(k: u32) -> u64 {
@@ -267,7 +298,7 @@ mod tests {
                 // The k-th largest count: every kept key has at least it,
                 // every key left out has at most it.
                 let kth = counts[t.len() - 1];
-                let kept: HashMap<SketchKey, u64> = t.iter().map(|(k, c)| (*k, c)).collect();
+                let kept: HashMap<Packed, u64> = t.iter().map(|(k, c)| (*k, c)).collect();
                 for (&k, &c) in &truth {
                     match kept.get(&key(k)) {
                         Some(&est) => {
@@ -288,6 +319,7 @@ mod tests {
             t.offer(&key(k), h(k), k as u64 + 1);
         }
         assert_eq!(t.len(), 4);
+        // The root was never refreshed: keys 0..3 were evicted in turn.
         assert_eq!(t.threshold(), 7);
         t.clear();
         assert!(t.is_empty());
