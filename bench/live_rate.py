@@ -4,13 +4,14 @@
 tapscope (`tapscope run`, AF_XDP), `tcpdump -w /dev/null` and `softflowd -i`
 (both AF_PACKET through libpcap) capture the same veth pair, fed by the same
 generator with the same frames, in the same run. tapscope runs twice: with
-its default rings (rx_ring 2048, UMEM 4096 frames) and with a 64 MiB UMEM
-and RX ring, the buffer the peers get (`-B`). For each tool the offered
-rate steps up (a ladder, then a short bisection between the last rate
-without loss and the first with loss) until frames are lost or the generator
-cannot go faster. Every trial starts the tool afresh, sends `rate x --seconds`
-frames (or `--count`), stops the tool and compares what it says it captured
-with what left the generator's end of the pair.
+its default rings (rx_ring 2048, UMEM 4096 frames of 2 KiB) and with a
+64 MiB UMEM (32768 frames, rx_ring 16384), the buffer the peers get (`-B`).
+For each tool the offered rate steps up (a ladder, then a short bisection
+between the last rate without loss and the first with loss) until frames
+are lost or the generator cannot go faster. Every trial starts the tool
+afresh, sends `rate x --seconds` frames (or `--count`), stops the tool and
+compares what it says it captured with what left the generator's end of
+the pair.
 
 Run as root (network namespaces, AF_XDP):
 
@@ -21,7 +22,8 @@ Run as root (network namespaces, AF_XDP):
 What is measured, per trial:
 - sent: the generator end's TX packet counter (sysfs) before/after;
 - captured: tapscope's `capture` table (sum of `packets`; kernel drops in
-  `src_dropped`, `src_ring_full`, `src_fill_ring_empty`), tcpdump's
+  `src_dropped` and `src_ring_full`; `src_fill_ring_empty` frames are also
+  in `src_dropped`), tcpdump's
   "packets captured" / "dropped by kernel" on SIGINT (after its 1 s block
   timeout, so no frame is left unread in the ring), softflowd's "Packets
   received by libpcap" / "dropped by libpcap" / "dropped by interface"
@@ -495,7 +497,9 @@ class TapscopeTool(Tool):
         if tot is not None:
             res.update(tot)
             res["captured"] = tot["packets"]
-            res["kernel_drops"] = tot["src_dropped"] + tot["src_ring_full"] + tot["src_fill_ring_empty"]
+            # The kernel counts a frame dropped for want of a fill-ring entry
+            # in rx_dropped as well as in rx_fill_ring_empty_descs: not summed.
+            res["kernel_drops"] = tot["src_dropped"] + tot["src_ring_full"]
             if tot.get("modes"):
                 self.method = "AF_XDP, " + "/".join(tot["modes"])
         if "captured" not in res:
@@ -566,7 +570,7 @@ class SoftflowdTool(Tool):
     def available(self):
         if not which("softflowd") or not which("softflowctl"):
             return "softflowd not installed (apt-get install softflowd)"
-        v = version([which("softflowd"), "-h"], r"softflowd version ([\d.]+)")
+        v = version([which("softflowd"), "-h"], r"softflowd version (\d+(?:\.\d+)*)")
         self.label = f"softflowd {v} -i -B 64 MiB, exporting to a closed port"
         self.method = "AF_PACKET (libpcap, its own snap length)"
         return None
@@ -845,11 +849,20 @@ def report(info, ceil, paced, fast, tools, trials, state, args):
             rate_txt = f"{best['achieved_pps']:,}"
             if s["gen_limited"]:
                 rate_txt = f"≥ {rate_txt} (generator-limited)"
-        rv = (f"{best['achieved_pps'] / ref_best['achieved_pps']:.2f}x"
+        rv = (("≥ " if s["gen_limited"] else "") + f"{best['achieved_pps'] / ref_best['achieved_pps']:.2f}x"
               if best and ref_best and t.name != "none" else "-")
         cv = (f"{c['tool_ns_per_pkt'] / ref_common['tool_ns_per_pkt']:.2f}x"
               if c and ref_common and c["tool_ns_per_pkt"] and ref_common["tool_ns_per_pkt"] else "-")
-        fail = f"{s['fail']['achieved_pps']:,}" if s["fail"] else "none"
+        fail = "none"
+        if s["fail"]:
+            fl = s["fail"]
+            why = []
+            if fl["kernel_drops"]:
+                why.append(f"{fl['kernel_drops']:,} kernel drops in the tool's counters")
+            unseen = fl["link_drops"] - (fl["kernel_drops"] or 0)
+            if unseen > 0:
+                why.append(f"{unseen:,} more dropped by the veth or the backlog")
+            fail = f"{fl['achieved_pps']:,} ({fl['lost']:,} lost" + "".join("; " + w for w in why) + ")"
         fr = "-" if f is None else (f"{f['achieved_pps']:,}" + ("" if f["zero_loss"] else " (with loss)"))
         L.append(f"| `{t.name}`: {t.label} | {t.method} | {rate_txt} | {cpu(best) if t.name != 'none' else '-'} | "
                  f"{cpu(c)} | {fr} | {ns(f['sending_ns_per_pkt']) if f else '-'} | {rv} | {cv} | {fail} |")
@@ -913,7 +926,7 @@ def main():
     ap.add_argument("--json", help="also write the results as JSON here")
     ap.add_argument("--tools", default="none,tapscope,tapscope-bigring,tcpdump,softflowd",
                     help="comma-separated: none (generator alone), tapscope, tapscope-bigring "
-                         "(rx_ring and UMEM of 32768 frames, 64 MiB, the peers' buffer), tcpdump, softflowd")
+                         "(64 MiB UMEM, the peers' buffer), tcpdump, softflowd")
     ap.add_argument("--generator", choices=["auto", *GENERATORS], default="auto",
                     help="auto: the fastest available, measured first")
     ap.add_argument("--rates", help="comma-separated ladder of offered rates (pps); "
@@ -948,6 +961,9 @@ def main():
 
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
+    # Also when started with SIGINT ignored (a background job): the
+    # children then get the default disposition back, and Ctrl-C cleans up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGHUP, on_signal)
 
@@ -986,8 +1002,8 @@ def main():
             elif name == "tapscope-bigring":
                 tools.append(TapscopeTool(
                     args, workdir, None, "tapscope-bigring",
-                    "[capture]\nrx_ring = 32768\numem_frames = 32768\n",
-                    "tapscope run (rx_ring 32768, UMEM 32768 frames = 64 MiB)"))
+                    "[capture]\nrx_ring = 16384\numem_frames = 32768\n",
+                    "tapscope run (rx_ring 16384, UMEM 32768 frames = 64 MiB)"))
             elif name == "tcpdump":
                 tools.append(TcpdumpTool(args, workdir, args.tool_cpu))
             elif name == "softflowd":

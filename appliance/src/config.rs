@@ -280,6 +280,9 @@ fn default_tap_id() -> String {
         .unwrap_or_else(|| "tap".to_string())
 }
 
+/// Checks that a key's integer value lies in a range.
+type RangeCheck<'a> = dyn Fn(&str, u64, u64, u64) -> Result<(), ConfigError> + 'a;
+
 /// A configuration problem, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigError {
@@ -470,7 +473,7 @@ impl Config {
     fn validate_sketch(
         &self,
         err: &dyn Fn(&str, String) -> ConfigError,
-        range: &dyn Fn(&str, u64, u64, u64) -> Result<(), ConfigError>,
+        range: &RangeCheck<'_>,
     ) -> Result<(), ConfigError> {
         let k = &self.sketch;
         let frange = |key: &str, v: f64, lo: f64, hi: f64| {

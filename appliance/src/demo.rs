@@ -105,8 +105,10 @@ pub fn run(seconds: u64, out: PathBuf, rate_pps: u64) -> Result<()> {
         );
     }
     let link = DemoLink::create()?;
-    let mut cfg = Config::default();
-    cfg.tap_id = "demo".into();
+    let mut cfg = Config {
+        tap_id: "demo".into(),
+        ..Config::default()
+    };
     cfg.output.dir = out.clone();
     // Short rotation so files appear in the table folders during the demo.
     cfg.output.rotate_interval_s = 10;

@@ -178,7 +178,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
                 |c, modes| {
                     ticks += 1;
-                    if ticks % 10 == 0 {
+                    if ticks.is_multiple_of(10) {
                         eprintln!("{}", live::status_line(&iface, modes, c.totals()));
                     }
                 },

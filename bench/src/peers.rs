@@ -110,16 +110,7 @@ pub fn peers(
                 prog,
                 args,
                 out_dir: None,
-                seen: |c, _| {
-                    // "1000000 packets"
-                    c.stdout
-                        .lines()
-                        .find_map(|l| {
-                            l.strip_suffix(" packets")
-                                .and_then(|n| n.trim().parse().ok())
-                        })
-                        .map_or_else(|| Seen::Unknown("no count printed".into()), Seen::Count)
-                },
+                seen: |c, _| tcpdump_seen(&c.stdout),
                 notes: no_notes,
             });
         }
@@ -144,21 +135,7 @@ pub fn peers(
                 prog,
                 args,
                 out_dir: None,
-                seen: |c, _| {
-                    // "IP packets:   123   of 456 packets total"
-                    c.stdout
-                        .lines()
-                        .find(|l| l.trim_start().starts_with("IP packets:"))
-                        .and_then(|l| {
-                            let toks: Vec<&str> = l.split_whitespace().collect();
-                            let i = toks.iter().position(|t| *t == "of")?;
-                            toks.get(i + 1)?.parse().ok()
-                        })
-                        .map_or_else(
-                            || Seen::Unknown("no packet total in summary".into()),
-                            Seen::Count,
-                        )
-                },
+                seen: |c, _| ndpi_seen(&c.stdout),
                 notes: |c, _| {
                     let mut v = Vec::new();
                     for key in [
@@ -215,26 +192,7 @@ pub fn peers(
                 prog,
                 args,
                 out_dir: None,
-                seen: |c, _| {
-                    // softflowd counts a frame either in "Packets processed"
-                    // (IP, including runts it then ignores as "too short")
-                    // or as non-IP: "Ignored packets: K (N non-IP, B too short)".
-                    let processed = c.stdout.lines().find_map(|l| {
-                        l.strip_prefix("Packets processed:")?
-                            .trim()
-                            .parse::<u64>()
-                            .ok()
-                    });
-                    let non_ip = c.stdout.lines().find_map(|l| {
-                        let rest = l.strip_prefix("Ignored packets:")?;
-                        let inner = rest.split('(').nth(1)?;
-                        inner.split_whitespace().next()?.parse::<u64>().ok()
-                    });
-                    match (processed, non_ip) {
-                        (Some(p), Some(n)) => Seen::Count(p + n),
-                        _ => Seen::Unknown("no statistics printed".into()),
-                    }
-                },
+                seen: |c, _| softflowd_seen(&c.stdout),
                 notes: |c, _| {
                     c.stdout
                         .lines()
@@ -296,6 +254,52 @@ pub fn peers(
         });
     }
     (found, missing)
+}
+
+/// `tcpdump --count` prints "1000000 packets".
+fn tcpdump_seen(out: &str) -> Seen {
+    out.lines()
+        .find_map(|l| {
+            l.strip_suffix(" packets")
+                .and_then(|n| n.trim().parse().ok())
+        })
+        .map_or_else(|| Seen::Unknown("no count printed".into()), Seen::Count)
+}
+
+/// ndpiReader's summary: "IP packets:   123   of 456 packets total".
+fn ndpi_seen(out: &str) -> Seen {
+    out.lines()
+        .find(|l| l.trim_start().starts_with("IP packets:"))
+        .and_then(|l| {
+            let toks: Vec<&str> = l.split_whitespace().collect();
+            let i = toks.iter().position(|t| *t == "of")?;
+            toks.get(i + 1)?.parse().ok()
+        })
+        .map_or_else(
+            || Seen::Unknown("no packet total in summary".into()),
+            Seen::Count,
+        )
+}
+
+/// softflowd counts a frame either in "Packets processed" (IP, including
+/// runts it then ignores as "too short") or as non-IP:
+/// "Ignored packets: K (N non-IP, B too short)".
+fn softflowd_seen(out: &str) -> Seen {
+    let processed = out.lines().find_map(|l| {
+        l.strip_prefix("Packets processed:")?
+            .trim()
+            .parse::<u64>()
+            .ok()
+    });
+    let non_ip = out.lines().find_map(|l| {
+        let rest = l.strip_prefix("Ignored packets:")?;
+        let inner = rest.split('(').nth(1)?;
+        inner.split_whitespace().next()?.parse::<u64>().ok()
+    });
+    match (processed, non_ip) {
+        (Some(p), Some(n)) => Seen::Count(p + n),
+        _ => Seen::Unknown("no statistics printed".into()),
+    }
 }
 
 /// Sum of `packets` over every file of the `capture` table under `out`:
@@ -365,4 +369,26 @@ fn ndpi_version(prog: &Path) -> String {
         .last()
         .unwrap_or("")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_counts_from_their_own_output() {
+        assert_eq!(tcpdump_seen("1000000 packets\n"), Seen::Count(1_000_000));
+        assert!(matches!(tcpdump_seen(""), Seen::Unknown(_)));
+        let ndpi = "Traffic statistics:\n\tEthernet bytes:        1049448\n\
+                    \tIP packets:            1793          of 1800 packets total\n";
+        assert_eq!(ndpi_seen(ndpi), Seen::Count(1800));
+        assert!(matches!(ndpi_seen("Using nDPI (4.2.0)"), Seen::Unknown(_)));
+        let sf = "Number of active flows: 0\nPackets processed: 49326\nFragments: 0\n\
+                  Ignored packets: 718 (674 non-IP, 44 too short)\n";
+        assert_eq!(softflowd_seen(sf), Seen::Count(50_000));
+        assert!(matches!(
+            softflowd_seen("Packets processed: 3\n"),
+            Seen::Unknown(_)
+        ));
+    }
 }

@@ -120,6 +120,17 @@ fn group(n: u64) -> String {
     out
 }
 
+/// A ratio with about three significant digits.
+fn ratio(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 0.095 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
+}
+
 impl Report<'_> {
     fn role_ns(&self, role: Role, t: Timing) -> Option<f64> {
         self.rows
@@ -293,10 +304,8 @@ impl Report<'_> {
                 ns.map_or_else(dash, |v| format!("{v:.1}")),
                 ns.filter(|_| !derived && row.role != Role::Control)
                     .map_or_else(dash, |v| format!("{:.2}", 1e3 / v)),
-                self.ratio_worker(row)
-                    .map_or_else(dash, |v| format!("{v:.2}")),
-                self.ratio_replay(row)
-                    .map_or_else(dash, |v| format!("{v:.2}")),
+                self.ratio_worker(row).map_or_else(dash, ratio),
+                self.ratio_replay(row).map_or_else(dash, ratio),
             );
         }
         for mi in self.missing {

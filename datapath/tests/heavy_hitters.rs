@@ -14,7 +14,7 @@
 //! below the exact count and exceeds it by at most the reported bound.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -62,7 +62,10 @@ fn score(reported: &[SketchKey], exact: &HashMap<SketchKey, u64>) -> (f64, f64) 
         .iter()
         .filter(|key| exact.get(key).is_some_and(|&c| c >= kth))
         .count();
-    (hits as f64 / reported.len().max(1) as f64, hits as f64 / k as f64)
+    (
+        hits as f64 / reported.len().max(1) as f64,
+        hits as f64 / k as f64,
+    )
 }
 
 /// One accuracy run.
@@ -95,7 +98,7 @@ fn captures() -> Vec<PathBuf> {
 /// through one set of sketches), merging into `state` and adding exact
 /// counts into `exact`.
 fn replay_capture(
-    path: &PathBuf,
+    path: &Path,
     plan: &Arc<SketchPlan>,
     sample_shift: u32,
     state: &mut SketchState,
@@ -266,7 +269,8 @@ fn heavy_hitters_on_the_shared_captures() {
             replay_capture(path, &plan, run.sample_shift, &mut state, &mut exact);
             if !run.one_window {
                 let exact_bounds = run.sample_shift == 0;
-                let (c, o) = score_window(run.label, &plan, &state, &exact, exact_bounds, &mut sums);
+                let (c, o) =
+                    score_window(run.label, &plan, &state, &exact, exact_bounds, &mut sums);
                 checked += c;
                 outside += o;
                 scored += 1;
@@ -275,14 +279,23 @@ fn heavy_hitters_on_the_shared_captures() {
             }
         }
         if run.one_window {
-            let (c, o) =
-                score_window(run.label, &plan, &state, &exact, run.sample_shift == 0, &mut sums);
+            let (c, o) = score_window(
+                run.label,
+                &plan,
+                &state,
+                &exact,
+                run.sample_shift == 0,
+                &mut sums,
+            );
             checked += c;
             outside += o;
             scored += 1;
         }
         println!();
-        println!("heavy hitters, top {TOP_K}, {} ({scored} windows):", run.label);
+        println!(
+            "heavy hitters, top {TOP_K}, {} ({scored} windows):",
+            run.label
+        );
         println!("| key type | increment | precision | recall |");
         println!("|---|---|--:|--:|");
         for (j, spec) in specs.iter().enumerate() {
@@ -296,8 +309,20 @@ fn heavy_hitters_on_the_shared_captures() {
                 r / n
             );
             if let Some(min) = run.require {
-                assert!(p / n >= min, "{}: {}: precision {:.3}", run.label, spec.name, p / n);
-                assert!(r / n >= min, "{}: {}: recall {:.3}", run.label, spec.name, r / n);
+                assert!(
+                    p / n >= min,
+                    "{}: {}: precision {:.3}",
+                    run.label,
+                    spec.name,
+                    p / n
+                );
+                assert!(
+                    r / n >= min,
+                    "{}: {}: recall {:.3}",
+                    run.label,
+                    spec.name,
+                    r / n
+                );
             }
         }
         println!("estimates farther from the truth than their error bound: {outside} of {checked}");
@@ -305,6 +330,10 @@ fn heavy_hitters_on_the_shared_captures() {
         // sampled): allow twice the expected misses.
         let delta = 1.0 - run.confidence;
         let allowed = (2.0 * 2.0 * delta * checked as f64).ceil() as u32;
-        assert!(outside <= allowed, "{}: {outside} of {checked} outside their bound", run.label);
+        assert!(
+            outside <= allowed,
+            "{}: {outside} of {checked} outside their bound",
+            run.label
+        );
     }
 }

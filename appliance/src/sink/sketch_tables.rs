@@ -461,7 +461,7 @@ mod tests {
         );
         assert_eq!(
             key_text(&hh(KeyType::FiveTuple, six)),
-            "tcp [2001:db8::1]:40000 > ::ffff:10.0.0.2:443"
+            "tcp [2001:db8::1]:40000 > [::ffff:10.0.0.2]:443"
         );
         k.protocol = 47;
         assert_eq!(key_text(&hh(KeyType::Dport, k)), "proto47/443");

@@ -176,9 +176,9 @@ impl CountMin {
         let w = self.width as usize;
         let mut idx = [0u32; D];
         let mut min = u64::MAX;
-        for r in 0..d {
+        for (r, slot) in idx.iter_mut().enumerate().take(d) {
             let i = r * w + row_index(self.mults[r], h, w as u64);
-            idx[r] = i as u32;
+            *slot = i as u32;
             min = min.min(self.cells[i]);
         }
         let est = min.saturating_add(inc);

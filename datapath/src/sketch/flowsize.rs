@@ -47,6 +47,9 @@ pub fn bounds(i: usize) -> (u64, u64) {
 pub struct Histogram {
     pub flows: [u64; BUCKETS],
     pub volume: [u64; BUCKETS],
+    /// Bit per bucket that may be non-zero: merge and reset visit only
+    /// those (an epoch with a few flows costs a few buckets, not 252).
+    used: [u64; 4],
 }
 
 impl Default for Histogram {
@@ -54,6 +57,7 @@ impl Default for Histogram {
         Histogram {
             flows: [0; BUCKETS],
             volume: [0; BUCKETS],
+            used: [0; 4],
         }
     }
 }
@@ -64,13 +68,48 @@ impl Histogram {
         let b = bucket(v);
         self.flows[b] += 1;
         self.volume[b] = self.volume[b].saturating_add(v);
+        self.used[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Sets a bucket (decoding).
+    pub(crate) fn set(&mut self, b: usize, flows: u64, volume: u64) {
+        self.flows[b] = flows;
+        self.volume[b] = volume;
+        self.used[b / 64] |= 1 << (b % 64);
+    }
+
+    /// Buckets that may be non-zero, ascending.
+    fn used(&self) -> impl Iterator<Item = usize> + '_ {
+        self.used.iter().enumerate().flat_map(|(w, &bits)| {
+            (0..64)
+                .filter(move |i| bits >> i & 1 != 0)
+                .map(move |i| w * 64 + i)
+        })
     }
 
     pub fn merge(&mut self, o: &Histogram) {
-        for b in 0..BUCKETS {
+        for b in o.used() {
             self.flows[b] = self.flows[b].saturating_add(o.flows[b]);
             self.volume[b] = self.volume[b].saturating_add(o.volume[b]);
         }
+        for (a, b) in self.used.iter_mut().zip(o.used) {
+            *a |= b;
+        }
+    }
+
+    /// Empties the histogram.
+    pub fn reset(&mut self) {
+        let used = self.used;
+        for (w, bits) in used.iter().enumerate() {
+            let mut bits = *bits;
+            while bits != 0 {
+                let b = w * 64 + bits.trailing_zeros() as usize;
+                self.flows[b] = 0;
+                self.volume[b] = 0;
+                bits &= bits - 1;
+            }
+        }
+        self.used = [0; 4];
     }
 
     pub fn total_flows(&self) -> u64 {
@@ -111,7 +150,9 @@ impl FlowSizes {
 
     pub fn reset(&mut self) {
         if self.records > 0 {
-            *self = FlowSizes::default();
+            self.packets.reset();
+            self.bytes.reset();
+            self.records = 0;
         }
     }
 }

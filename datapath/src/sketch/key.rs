@@ -158,8 +158,14 @@ const PACK_MASKS: [[u64; 5]; 6] = [
 /// A key as five little-endian words: source address (2), destination
 /// address (2), then source port | destination port << 16 | protocol << 32
 /// | IP version << 40. What the sketches hash and compare.
-#[derive(Clone, Copy, Debug, Default, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, Eq)]
 pub struct Packed(pub [u64; 5]);
+
+impl std::hash::Hash for Packed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.hash(state)
+    }
+}
 
 impl PartialEq for Packed {
     /// Word by word, branch-free (the derived form calls `memcmp`).

@@ -17,9 +17,10 @@
 //! `depth` buckets: other sources that share a bucket can only raise it.
 //! Linear counting over `m = 512` bits estimates `n̂ = -m·ln(z/m)` from
 //! the `z` zero bits, with relative standard error
-//! `√(m·(e^t - t - 1)) / n` at `t = n/m` (3.2 % at 100, 4.6 % at 1 000,
-//! 7.5 % at 2 000); it saturates near `m·ln m` ≈ 3 200 elements per window,
-//! where estimates are reported as saturated lower bounds.
+//! `√(m·(e^t - t - 1)) / n` at `t = n/m`: 3.2 % at 100, 4.6 % at 1 000,
+//! 7.5 % at 2 000. Beyond that few bits stay zero and the error grows fast;
+//! with no zero bit left (near `m·ln m` ≈ 3 200 elements per window) the
+//! estimate is reported as a saturated lower bound.
 //!
 //! Merge is exact: bitmaps are OR-ed and each bucket keeps the larger
 //! (level, address), so merging two sketches gives the sketch of the union

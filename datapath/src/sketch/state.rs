@@ -722,8 +722,9 @@ impl SketchState {
                         .checked_add(r.varint()?)
                         .filter(|&b| b < flowsize::BUCKETS as u64)
                         .ok_or(CodecError::Malformed("flow-size bucket"))?;
-                    h.flows[b as usize] = r.varint()?;
-                    h.volume[b as usize] = r.varint()?;
+                    let flows = r.varint()?;
+                    let volume = r.varint()?;
+                    h.set(b as usize, flows, volume);
                     next = b + 1;
                 }
             }

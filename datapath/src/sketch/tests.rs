@@ -143,7 +143,7 @@ fn counters_follow_their_filters_and_increments() {
 }
 
 /// A random stream of packets over a small key space.
-fn stream() -> impl Strategy<Value = Vec<(u8, u8, u8, u16, u16, bool)>> {
+fn stream() -> impl Strategy<Value = Vec<Pkt>> {
     proptest::collection::vec(
         (
             0u8..3, // protocol: tcp, udp, icmp
@@ -157,7 +157,11 @@ fn stream() -> impl Strategy<Value = Vec<(u8, u8, u8, u16, u16, bool)>> {
     )
 }
 
-fn meta_of(&(proto, src, dst, port, len, c2s): &(u8, u8, u8, u16, u16, bool)) -> PacketMeta {
+/// A generated packet: protocol (tcp, udp, icmp), source and destination
+/// host, destination port, length, from the client.
+type Pkt = (u8, u8, u8, u16, u16, bool);
+
+fn meta_of(&(proto, src, dst, port, len, c2s): &Pkt) -> PacketMeta {
     let proto = [ip_proto::TCP, ip_proto::UDP, ip_proto::ICMP][proto as usize];
     let mut m = pkt(
         proto,
@@ -177,7 +181,7 @@ fn meta_of(&(proto, src, dst, port, len, c2s): &(u8, u8, u8, u16, u16, bool)) ->
 }
 
 /// Exact per-key sums of `spec` over the streams.
-fn exact(spec: &CounterSpec, parts: &[&[(u8, u8, u8, u16, u16, bool)]]) -> HashMap<SketchKey, u64> {
+fn exact(spec: &CounterSpec, parts: &[&[Pkt]]) -> HashMap<SketchKey, u64> {
     let mut out = HashMap::new();
     for part in parts {
         for t in part.iter() {
@@ -195,7 +199,7 @@ fn exact(spec: &CounterSpec, parts: &[&[(u8, u8, u8, u16, u16, bool)]]) -> HashM
     out
 }
 
-fn feed(sk: &mut Sketches, s: &[(u8, u8, u8, u16, u16, bool)]) {
+fn feed(sk: &mut Sketches, s: &[Pkt]) {
     for t in s {
         let (port, len, c2s) = (t.3, t.4, t.5);
         sk.update(&meta_of(t), seen(c2s));
@@ -224,7 +228,7 @@ fn all_key_types() -> Vec<CounterSpec> {
         .collect()
 }
 
-fn state_of(p: &Arc<SketchPlan>, parts: &[&[(u8, u8, u8, u16, u16, bool)]]) -> SketchState {
+fn state_of(p: &Arc<SketchPlan>, parts: &[&[Pkt]]) -> SketchState {
     let mut st = SketchState::new(&p.params);
     let mut sk = Sketches::new(p.clone());
     for part in parts {

@@ -294,7 +294,7 @@ mod tests {
             let mut counts: Vec<u64> = truth.values().copied().collect();
             counts.sort_unstable_by(|a, b| b.cmp(a));
             prop_assert_eq!(t.len(), cap.min(truth.len()));
-            if t.len() > 0 {
+            if !t.is_empty() {
                 // The k-th largest count: every kept key has at least it,
                 // every key left out has at most it.
                 let kth = counts[t.len() - 1];

@@ -42,7 +42,7 @@ pub struct WindowReport {
 
 struct Pending {
     state: SketchState,
-    /// Bit per worker that contributed (workers beyond 64 share bits).
+    /// Which workers contributed.
     workers: Vec<bool>,
 }
 
