@@ -5,6 +5,7 @@
 //! Summaries are preallocated and recycled (the control core sends emptied
 //! ones back), so a worker never allocates in steady state.
 
+use crate::names::NameLog;
 use crate::parse::{Tunnel, PARSE_REASONS};
 use crate::sketch::Sketches;
 
@@ -38,6 +39,46 @@ impl EndReason {
             EndReason::Active => "active",
             EndReason::Evicted => "evicted",
             EndReason::EndOfCapture => "end_of_capture",
+        }
+    }
+}
+
+/// The application protocol a flow was recognised as by its first packets
+/// (see [`crate::names`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum AppProto {
+    /// Not recognised (or not inspected: no payload from the client).
+    #[default]
+    Unknown = 0,
+    /// TLS over TCP (a ClientHello was seen).
+    Tls = 1,
+    /// IETF QUIC (a client Initial decrypted).
+    Quic = 2,
+    /// Google QUIC (a Q0xx client hello).
+    GQuic = 3,
+    /// HTTP/1.x (a request line was seen).
+    Http = 4,
+    /// DNS (port 53 and a message that parses).
+    Dns = 5,
+    /// Multicast DNS (port 5353).
+    Mdns = 6,
+    /// DHCP (ports 67/68, a BOOTP message with the DHCP cookie).
+    Dhcp = 7,
+}
+
+impl AppProto {
+    /// Stable lower-case name used in the Parquet tables (`None` for unknown).
+    pub fn name(self) -> Option<&'static str> {
+        match self {
+            AppProto::Unknown => None,
+            AppProto::Tls => Some("tls"),
+            AppProto::Quic => Some("quic"),
+            AppProto::GQuic => Some("gquic"),
+            AppProto::Http => Some("http"),
+            AppProto::Dns => Some("dns"),
+            AppProto::Mdns => Some("mdns"),
+            AppProto::Dhcp => Some("dhcp"),
         }
     }
 }
@@ -100,6 +141,13 @@ impl Default for TcpDirStats {
 /// sender of the first packet seen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowRecord {
+    /// Identifies the flow across epochs (and across the records of an
+    /// active-timeout split): the worker index in the top 16 bits, a
+    /// per-worker sequence number below. Name events and activity records
+    /// refer to flows by this id.
+    pub flow_id: u64,
+    /// Application protocol recognised from the first packets.
+    pub app_proto: AppProto,
     /// Unix time of the first and last packet, in nanoseconds.
     pub first_ns: u64,
     pub last_ns: u64,
@@ -128,6 +176,28 @@ pub struct FlowRecord {
     pub rtt_syn_synack_ns: u64,
     /// SYN/ACK → first ACK time seen at the tap (tap-to-client-and-back), ns; 0 = unknown.
     pub rtt_synack_ack_ns: u64,
+}
+
+/// What one flow did during one epoch (for the per-interval `traffic`
+/// table): the packets and bytes since the flow's previous activity record
+/// or its start. A flow that ends during an epoch gets no activity record
+/// for it: the rest of its counts are in its [`FlowRecord`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowActivity {
+    pub flow_id: u64,
+    /// First packet of the flow (Unix ns), to tell a reused id from a new flow.
+    pub first_ns: u64,
+    pub protocol: u8,
+    pub client_mac: [u8; 6],
+    pub server_mac: [u8; 6],
+    pub client_ip: [u8; 16],
+    pub server_ip: [u8; 16],
+    pub client_port: u16,
+    pub server_port: u16,
+    pub c2s_packets: u64,
+    pub c2s_bytes: u64,
+    pub s2c_packets: u64,
+    pub s2c_bytes: u64,
 }
 
 /// Capture counters of one worker over one epoch. Every drop has a counter
@@ -169,6 +239,17 @@ pub struct CaptureCounters {
     /// Poll loop iterations that found frames, and that found none.
     pub busy_polls: u64,
     pub idle_polls: u64,
+    /// Name events (server names, DNS answers, device names) handed over.
+    pub name_events: u64,
+    /// Name events lost because the summary's name log was full.
+    pub name_events_dropped: u64,
+    /// Flows whose name could not be read because every reassembly buffer
+    /// was in use (a ClientHello or request spread over several packets).
+    pub name_reasm_full: u64,
+    /// Per-epoch activity records lost because no summary buffer was free
+    /// (their packets are still in the flows' records, but missing from
+    /// `traffic` for that interval).
+    pub activity_dropped: u64,
 }
 
 impl Default for CaptureCounters {
@@ -191,6 +272,10 @@ impl Default for CaptureCounters {
             src_invalid_descs: 0,
             busy_polls: 0,
             idle_polls: 0,
+            name_events: 0,
+            name_events_dropped: 0,
+            name_reasm_full: 0,
+            activity_dropped: 0,
         }
     }
 }
@@ -217,6 +302,10 @@ impl CaptureCounters {
         self.src_invalid_descs += other.src_invalid_descs;
         self.busy_polls += other.busy_polls;
         self.idle_polls += other.idle_polls;
+        self.name_events += other.name_events;
+        self.name_events_dropped += other.name_events_dropped;
+        self.name_reasm_full += other.name_reasm_full;
+        self.activity_dropped += other.activity_dropped;
     }
 
     /// Frames that did not become flow packets, all reasons.
@@ -236,6 +325,11 @@ pub struct EpochSummary {
     /// Flows that ended during the epoch. Capacity is fixed at creation and
     /// never grows on the worker.
     pub flows: Vec<FlowRecord>,
+    /// Per-flow packet and byte counts of the epoch, for flows still open at
+    /// its end (fixed capacity, as `flows`).
+    pub activity: Vec<FlowActivity>,
+    /// Names found in the epoch (server names, DNS answers, device names).
+    pub names: NameLog,
     /// True for a mid-epoch hand-over forced by a full `flows` buffer: the
     /// counters belong to the next summary of the same epoch.
     pub partial: bool,
@@ -260,6 +354,8 @@ impl EpochSummary {
             end_ns: 0,
             counters: CaptureCounters::default(),
             flows: Vec::with_capacity(flow_capacity),
+            activity: Vec::with_capacity(flow_capacity),
+            names: NameLog::with_capacity(flow_capacity / 4 + 64, (flow_capacity / 4 + 64) * 48),
             partial: false,
             last: false,
             sketch: None,
@@ -274,6 +370,8 @@ impl EpochSummary {
         self.end_ns = 0;
         self.counters = CaptureCounters::default();
         self.flows.clear();
+        self.activity.clear();
+        self.names.clear();
         self.partial = false;
         self.last = false;
         if let Some(s) = &mut self.sketch {

@@ -2,7 +2,8 @@
 //!
 //! Everything a pinned worker core does per packet lives here: zero-copy wire
 //! views ([`wire`]), the one-pass frame parser ([`parse`]), the per-core flow
-//! engine ([`flow`]), the sketches ([`sketch`]: heavy hitters, scans, flow
+//! engine ([`flow`]), name extraction ([`names`]: DNS, TLS/QUIC SNI, HTTP
+//! Host, DHCP/mDNS device names), the sketches ([`sketch`]: heavy hitters, scans, flow
 //! sizes), frame sources ([`source`]) and the worker loop ([`worker`]) that
 //! hands [`epoch::EpochSummary`] values to the control core.
 //!
@@ -12,6 +13,7 @@
 
 pub mod epoch;
 pub mod flow;
+pub mod names;
 pub mod parse;
 pub mod sketch;
 pub mod source;

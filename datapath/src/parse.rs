@@ -415,7 +415,8 @@ fn u16_of(v: usize) -> u16 {
 }
 
 #[inline(always)]
-fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
+/// The IPv4-mapped IPv6 form of an IPv4 address (how flows store IPv4).
+pub fn v4_mapped(a: [u8; 4]) -> [u8; 16] {
     let mut m = [0u8; 16];
     m[10] = 0xff;
     m[11] = 0xff;

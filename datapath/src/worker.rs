@@ -21,7 +21,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::epoch::{CaptureCounters, EpochSummary, FlowRecord};
+use crate::epoch::{CaptureCounters, EpochSummary, FlowActivity, FlowRecord};
+use crate::names::NameInspector;
 use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::parse::{parse_frame_into, PacketMeta};
 use crate::sketch::{SketchPlan, Sketches};
@@ -140,6 +141,17 @@ impl Output {
         self.cur.flows.push(*rec);
     }
 
+    /// Adds one flow's activity of the epoch (handing over a partial summary
+    /// first if the buffer is full).
+    #[inline]
+    fn activity(&mut self, a: &FlowActivity) {
+        if self.cur.activity.len() == self.cur.activity.capacity() && !self.hand_over(true) {
+            self.counters.activity_dropped += 1;
+            return;
+        }
+        self.cur.activity.push(*a);
+    }
+
     /// Pushes the current summary to the control core. `partial` hands over
     /// flow records only (mid-epoch); otherwise the epoch's counters go too.
     /// Returns false (and counts) if no emptied summary was free.
@@ -215,6 +227,7 @@ pub enum WorkerExit {
 pub struct Worker {
     cfg: WorkerConfig,
     table: FlowTable,
+    names: NameInspector,
     out: Output,
     /// Parsed in place, one frame at a time (saves a copy per packet).
     meta: PacketMeta,
@@ -261,6 +274,7 @@ impl Worker {
         let worker = Worker {
             cfg,
             table: FlowTable::new(flows),
+            names: NameInspector::new(),
             out: Output {
                 id: cfg.id,
                 cur,
@@ -332,6 +346,20 @@ impl Worker {
                 let out = &mut self.out;
                 let seen = self.table.process(&self.meta, now, &mut |r| out.emit(r));
                 self.out.sketch.update(&self.meta, seen);
+                let (rec, st) = self.table.flow_mut(seen.slot);
+                if !st.done() {
+                    let out = &mut self.out;
+                    self.names.inspect(
+                        &self.meta,
+                        f.data,
+                        now,
+                        seen.c2s,
+                        rec,
+                        st,
+                        &mut out.cur.names,
+                        &mut out.counters,
+                    );
+                }
             }
             Err(e) => c.parse_errors[e.reason()] += 1,
         }
@@ -384,6 +412,8 @@ impl Worker {
     }
 
     fn close_epoch(&mut self, last: bool) {
+        let out = &mut self.out;
+        self.table.drain_activity(|a| out.activity(a));
         let fc = self.table.counters();
         let c = &mut self.out.counters;
         c.flows_created += fc.created - self.last_flow.created;

@@ -11,7 +11,8 @@
 pub mod key;
 pub mod tcp;
 
-use crate::epoch::{DirCounters, EndReason, FlowRecord, TcpDirStats};
+use crate::epoch::{DirCounters, EndReason, FlowActivity, FlowRecord, TcpDirStats};
+use crate::names::inspect::FlowNames;
 use crate::parse::{ip_proto, tcp_flags, Fragment, PacketMeta};
 use key::{key_ports, FlowKey};
 use tcp::TcpState;
@@ -58,6 +59,8 @@ pub struct Seen {
     pub c2s: bool,
     /// The packet started a flow (a new entry in the table).
     pub new_flow: bool,
+    /// The flow's slot, for [`FlowTable::flow_mut`] until the next call.
+    pub slot: u32,
 }
 
 /// Cumulative flow-table counters (the worker reports per-epoch differences).
@@ -81,6 +84,13 @@ struct Entry {
     hash32: u32,
     client_is_lo: bool,
     in_use: bool,
+    /// Name inspection state.
+    names: FlowNames,
+    /// The activity epoch this slot was last put on the dirty list in.
+    dirty_epoch: u32,
+    /// Packets and bytes each way already reported in activity records
+    /// (c2s packets, c2s bytes, s2c packets, s2c bytes).
+    reported: [u64; 4],
 }
 
 /// Remembers the ports of first fragments so later fragments of the same
@@ -141,6 +151,11 @@ pub struct FlowTable {
     last_sweep_ns: u64,
     frags: FragCache,
     counters: FlowCounters,
+    /// Next per-worker flow sequence number.
+    next_id: u64,
+    /// Slots touched since the last [`FlowTable::drain_activity`].
+    dirty: Vec<u32>,
+    epoch_seq: u32,
 }
 
 impl FlowTable {
@@ -161,7 +176,55 @@ impl FlowTable {
             last_sweep_ns: 0,
             frags: FragCache::new(),
             counters: FlowCounters::default(),
+            next_id: 1,
+            dirty: Vec::with_capacity(capacity),
+            epoch_seq: 1,
         }
+    }
+
+    /// The record (so far) and name state of the flow in `slot` (from
+    /// [`Seen::slot`]).
+    #[inline]
+    pub fn flow_mut(&mut self, slot: u32) -> (&mut FlowRecord, &mut FlowNames) {
+        let e = &mut self.entries[slot as usize];
+        (&mut e.rec, &mut e.names)
+    }
+
+    /// Reports, for every flow that saw packets since the last call and is
+    /// still open, its packets and bytes since its previous report, then
+    /// starts a new activity epoch. Flows that ended meanwhile are not
+    /// reported: the rest of their counts are in their records.
+    pub fn drain_activity<F: FnMut(&FlowActivity)>(&mut self, mut f: F) {
+        for &slot in &self.dirty {
+            let e = &mut self.entries[slot as usize];
+            if !e.in_use {
+                continue;
+            }
+            let r = &e.rec;
+            let now = [r.c2s.packets, r.c2s.bytes, r.s2c.packets, r.s2c.bytes];
+            let d: [u64; 4] = std::array::from_fn(|i| now[i] - e.reported[i]);
+            e.reported = now;
+            if d == [0; 4] {
+                continue;
+            }
+            f(&FlowActivity {
+                flow_id: r.flow_id,
+                first_ns: r.first_ns,
+                protocol: r.protocol,
+                client_mac: r.client_mac,
+                server_mac: r.server_mac,
+                client_ip: r.client_ip,
+                server_ip: r.server_ip,
+                client_port: r.client_port,
+                server_port: r.server_port,
+                c2s_packets: d[0],
+                c2s_bytes: d[1],
+                s2c_packets: d[2],
+                s2c_bytes: d[3],
+            });
+        }
+        self.dirty.clear();
+        self.epoch_seq = self.epoch_seq.wrapping_add(1).max(1);
     }
 
     /// Flows currently held.
@@ -228,7 +291,11 @@ impl FlowTable {
             }
         };
         let c2s = self.update(slot, m, src_is_lo, now_ns);
-        Seen { c2s, new_flow }
+        Seen {
+            c2s,
+            new_flow,
+            slot: slot as u32,
+        }
     }
 
     /// Ends flows whose timeout has passed. Call often (once per batch);
@@ -337,7 +404,10 @@ impl FlowTable {
             }
         };
         let src_is_client = initiator_is_src(m, sp, dp);
+        let flow_id = (self.cfg.worker as u64) << 48 | (self.next_id & ((1 << 48) - 1));
+        self.next_id += 1;
         let mut rec = FlowRecord {
+            flow_id,
             first_ns: now_ns,
             last_ns: now_ns,
             worker: self.cfg.worker,
@@ -360,6 +430,9 @@ impl FlowTable {
             // The echo id is in the key on both sides; report it once.
             rec.server_port = 0;
         }
+        // A slot stays on the dirty list at most once per epoch, whichever
+        // flows it holds meanwhile.
+        let dirty_epoch = self.entries[slot].dirty_epoch;
         self.entries[slot] = Entry {
             key,
             rec,
@@ -368,6 +441,9 @@ impl FlowTable {
             hash32: hash as u32,
             client_is_lo: src_is_lo == src_is_client,
             in_use: true,
+            names: FlowNames::default(),
+            dirty_epoch,
+            reported: [0; 4],
         };
         let mut i = hash as u32 as usize & self.mask;
         while self.index[i] != 0 {
@@ -384,6 +460,10 @@ impl FlowTable {
     fn update(&mut self, slot: usize, m: &PacketMeta, src_is_lo: bool, now_ns: u64) -> bool {
         let cfg = &self.cfg;
         let e = &mut self.entries[slot];
+        if e.dirty_epoch != self.epoch_seq {
+            e.dirty_epoch = self.epoch_seq;
+            self.dirty.push(slot as u32);
+        }
         let dir = (src_is_lo != e.client_is_lo) as usize;
         let c = if dir == 0 {
             &mut e.rec.c2s
@@ -419,6 +499,7 @@ impl FlowTable {
         e.rec.end_reason = EndReason::Active;
         emit(&e.rec);
         self.counters.ended += 1;
+        e.reported = [0; 4];
         let r = &mut e.rec;
         r.first_ns = now_ns;
         r.c2s = DirCounters::default();

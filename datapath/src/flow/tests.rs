@@ -51,8 +51,12 @@ fn bidirectional_counters_and_initiator() {
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
     // The packet's direction, and whether it started the flow.
-    let seen = |c2s, new_flow| Seen { c2s, new_flow };
     let syn = t.process(&tcp(1, 40000, 2, 443, SYN, 1), 10, &mut emit);
+    let seen = |c2s, new_flow| Seen {
+        c2s,
+        new_flow,
+        slot: syn.slot,
+    };
     assert_eq!(syn, seen(true, true));
     let synack = t.process(&tcp(2, 443, 1, 40000, SYN | ACK, 9), 20, &mut emit);
     assert_eq!(synack, seen(false, false));
@@ -269,4 +273,59 @@ proptest! {
         prop_assert!(t.is_empty());
         prop_assert!(t.index.iter().all(|&v| v == 0));
     }
+}
+
+#[test]
+fn activity_reports_each_epochs_share_once_and_the_record_the_rest() {
+    let mut t = small(16);
+    let mut records = Vec::new();
+    let mut emit = |r: &FlowRecord| records.push(*r);
+    let mut acts = Vec::new();
+    let a = pkt(ip_proto::UDP, 1, 5000, 2, 53, 100);
+    let b = pkt(ip_proto::UDP, 2, 53, 1, 5000, 300);
+    t.process(&a, 10, &mut emit);
+    t.process(&b, 20, &mut emit);
+    t.process(&a, 30, &mut emit);
+    t.drain_activity(|x| acts.push(*x));
+    assert_eq!(acts.len(), 1);
+    let x = acts[0];
+    assert_eq!(
+        (x.c2s_packets, x.c2s_bytes, x.s2c_packets, x.s2c_bytes),
+        (2, 200, 1, 300)
+    );
+    assert_ne!(x.flow_id, 0);
+    // Nothing new: nothing reported.
+    acts.clear();
+    t.drain_activity(|x| acts.push(*x));
+    assert!(acts.is_empty());
+    // A second flow in the next epoch; the first sends once more, then ends.
+    let c = pkt(ip_proto::UDP, 3, 6000, 2, 53, 80);
+    t.process(&c, 40, &mut emit);
+    t.process(&b, 50, &mut emit);
+    t.flush(&mut emit);
+    t.drain_activity(|x| acts.push(*x));
+    assert!(acts.is_empty(), "ended flows are accounted by their records");
+    let first = records.iter().find(|r| r.flow_id == x.flow_id).unwrap();
+    assert_eq!((first.s2c.packets, first.s2c.bytes), (2, 600));
+    assert_ne!(records[0].flow_id, records[1].flow_id);
+}
+
+#[test]
+fn flow_ids_carry_the_worker_and_survive_active_splits() {
+    let mut t = FlowTable::new(FlowConfig {
+        capacity: 16,
+        worker: 3,
+        active_timeout_ns: 100,
+        ..FlowConfig::default()
+    });
+    let mut records = Vec::new();
+    let mut emit = |r: &FlowRecord| records.push(*r);
+    let a = pkt(ip_proto::UDP, 1, 5000, 2, 53, 100);
+    t.process(&a, 10, &mut emit);
+    t.process(&a, 200, &mut emit);
+    t.flush(&mut emit);
+    assert_eq!(records.len(), 2);
+    assert_eq!(records[0].end_reason, EndReason::Active);
+    assert_eq!(records[0].flow_id, records[1].flow_id);
+    assert_eq!(records[0].flow_id >> 48, 3);
 }

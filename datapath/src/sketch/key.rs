@@ -433,15 +433,18 @@ mod tests {
             Seen {
                 c2s: true,
                 new_flow: true,
+                slot: 0,
             },
             Seen {
                 c2s: true,
                 new_flow: false,
+                slot: 0,
             },
         );
         let reply = Seen {
             c2s: false,
             new_flow: false,
+            slot: 0,
         };
         let mut m = meta();
         m.tcp_flags = SYN;
@@ -458,6 +461,7 @@ mod tests {
         let mid_way = Seen {
             c2s: false,
             new_flow: true,
+            slot: 0,
         };
         assert!(!is_probe(&m, mid_way), "a flow first seen from its server");
         m.protocol = ip_proto::ICMP;

@@ -11,10 +11,12 @@ use std::collections::HashMap;
 const C2S: Seen = Seen {
     c2s: true,
     new_flow: true,
+    slot: 0,
 };
 const S2C: Seen = Seen {
     c2s: false,
     new_flow: false,
+    slot: 0,
 };
 
 fn seen(c2s: bool) -> Seen {

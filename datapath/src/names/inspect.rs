@@ -1,0 +1,839 @@
+//! Per-flow name inspection on the worker.
+//!
+//! [`NameInspector::inspect`] runs after the flow table has accounted a
+//! packet. It looks at L4 payloads only while a flow's name is unknown:
+//! - TCP, client to server: the first payload is a TLS ClientHello (SNI and
+//!   ALPN) or an HTTP/1.x request (Host); one spread over several segments
+//!   is reassembled, in order, in a buffer from a small fixed pool.
+//! - UDP, client to server: QUIC client Initials are decrypted and their
+//!   CRYPTO frames reassembled into the ClientHello; Google QUIC's CHLO is
+//!   read in the clear.
+//! - DNS (port 53) and mDNS (5353) messages, every one of them: the query
+//!   name names the flow; each A/AAAA answer becomes an address-to-name event
+//!   for the control core's cache (mDNS answers name local devices).
+//! - DHCP (ports 67/68): the client's hostname, MAC and address.
+//!
+//! A flow is done after its name is found or after a few client payload
+//! packets without one; from then on a packet costs one branch. What is
+//! found goes into the epoch summary's [`NameLog`] as [`NameEvent`]s;
+//! nothing here allocates after construction.
+
+use crate::epoch::{AppProto, CaptureCounters, FlowRecord};
+use crate::names::dns::{self, NameBuf, Rdata, Section};
+use crate::names::quic::{self, CryptoReasm, Scratch};
+use crate::names::{dhcp, http, tls};
+use crate::parse::{ip_proto, v4_mapped, PacketMeta};
+
+/// What a [`NameEvent`] says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum NameKind {
+    /// The flow's TLS ClientHello server name; `extra` = ALPN list.
+    #[default]
+    TlsSni = 0,
+    /// The flow's QUIC ClientHello server name; `extra` = ALPN list.
+    QuicSni = 1,
+    /// The flow's Google QUIC CHLO server name.
+    GquicSni = 2,
+    /// The flow's HTTP/1.x Host header.
+    HttpHost = 3,
+    /// The first query name of the flow's DNS messages.
+    DnsQuery = 4,
+    /// A DNS answer: `ip` resolves to `name` (the record's owner, the end of
+    /// any CNAME chain) for `ttl` seconds; `extra` = the name queried.
+    DnsAnswer = 5,
+    /// An mDNS answer: the device at `ip` (sent from `mac`) is `name`.
+    MdnsHost = 6,
+    /// A DHCP client (`mac`, address `ip` if known) calls itself `name`.
+    DhcpHost = 7,
+}
+
+impl NameKind {
+    /// True for kinds that name a flow (`flow_id` set).
+    pub fn names_flow(self) -> bool {
+        matches!(
+            self,
+            NameKind::TlsSni
+                | NameKind::QuicSni
+                | NameKind::GquicSni
+                | NameKind::HttpHost
+                | NameKind::DnsQuery
+        )
+    }
+
+    /// Stable lower-case name (the `name_source` column of the tables).
+    pub fn name(self) -> &'static str {
+        match self {
+            NameKind::TlsSni => "tls_sni",
+            NameKind::QuicSni => "quic_sni",
+            NameKind::GquicSni => "gquic_sni",
+            NameKind::HttpHost => "http_host",
+            NameKind::DnsQuery => "dns_query",
+            NameKind::DnsAnswer => "dns",
+            NameKind::MdnsHost => "mdns",
+            NameKind::DhcpHost => "dhcp",
+        }
+    }
+}
+
+/// A span of [`NameLog::text`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TextRef {
+    pub off: u32,
+    pub len: u32,
+}
+
+/// One name found by a worker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NameEvent {
+    /// Packet time (Unix ns).
+    pub ts_ns: u64,
+    pub kind: NameKind,
+    /// The flow named (flow kinds), else 0.
+    pub flow_id: u64,
+    /// The address named (DNS/mDNS answers, DHCP), IPv4-mapped for IPv4.
+    pub ip: [u8; 16],
+    /// The device's MAC (mDNS sender, DHCP client), else zero.
+    pub mac: [u8; 6],
+    /// DNS answer TTL in seconds (0 otherwise).
+    pub ttl: u32,
+    pub name: TextRef,
+    pub extra: TextRef,
+}
+
+/// A fixed-capacity log of name events and their text.
+#[derive(Debug)]
+pub struct NameLog {
+    pub events: Vec<NameEvent>,
+    pub text: Vec<u8>,
+}
+
+impl NameLog {
+    /// A log for `events` events and `text` bytes of names.
+    pub fn with_capacity(events: usize, text: usize) -> NameLog {
+        NameLog {
+            events: Vec::with_capacity(events),
+            text: Vec::with_capacity(text),
+        }
+    }
+
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.text.clear();
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The bytes a [`TextRef`] points at.
+    pub fn text(&self, r: TextRef) -> &[u8] {
+        self.text
+            .get(r.off as usize..(r.off as usize).saturating_add(r.len as usize))
+            .unwrap_or(&[])
+    }
+
+    /// Appends an event whose name is `name` and extra text the pieces of
+    /// `extra` joined by `,`. Returns false (nothing written) if the event
+    /// or its text does not fit.
+    pub fn push<'a, I: IntoIterator<Item = &'a [u8]> + Clone>(
+        &mut self,
+        mut ev: NameEvent,
+        name: &[u8],
+        extra: I,
+    ) -> bool {
+        let extra_len: usize = extra
+            .clone()
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.len() + (i > 0) as usize)
+            .sum();
+        if self.events.len() == self.events.capacity()
+            || self.text.capacity() - self.text.len() < name.len() + extra_len
+        {
+            return false;
+        }
+        ev.name = TextRef {
+            off: self.text.len() as u32,
+            len: name.len() as u32,
+        };
+        self.text.extend_from_slice(name);
+        let off = self.text.len() as u32;
+        for (i, p) in extra.into_iter().enumerate() {
+            if i > 0 {
+                self.text.push(b',');
+            }
+            self.text.extend_from_slice(p);
+        }
+        ev.extra = TextRef {
+            off,
+            len: self.text.len() as u32 - off,
+        };
+        self.events.push(ev);
+        true
+    }
+}
+
+/// Per-flow inspection state, kept in the flow table's entry.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowNames {
+    /// No more inspection for this flow (name found or given up).
+    done: bool,
+    /// The flow's DNS query name was reported.
+    dns_named: bool,
+    /// Client payload packets inspected.
+    packets: u8,
+    /// Reassembly buffer in use: pool index + 1 (0 = none).
+    reasm: u16,
+    /// TCP: sequence number of the first payload byte (reassembly offset 0).
+    base_seq: u32,
+}
+
+impl FlowNames {
+    /// True once the flow needs no more inspection (cheap check for the
+    /// worker's hot path).
+    #[inline]
+    pub fn done(&self) -> bool {
+        self.done
+    }
+}
+
+/// Client payload packets looked at before giving up on a flow's name.
+const MAX_PACKETS: u8 = 8;
+/// Reassembly buffers per worker.
+const POOL: usize = 64;
+/// A reassembly buffer unused for this long may be taken by another flow.
+const REASM_STALE_NS: u64 = 2_000_000_000;
+
+struct Slot {
+    /// Flow id of the owner (0 = free).
+    owner: u64,
+    used_ns: u64,
+    buf: CryptoReasm,
+}
+
+/// The worker's name inspector: scratch space and the reassembly pool.
+pub struct NameInspector {
+    pool: Box<[Slot]>,
+    scratch: Box<Scratch>,
+    qname: Box<NameBuf>,
+}
+
+impl Default for NameInspector {
+    fn default() -> Self {
+        NameInspector::new()
+    }
+}
+
+impl NameInspector {
+    pub fn new() -> NameInspector {
+        NameInspector {
+            pool: (0..POOL)
+                .map(|_| Slot {
+                    owner: 0,
+                    used_ns: 0,
+                    buf: CryptoReasm::default(),
+                })
+                .collect(),
+            scratch: Box::default(),
+            qname: Box::default(),
+        }
+    }
+
+    /// Looks at one packet of the flow `rec` (already counted in it).
+    /// `frame` is the captured frame `m` was parsed from.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn inspect(
+        &mut self,
+        m: &PacketMeta,
+        frame: &[u8],
+        now_ns: u64,
+        c2s: bool,
+        rec: &mut FlowRecord,
+        st: &mut FlowNames,
+        log: &mut NameLog,
+        c: &mut CaptureCounters,
+    ) {
+        if st.done {
+            return;
+        }
+        let start = m.payload_offset as usize;
+        let end = (start + m.payload_len as usize).min(frame.len());
+        let Some(payload) = frame.get(start..end).filter(|p| !p.is_empty()) else {
+            return;
+        };
+        let mut out = Out { log, c, now_ns };
+        match m.protocol {
+            ip_proto::UDP => self.udp(m, payload, c2s, rec, st, &mut out),
+            ip_proto::TCP => {
+                if c2s {
+                    self.tcp(m, payload, rec, st, &mut out)
+                }
+            }
+            _ => st.done = true,
+        }
+        if st.done {
+            self.release(rec.flow_id, st);
+        }
+    }
+
+    fn udp(
+        &mut self,
+        m: &PacketMeta,
+        payload: &[u8],
+        c2s: bool,
+        rec: &mut FlowRecord,
+        st: &mut FlowNames,
+        out: &mut Out<'_>,
+    ) {
+        let ports = [m.src_port, m.dst_port];
+        if ports.contains(&53) || ports.contains(&5353) {
+            // Every message of a DNS flow may carry answers.
+            let mdns = ports.contains(&5353);
+            self.dns(m, payload, mdns, rec, st, out);
+            return;
+        }
+        if ports.contains(&67) || ports.contains(&68) {
+            if let Some(d) = dhcp::parse(payload) {
+                rec.app_proto = AppProto::Dhcp;
+                if let Some(h) = d.hostname.filter(|h| !h.is_empty()) {
+                    let ip = [d.yiaddr, d.requested_ip.unwrap_or([0; 4]), d.ciaddr]
+                        .into_iter()
+                        .find(|a| *a != [0; 4])
+                        .map_or([0; 16], v4_mapped);
+                    let ev = NameEvent {
+                        kind: NameKind::DhcpHost,
+                        ip,
+                        mac: d.chaddr,
+                        ..out.event()
+                    };
+                    out.push(ev, h, []);
+                }
+            }
+            return;
+        }
+        if !c2s {
+            return;
+        }
+        st.packets += 1;
+        if st.packets > MAX_PACKETS {
+            st.done = true;
+            return;
+        }
+        let first = payload[0];
+        if first & 0x80 != 0 {
+            self.quic(payload, rec, st, out);
+        } else if let Some(sni) = quic::gquic_chlo_sni(payload) {
+            rec.app_proto = AppProto::GQuic;
+            let ev = NameEvent {
+                kind: NameKind::GquicSni,
+                flow_id: rec.flow_id,
+                ..out.event()
+            };
+            out.push(ev, sni, []);
+            st.done = true;
+        } else if rec.app_proto == AppProto::Unknown && st.reasm == 0 {
+            // Neither QUIC long header nor gQUIC: not a protocol we name.
+            st.done = true;
+        }
+    }
+
+    fn dns(
+        &mut self,
+        m: &PacketMeta,
+        payload: &[u8],
+        mdns: bool,
+        rec: &mut FlowRecord,
+        st: &mut FlowNames,
+        out: &mut Out<'_>,
+    ) {
+        let flow_id = rec.flow_id;
+        let ev0 = out.event();
+        let log = &mut *out.log;
+        let c = &mut *out.c;
+        let res = dns::parse_message(payload, &mut self.qname, |a| {
+            let ip = match a.data {
+                Rdata::A(v4) => v4_mapped(v4),
+                Rdata::Aaaa(v6) => v6,
+                Rdata::Cname(_) => return,
+            };
+            // Plain DNS: answers only (glue records name name servers);
+            // mDNS responders put hosts' addresses in any section.
+            let (kind, mac) = if mdns {
+                (NameKind::MdnsHost, m.src_mac)
+            } else if a.section == Section::Answer {
+                (NameKind::DnsAnswer, [0; 6])
+            } else {
+                return;
+            };
+            let ev = NameEvent {
+                kind,
+                ip,
+                ttl: a.ttl,
+                mac,
+                ..ev0
+            };
+            if log.push(ev, a.owner.as_bytes(), [a.qname.as_bytes()]) {
+                c.name_events += 1;
+            } else {
+                c.name_events_dropped += 1;
+            }
+        });
+        match res {
+            Ok(_) => {
+                rec.app_proto = if mdns { AppProto::Mdns } else { AppProto::Dns };
+                let q = self.qname.as_bytes();
+                if !st.dns_named && !q.is_empty() && !mdns {
+                    st.dns_named = true;
+                    let ev = NameEvent {
+                        kind: NameKind::DnsQuery,
+                        flow_id,
+                        ..ev0
+                    };
+                    out.push(ev, q, []);
+                }
+            }
+            Err(_) => {
+                // Not DNS after all (or broken): stop unless it was DNS before.
+                if rec.app_proto == AppProto::Unknown {
+                    st.packets += 1;
+                    if st.packets >= MAX_PACKETS {
+                        st.done = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn quic(&mut self, payload: &[u8], rec: &mut FlowRecord, st: &mut FlowNames, out: &mut Out<'_>) {
+        let flow_id = rec.flow_id;
+        let now = out.now_ns;
+        let pool = &mut self.pool;
+        let mut slot = st.reasm;
+        let mut no_room = false;
+        let res = quic::client_initial_crypto(payload, &mut self.scratch, |off, data| {
+            if slot == 0 {
+                match take_slot(pool, flow_id, now) {
+                    Some(i) => slot = i,
+                    None => {
+                        no_room = true;
+                        return;
+                    }
+                }
+            }
+            let s = &mut pool[slot as usize - 1];
+            if s.owner == flow_id {
+                s.used_ns = now;
+                s.buf.add(off, data);
+            }
+        });
+        st.reasm = slot;
+        if no_room {
+            out.c.name_reasm_full += 1;
+            st.done = true;
+            return;
+        }
+        if res.is_err() {
+            if rec.app_proto == AppProto::Unknown && st.reasm == 0 {
+                st.done = true;
+            }
+            return;
+        }
+        rec.app_proto = AppProto::Quic;
+        if st.reasm == 0 {
+            return;
+        }
+        let s = &self.pool[st.reasm as usize - 1];
+        if s.owner != flow_id {
+            // The buffer was taken by another flow: give up.
+            st.reasm = 0;
+            st.done = true;
+            return;
+        }
+        match tls::client_hello_from_handshake(s.buf.contiguous()) {
+            Ok(ch) => {
+                report_hello(&ch, NameKind::QuicSni, flow_id, out);
+                st.done = true;
+            }
+            Err(tls::TlsError::Incomplete { .. }) => {}
+            Err(_) => st.done = true,
+        }
+    }
+
+    fn tcp(
+        &mut self,
+        m: &PacketMeta,
+        payload: &[u8],
+        rec: &mut FlowRecord,
+        st: &mut FlowNames,
+        out: &mut Out<'_>,
+    ) {
+        st.packets += 1;
+        if st.packets > MAX_PACKETS {
+            st.done = true;
+            return;
+        }
+        let flow_id = rec.flow_id;
+        // The bytes to parse: this segment alone, or the reassembly so far.
+        let data: &[u8] = if st.reasm == 0 {
+            if st.packets > 1 {
+                // An earlier segment was not a start we recognise.
+                st.done = true;
+                return;
+            }
+            st.base_seq = m.tcp_seq;
+            payload
+        } else {
+            let s = &mut self.pool[st.reasm as usize - 1];
+            if s.owner != flow_id {
+                st.reasm = 0;
+                st.done = true;
+                return;
+            }
+            s.used_ns = out.now_ns;
+            let off = m.tcp_seq.wrapping_sub(st.base_seq) as u64;
+            if off < 1 << 30 {
+                s.buf.add(off, payload);
+            }
+            s.buf.contiguous()
+        };
+        let need_more = match data[0] {
+            0x16 => match tls::client_hello_from_records(data) {
+                Ok(ch) => {
+                    rec.app_proto = AppProto::Tls;
+                    report_hello(&ch, NameKind::TlsSni, flow_id, out);
+                    st.done = true;
+                    false
+                }
+                Err(tls::TlsError::Incomplete { .. }) => {
+                    rec.app_proto = AppProto::Tls;
+                    true
+                }
+                Err(_) => {
+                    st.done = true;
+                    false
+                }
+            },
+            _ => match http::request_host(data) {
+                Ok(host) => {
+                    rec.app_proto = AppProto::Http;
+                    if let Some(h) = host.filter(|h| !h.is_empty()) {
+                        let ev = NameEvent {
+                            kind: NameKind::HttpHost,
+                            flow_id,
+                            ..out.event()
+                        };
+                        out.push(ev, h, []);
+                    }
+                    st.done = true;
+                    false
+                }
+                Err(http::HttpError::Incomplete) => {
+                    rec.app_proto = AppProto::Http;
+                    true
+                }
+                Err(http::HttpError::NotHttp) => {
+                    st.done = true;
+                    false
+                }
+            },
+        };
+        if need_more && st.reasm == 0 {
+            match take_slot(&mut self.pool, flow_id, out.now_ns) {
+                Some(i) => {
+                    st.reasm = i;
+                    self.pool[i as usize - 1].buf.add(0, payload);
+                }
+                None => {
+                    out.c.name_reasm_full += 1;
+                    st.done = true;
+                }
+            }
+        }
+    }
+
+    /// Frees the flow's reassembly buffer, if it still has one.
+    fn release(&mut self, flow_id: u64, st: &mut FlowNames) {
+        if st.reasm != 0 {
+            let s = &mut self.pool[st.reasm as usize - 1];
+            if s.owner == flow_id {
+                s.owner = 0;
+            }
+            st.reasm = 0;
+        }
+    }
+}
+
+/// A free (or stale) reassembly buffer for `flow_id`: pool index + 1.
+fn take_slot(pool: &mut [Slot], flow_id: u64, now_ns: u64) -> Option<u16> {
+    let i = pool
+        .iter()
+        .position(|s| s.owner == 0)
+        .or_else(|| {
+            pool.iter()
+                .enumerate()
+                .filter(|(_, s)| now_ns.saturating_sub(s.used_ns) > REASM_STALE_NS)
+                .min_by_key(|(_, s)| s.used_ns)
+                .map(|(i, _)| i)
+        })?;
+    let s = &mut pool[i];
+    s.owner = flow_id;
+    s.used_ns = now_ns;
+    s.buf.reset();
+    Some(i as u16 + 1)
+}
+
+fn report_hello(ch: &tls::ClientHello<'_>, kind: NameKind, flow_id: u64, out: &mut Out<'_>) {
+    let Some(sni) = ch.sni.filter(|s| !s.is_empty()) else {
+        return;
+    };
+    let ev = NameEvent {
+        kind,
+        flow_id,
+        ..out.event()
+    };
+    out.push(ev, sni, tls::alpn_names(ch.alpn.unwrap_or(&[])));
+}
+
+/// Where events go, and their counters.
+struct Out<'a> {
+    log: &'a mut NameLog,
+    c: &'a mut CaptureCounters,
+    now_ns: u64,
+}
+
+impl Out<'_> {
+    fn event(&self) -> NameEvent {
+        NameEvent {
+            ts_ns: self.now_ns,
+            ..NameEvent::default()
+        }
+    }
+
+    fn push<'b, I: IntoIterator<Item = &'b [u8]> + Clone>(
+        &mut self,
+        ev: NameEvent,
+        name: &[u8],
+        extra: I,
+    ) {
+        if self.log.push(ev, name, extra) {
+            self.c.name_events += 1;
+        } else {
+            self.c.name_events_dropped += 1;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A TLS record carrying a ClientHello with `sni` and ALPN `alpn`.
+    fn client_hello(sni: &str, alpn: &[&str]) -> Vec<u8> {
+        let mut ext = Vec::new();
+        // server_name
+        let mut sn = vec![0u8];
+        sn.extend_from_slice(&(sni.len() as u16).to_be_bytes());
+        sn.extend_from_slice(sni.as_bytes());
+        let mut list = (sn.len() as u16).to_be_bytes().to_vec();
+        list.extend_from_slice(&sn);
+        ext.extend_from_slice(&0u16.to_be_bytes());
+        ext.extend_from_slice(&(list.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&list);
+        // ALPN
+        let mut names = Vec::new();
+        for a in alpn {
+            names.push(a.len() as u8);
+            names.extend_from_slice(a.as_bytes());
+        }
+        let mut al = (names.len() as u16).to_be_bytes().to_vec();
+        al.extend_from_slice(&names);
+        ext.extend_from_slice(&16u16.to_be_bytes());
+        ext.extend_from_slice(&(al.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&al);
+        // padding, to make it span segments
+        ext.extend_from_slice(&21u16.to_be_bytes());
+        ext.extend_from_slice(&600u16.to_be_bytes());
+        ext.extend_from_slice(&[0u8; 600]);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7u8; 32]); // random
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]); // cipher suites
+        body.extend_from_slice(&[1, 0]); // compression
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        let mut rec = vec![22, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    fn tcp_meta(seq: u32, len: usize) -> PacketMeta {
+        PacketMeta {
+            protocol: ip_proto::TCP,
+            src_port: 50_000,
+            dst_port: 443,
+            tcp_seq: seq,
+            payload_offset: 0,
+            payload_len: len as u16,
+            cap_len: len as u32,
+            ..PacketMeta::default()
+        }
+    }
+
+    struct Flow {
+        rec: FlowRecord,
+        st: FlowNames,
+    }
+
+    fn flow(id: u64) -> Flow {
+        Flow {
+            rec: FlowRecord {
+                flow_id: id,
+                ..FlowRecord::default()
+            },
+            st: FlowNames::default(),
+        }
+    }
+
+    fn send(
+        ins: &mut NameInspector,
+        f: &mut Flow,
+        m: &PacketMeta,
+        payload: &[u8],
+        log: &mut NameLog,
+        c: &mut CaptureCounters,
+    ) {
+        ins.inspect(m, payload, 1_000, true, &mut f.rec, &mut f.st, log, c);
+    }
+
+    #[test]
+    fn client_hello_over_three_segments_is_reassembled() {
+        let mut ins = NameInspector::new();
+        let mut log = NameLog::with_capacity(16, 4096);
+        let mut c = CaptureCounters::default();
+        let hello = client_hello("video.example.net", &["h2", "http/1.1"]);
+        let mut f = flow(7);
+        let cuts = [0, 300, 500, hello.len()];
+        for w in cuts.windows(2) {
+            let seg = &hello[w[0]..w[1]];
+            send(&mut ins, &mut f, &tcp_meta(1000 + w[0] as u32, seg.len()), seg, &mut log, &mut c);
+        }
+        assert!(f.st.done());
+        assert_eq!(f.rec.app_proto, AppProto::Tls);
+        assert_eq!(log.len(), 1);
+        let ev = log.events[0];
+        assert_eq!((ev.kind, ev.flow_id), (NameKind::TlsSni, 7));
+        assert_eq!(log.text(ev.name), b"video.example.net");
+        assert_eq!(log.text(ev.extra), b"h2,http/1.1");
+        // The buffer went back to the pool.
+        assert!(ins.pool.iter().all(|s| s.owner == 0));
+        assert_eq!(c.name_events, 1);
+    }
+
+    #[test]
+    fn http_host_across_segments_and_other_payloads_give_up() {
+        let mut ins = NameInspector::new();
+        let mut log = NameLog::with_capacity(16, 4096);
+        let mut c = CaptureCounters::default();
+        let mut f = flow(1);
+        let a = b"GET /index.html HTTP/1.1\r\nUser-Agent: t\r\n";
+        let b = b"Host: www.example.org:8080\r\n\r\n";
+        send(&mut ins, &mut f, &tcp_meta(5, a.len()), a, &mut log, &mut c);
+        assert!(!f.st.done());
+        send(&mut ins, &mut f, &tcp_meta(5 + a.len() as u32, b.len()), b, &mut log, &mut c);
+        assert!(f.st.done());
+        assert_eq!(f.rec.app_proto, AppProto::Http);
+        assert_eq!(log.text(log.events[0].name), b"www.example.org:8080");
+
+        let mut g = flow(2);
+        let ssh = b"SSH-2.0-OpenSSH_9.2\r\n";
+        send(&mut ins, &mut g, &tcp_meta(1, ssh.len()), ssh, &mut log, &mut c);
+        assert!(g.st.done());
+        assert_eq!(g.rec.app_proto, AppProto::Unknown);
+        assert_eq!(log.len(), 1);
+    }
+
+    #[test]
+    fn a_full_pool_is_counted_and_stale_buffers_are_reused() {
+        let mut ins = NameInspector::new();
+        let mut log = NameLog::with_capacity(16, 4096);
+        let mut c = CaptureCounters::default();
+        let hello = client_hello("a.example", &[]);
+        let first = &hello[..100];
+        let mut flows: Vec<Flow> = (1..=POOL as u64 + 1).map(flow).collect();
+        for f in flows.iter_mut() {
+            send(&mut ins, f, &tcp_meta(1, first.len()), first, &mut log, &mut c);
+        }
+        assert_eq!(c.name_reasm_full, 1);
+        assert!(flows[POOL].st.done());
+        // Much later, a new flow takes the least recently used buffer.
+        let mut late = flow(1_000);
+        let m = tcp_meta(1, first.len());
+        ins.inspect(&m, first, 10 * REASM_STALE_NS, true, &mut late.rec, &mut late.st, &mut log, &mut c);
+        assert!(!late.st.done());
+        assert_eq!(c.name_reasm_full, 1);
+        // The flow whose buffer was taken gives up instead of misreading.
+        let f0 = &mut flows[0];
+        let rest = &hello[100..];
+        let m = tcp_meta(101, rest.len());
+        ins.inspect(&m, rest, 10 * REASM_STALE_NS, true, &mut f0.rec, &mut f0.st, &mut log, &mut c);
+        assert!(f0.st.done());
+        assert!(log.is_empty());
+    }
+
+    #[test]
+    fn a_full_log_drops_and_counts() {
+        let mut log = NameLog::with_capacity(1, 8);
+        assert!(log.push(NameEvent::default(), b"abcd", [b"ef".as_slice()]));
+        assert_eq!(log.text(log.events[0].extra), b"ef");
+        assert!(!log.push(NameEvent::default(), b"x", []));
+        log.clear();
+        assert!(!log.push(NameEvent::default(), b"123456789", []));
+        assert!(log.push(NameEvent::default(), b"12345678", []));
+    }
+
+    #[test]
+    fn dns_response_names_the_flow_and_its_answers() {
+        // Response for www.example.com: CNAME edge.example.net, A 192.0.2.1.
+        let mut msg = vec![0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0];
+        msg.extend_from_slice(b"\x03www\x07example\x03com\x00\x00\x01\x00\x01");
+        msg.extend_from_slice(&[0xc0, 12, 0, 5, 0, 1, 0, 0, 0, 60]);
+        let target = b"\x04edge\x07example\x03net\x00";
+        msg.extend_from_slice(&(target.len() as u16).to_be_bytes());
+        msg.extend_from_slice(target);
+        let edge = 12 + 21 + 12;
+        msg.extend_from_slice(&[0xc0, edge as u8, 0, 1, 0, 1, 0, 0, 1, 0, 0, 4, 192, 0, 2, 1]);
+        let m = PacketMeta {
+            protocol: ip_proto::UDP,
+            src_port: 53,
+            dst_port: 40_000,
+            payload_len: msg.len() as u16,
+            cap_len: msg.len() as u32,
+            ..PacketMeta::default()
+        };
+        let mut ins = NameInspector::new();
+        let mut log = NameLog::with_capacity(16, 4096);
+        let mut c = CaptureCounters::default();
+        let mut f = flow(3);
+        ins.inspect(&m, &msg, 5, false, &mut f.rec, &mut f.st, &mut log, &mut c);
+        assert_eq!(f.rec.app_proto, AppProto::Dns);
+        assert!(!f.st.done(), "DNS flows stay inspected");
+        let kinds: Vec<NameKind> = log.events.iter().map(|e| e.kind).collect();
+        assert_eq!(kinds, [NameKind::DnsAnswer, NameKind::DnsQuery]);
+        let a = log.events[0];
+        assert_eq!(log.text(a.name), b"edge.example.net");
+        assert_eq!(log.text(a.extra), b"www.example.com");
+        assert_eq!(a.ip, v4_mapped([192, 0, 2, 1]));
+        assert_eq!(a.ttl, 256);
+        assert_eq!(log.text(log.events[1].name), b"www.example.com");
+    }
+}
