@@ -221,6 +221,8 @@ pub struct NameInspector {
     pool: Box<[Slot]>,
     scratch: Box<Scratch>,
     qname: Box<NameBuf>,
+    /// A ClientHello spread over TLS records, joined.
+    defrag: Box<[u8; CryptoReasm::CAPACITY]>,
 }
 
 impl Default for NameInspector {
@@ -241,6 +243,7 @@ impl NameInspector {
                 .collect(),
             scratch: Box::default(),
             qname: Box::default(),
+            defrag: Box::new([0; CryptoReasm::CAPACITY]),
         }
     }
 
@@ -506,7 +509,17 @@ impl NameInspector {
             0x16 => match tls::client_hello_from_records(data) {
                 Ok(ch) => {
                     rec.app_proto = AppProto::Tls;
-                    report_hello(&ch, NameKind::TlsSni, flow_id, out);
+                    if ch.split {
+                        // The name crosses a record boundary: read it from
+                        // the records' contents joined.
+                        if let Some(ch) = tls::defragment(data, &mut self.defrag[..])
+                            .and_then(|hs| tls::client_hello_from_handshake(hs).ok())
+                        {
+                            report_hello(&ch, NameKind::TlsSni, flow_id, out);
+                        }
+                    } else {
+                        report_hello(&ch, NameKind::TlsSni, flow_id, out);
+                    }
                     st.done = true;
                     false
                 }
@@ -737,6 +750,30 @@ mod tests {
         // The buffer went back to the pool.
         assert!(ins.pool.iter().all(|s| s.owner == 0));
         assert_eq!(c.name_events, 1);
+    }
+
+    #[test]
+    fn a_server_name_split_across_tls_records_is_read() {
+        let one = client_hello("split.example.com", &["h2"]);
+        let hs = &one[5..];
+        // Two records, the cut inside the server name (at byte 50 of the
+        // handshake: past the random, session id, suites and into the SNI).
+        let cut = 4 + 2 + 32 + 1 + 4 + 2 + 2 + 9 + 5;
+        let mut split = Vec::new();
+        for part in [&hs[..cut], &hs[cut..]] {
+            split.extend_from_slice(&[22, 3, 1]);
+            split.extend_from_slice(&(part.len() as u16).to_be_bytes());
+            split.extend_from_slice(part);
+        }
+        let mut ins = NameInspector::new();
+        let mut log = NameLog::with_capacity(16, 4096);
+        let mut c = CaptureCounters::default();
+        let mut f = flow(9);
+        send(&mut ins, &mut f, &tcp_meta(1, split.len()), &split, &mut log, &mut c);
+        assert!(f.st.done());
+        assert_eq!(log.len(), 1, "{:?}", log.events);
+        assert_eq!(log.text(log.events[0].name), b"split.example.com");
+        assert_eq!(log.text(log.events[0].extra), b"h2");
     }
 
     #[test]
