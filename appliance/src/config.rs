@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use datapath::flow::FlowConfig;
 use datapath::sketch::{
@@ -10,6 +11,10 @@ use datapath::sketch::{
 };
 use datapath::worker::WorkerConfig;
 use serde::Deserialize;
+
+use crate::classify::catalog::Catalog;
+use crate::classify::devices::LocalNets;
+use crate::classify::labeler::{Classifier, ClassifyConfig};
 
 const NS: u64 = 1_000_000_000;
 
@@ -22,7 +27,32 @@ pub struct Config {
     pub capture: CaptureSection,
     pub flows: FlowsSection,
     pub output: OutputSection,
+    pub classify: ClassifySection,
     pub sketch: SketchSection,
+}
+
+/// `[classify]`: server names, services, devices and the `traffic` table.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifySection {
+    /// Subnets whose hosts are local devices (CIDR); empty = the private,
+    /// CGNAT, link-local and unique-local ranges.
+    pub local_subnets: Vec<String>,
+    /// Length of a `traffic` interval, seconds.
+    pub traffic_interval_s: u64,
+    /// Your own service catalog (same format as the built-in one), merged
+    /// over it; empty = built-in only.
+    pub services_file: PathBuf,
+}
+
+impl Default for ClassifySection {
+    fn default() -> Self {
+        ClassifySection {
+            local_subnets: Vec::new(),
+            traffic_interval_s: 5,
+            services_file: PathBuf::new(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -53,6 +83,10 @@ pub struct CaptureSection {
     /// When idle, block in poll(2) for up to this long after 1024 empty
     /// polls; 0 = pure busy-polling (one core at 100% per queue).
     pub idle_wait_ms: u64,
+    /// Adaptive polling: after a poll that found less than a quarter batch,
+    /// sleep this many microseconds so frames gather in the RX ring; 0 =
+    /// spin. Under load polls fill their batch and no sleep happens.
+    pub coalesce_us: u32,
 }
 
 #[derive(Clone, Debug, Deserialize, PartialEq)]
@@ -222,6 +256,7 @@ impl Default for Config {
             capture: CaptureSection::default(),
             flows: FlowsSection::default(),
             output: OutputSection::default(),
+            classify: ClassifySection::default(),
             sketch: SketchSection::default(),
         }
     }
@@ -236,12 +271,13 @@ impl Default for CaptureSection {
             epoch_ms: 1000,
             pin_cores: true,
             queues: 0,
-            umem_frames: 4096,
+            umem_frames: 32_768,
             frame_size: 2048,
-            rx_ring: 2048,
+            rx_ring: 16_384,
             xdp_mode: "auto".into(),
             zero_copy: "auto".into(),
             idle_wait_ms: 1,
+            coalesce_us: 50,
         }
     }
 }
@@ -415,6 +451,25 @@ impl Config {
             ));
         }
         range("capture.idle_wait_ms", self.capture.idle_wait_ms, 0, 1000)?;
+        range(
+            "capture.coalesce_us",
+            self.capture.coalesce_us as u64,
+            0,
+            1000,
+        )?;
+        // The RX ring must hold what arrives during a sleep at line rate.
+        if self.capture.coalesce_us > 0
+            && (self.capture.rx_ring as u64) < self.capture.coalesce_us as u64 * 15 * 2
+        {
+            return Err(err(
+                "capture.coalesce_us",
+                format!(
+                    "{} us at 14.88 Mpps needs capture.rx_ring >= {}",
+                    self.capture.coalesce_us,
+                    (self.capture.coalesce_us as u64 * 30).next_power_of_two()
+                ),
+            ));
+        }
         range("flows.capacity", self.flows.capacity as u64, 16, 1 << 28)?;
         range(
             "flows.tcp_idle_timeout_s",
@@ -466,6 +521,27 @@ impl Config {
         )?;
         if self.output.dir.as_os_str().is_empty() {
             return Err(err("output.dir", "must not be empty".into()));
+        }
+        range(
+            "classify.traffic_interval_s",
+            self.classify.traffic_interval_s,
+            1,
+            86_400,
+        )?;
+        let epoch_s = self.capture.epoch_ms as f64 / 1000.0;
+        if (self.classify.traffic_interval_s * 1000) % self.capture.epoch_ms.max(1) != 0 {
+            return Err(err(
+                "classify.traffic_interval_s",
+                format!("must be a multiple of the epoch ({epoch_s} s)"),
+            ));
+        }
+        if let Err(e) = LocalNets::parse(self.classify.local_subnets.iter().map(String::as_str)) {
+            return Err(err("classify.local_subnets", e));
+        }
+        if !self.classify.services_file.as_os_str().is_empty() {
+            if let Err(e) = Catalog::with_user_file(&self.classify.services_file) {
+                return Err(err("classify.services_file", e.to_string()));
+            }
         }
         self.validate_sketch(&err, &range)
     }
@@ -525,6 +601,42 @@ impl Config {
     }
 
     /// The sketches every worker computes (generation 0).
+    /// The classifier for `workers` workers (catalog, local subnets,
+    /// interval). The configuration was validated, so this fails only if
+    /// the services file changed since.
+    pub fn classifier(&self, workers: usize) -> Result<Classifier, ConfigError> {
+        let catalog = if self.classify.services_file.as_os_str().is_empty() {
+            Catalog::builtin()
+        } else {
+            Catalog::with_user_file(&self.classify.services_file).map_err(|e| ConfigError {
+                file: self.classify.services_file.clone(),
+                line: None,
+                key: None,
+                message: e.to_string(),
+            })?
+        };
+        let local = if self.classify.local_subnets.is_empty() {
+            LocalNets::default()
+        } else {
+            LocalNets::parse(self.classify.local_subnets.iter().map(String::as_str)).map_err(
+                |e| ConfigError {
+                    file: PathBuf::new(),
+                    line: None,
+                    key: Some("classify.local_subnets".into()),
+                    message: e,
+                },
+            )?
+        };
+        Ok(Classifier::new(
+            Arc::new(catalog),
+            ClassifyConfig {
+                local,
+                interval_ns: self.classify.traffic_interval_s * NS,
+            },
+            workers,
+        ))
+    }
+
     pub fn sketch_plan(&self) -> SketchPlan {
         let k = &self.sketch;
         SketchPlan {

@@ -10,7 +10,9 @@ use datapath::sketch::state::FORMAT_VERSION;
 use datapath::sketch::{CounterSpec, PlanError, WindowMerger, WindowReport};
 use datapath::worker::ControlLink;
 
-use crate::sink::{CaptureRow, Sink, SinkError, SketchStateRow};
+use crate::classify::labeler::{Classifier, FlowLabel};
+use crate::iface::NicStats;
+use crate::sink::{CaptureRow, FlowRow, NicRow, Sink, SinkError, SketchStateRow, TrafficRow};
 
 /// Where a worker's frames come from, for the `capture` table.
 #[derive(Clone, Debug)]
@@ -31,6 +33,8 @@ pub struct Totals {
     pub data_now_ns: u64,
     pub first_ns: u64,
     pub sketch: SketchTotals,
+    /// Live capture: the interface's own counters over the run.
+    pub nic: NicRow,
 }
 
 /// What the sketch windows produced.
@@ -68,10 +72,22 @@ pub struct Control {
     /// workers' plan).
     windows: WindowMerger,
     reports: Vec<WindowReport>,
+    /// Names, services, devices and per-interval traffic.
+    classifier: Classifier,
+    labels: Vec<FlowLabel>,
+    flow_rows: Vec<FlowRow>,
+    traffic: Vec<TrafficRow>,
+    /// Live capture: the interface and its counters at the last sample.
+    nic: Option<(String, NicStats)>,
 }
 
 impl Control {
-    pub fn new(links: Vec<ControlLink>, sources: Vec<WorkerSource>, sink: Sink) -> Control {
+    pub fn new(
+        links: Vec<ControlLink>,
+        sources: Vec<WorkerSource>,
+        sink: Sink,
+        classifier: Classifier,
+    ) -> Control {
         let n = links.len();
         let params = links
             .first()
@@ -86,6 +102,11 @@ impl Control {
             rows: Vec::new(),
             windows: WindowMerger::new(params, n),
             reports: Vec::new(),
+            classifier,
+            labels: Vec::new(),
+            flow_rows: Vec::new(),
+            traffic: Vec::new(),
+            nic: None,
         }
     }
 
@@ -135,6 +156,7 @@ impl Control {
         }
         self.windows.ready(&mut self.reports);
         self.write_windows()?;
+        self.write_traffic(false)?;
         if taken > 0 {
             self.sink.tick(self.totals.data_now_ns)?;
         }
@@ -188,12 +210,56 @@ impl Control {
         result
     }
 
+    /// Live capture: samples `iface`'s own counters once per epoch (with
+    /// the first worker's capture row) from now on.
+    pub fn watch_interface(&mut self, iface: &str) {
+        self.nic = NicStats::read(iface).map(|s| (iface.to_string(), s));
+    }
+
+    /// The interface's counters since the last sample.
+    fn sample_nic(&mut self) -> Option<NicRow> {
+        let (iface, last) = self.nic.as_mut()?;
+        let now = NicStats::read(iface)?;
+        let d = now.since(last);
+        *last = now;
+        self.totals.nic.rx_packets += d.rx_packets;
+        self.totals.nic.rx_dropped += d.rx_dropped;
+        self.totals.nic.rx_missed += d.rx_missed;
+        self.totals.nic.rx_errors += d.rx_errors;
+        self.totals.nic.carrier_changes += d.carrier_changes;
+        self.totals.nic.carrier = d.carrier;
+        Some(NicRow {
+            rx_packets: d.rx_packets,
+            rx_dropped: d.rx_dropped,
+            rx_missed: d.rx_missed,
+            rx_errors: d.rx_errors,
+            carrier: d.carrier,
+            carrier_changes: d.carrier_changes,
+        })
+    }
+
+    /// Writes the traffic intervals every worker has moved past (all with
+    /// `all`).
+    fn write_traffic(&mut self, all: bool) -> Result<(), SinkError> {
+        self.classifier.ready_traffic(all, &mut self.traffic);
+        if self.traffic.is_empty() {
+            return Ok(());
+        }
+        let r = self.sink.write_traffic(&self.traffic);
+        self.traffic.clear();
+        r
+    }
+
     fn absorb(&mut self, i: usize, s: &mut EpochSummary) -> Result<(), SinkError> {
+        self.classifier.absorb(i, s, &mut self.labels);
         if !s.flows.is_empty() {
-            for r in &s.flows {
+            self.flow_rows.clear();
+            for (r, l) in s.flows.iter().zip(&self.labels) {
                 self.totals.flows_by_reason[r.end_reason as usize] += 1;
+                let labels = self.classifier.flow_labels(l);
+                self.flow_rows.push(FlowRow { rec: *r, labels });
             }
-            self.sink.write_flows(&s.flows)?;
+            self.sink.write_flows(&self.flow_rows)?;
         }
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
@@ -203,6 +269,7 @@ impl Control {
             {
                 self.totals.first_ns = s.start_ns;
             }
+            let nic = if i == 0 { self.sample_nic() } else { None };
             let src = &self.sources[i.min(self.sources.len() - 1)];
             self.rows.push(CaptureRow {
                 worker: s.worker,
@@ -211,6 +278,7 @@ impl Control {
                 start_ns: s.start_ns,
                 end_ns: s.end_ns,
                 counters: s.counters,
+                nic,
             });
         }
         if !s.partial {
@@ -239,12 +307,17 @@ impl Control {
     pub fn close(&mut self) -> Result<(), SinkError> {
         self.windows.flush(&mut self.reports);
         let r = self.write_windows();
+        let t = self.write_traffic(true);
         let c = self.sink.close();
-        r.and(c)
+        r.and(t).and(c)
     }
 
     pub fn sink(&self) -> &Sink {
         &self.sink
+    }
+
+    pub fn classifier(&self) -> &Classifier {
+        &self.classifier
     }
 }
 

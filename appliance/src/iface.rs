@@ -36,6 +36,63 @@ pub fn is_up(iface: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// The interface's own counters and link state (sysfs), as the kernel
+/// driver keeps them: what reached the NIC, whether or not tapscope saw it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NicStats {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    /// Dropped by the driver or stack (no buffer, XDP_DROP/redirect failure).
+    pub rx_dropped: u64,
+    /// Missed by the NIC (its FIFO overflowed: the host did not keep up).
+    pub rx_missed: u64,
+    /// Receive errors (CRC, length, frame alignment, FIFO).
+    pub rx_errors: u64,
+    /// Carrier present now.
+    pub carrier: bool,
+    /// Link up/down transitions since the interface was created.
+    pub carrier_changes: u64,
+}
+
+impl NicStats {
+    /// Reads the counters of `iface`; `None` if it is gone.
+    pub fn read(iface: &str) -> Option<NicStats> {
+        let dir = Path::new("/sys/class/net").join(iface);
+        let num = |rel: &str| -> u64 {
+            fs::read_to_string(dir.join(rel))
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(0)
+        };
+        if !dir.exists() {
+            return None;
+        }
+        Some(NicStats {
+            rx_packets: num("statistics/rx_packets"),
+            rx_bytes: num("statistics/rx_bytes"),
+            rx_dropped: num("statistics/rx_dropped"),
+            rx_missed: num("statistics/rx_missed_errors") + num("statistics/rx_fifo_errors"),
+            rx_errors: num("statistics/rx_errors"),
+            // `carrier` cannot be read while the interface is down.
+            carrier: num("carrier") == 1,
+            carrier_changes: num("carrier_changes"),
+        })
+    }
+
+    /// Counter increases from `earlier` to `self` (link state from `self`).
+    pub fn since(&self, earlier: &NicStats) -> NicStats {
+        NicStats {
+            rx_packets: self.rx_packets.saturating_sub(earlier.rx_packets),
+            rx_bytes: self.rx_bytes.saturating_sub(earlier.rx_bytes),
+            rx_dropped: self.rx_dropped.saturating_sub(earlier.rx_dropped),
+            rx_missed: self.rx_missed.saturating_sub(earlier.rx_missed),
+            rx_errors: self.rx_errors.saturating_sub(earlier.rx_errors),
+            carrier: self.carrier,
+            carrier_changes: self.carrier_changes.saturating_sub(earlier.carrier_changes),
+        }
+    }
+}
+
 fn ifindex(iface: &str) -> io::Result<i32> {
     let name =
         std::ffi::CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;

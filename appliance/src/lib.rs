@@ -4,6 +4,7 @@
 //!
 //! Invariant: only the [`sink`] module knows Arrow and Parquet.
 
+pub mod classify;
 pub mod config;
 pub mod control;
 pub mod demo;

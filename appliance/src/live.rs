@@ -61,6 +61,7 @@ pub fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
             _ => ZeroCopy::Auto,
         },
         idle_wait_ms: c.idle_wait_ms as i32,
+        coalesce_us: c.coalesce_us,
         ..XdpConfig::new(iface, q)
     }
 }
@@ -166,7 +167,9 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
             mode: m.clone(),
         })
         .collect();
-    let mut control = Control::new(links, sources, sink);
+    let classifier = cfg.classifier(links.len())?;
+    let mut control = Control::new(links, sources, sink, classifier);
+    control.watch_interface(&args.iface);
     let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
     let interrupted = control_loop(&mut control, &stop, until, Duration::from_secs(1), |c| {
         on_tick(c, &modes)

@@ -139,7 +139,8 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
         links.reverse();
     }
 
-    let mut control = Control::new(links, sources, sink);
+    let classifier = cfg.classifier(links.len())?;
+    let mut control = Control::new(links, sources, sink, classifier);
     let show_progress = !args.quiet;
     let tty = std::io::stderr().is_terminal();
     let mut printed = false;

@@ -115,6 +115,7 @@ fn counters_change_at_run_time_without_stopping_the_worker() {
             mode: "test".into(),
         }],
         sink,
+        appliance::config::Config::default().classifier(1).unwrap(),
     );
     assert_eq!(control.counters(), CounterSpec::defaults());
     let frames = [

@@ -22,8 +22,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::epoch::{CaptureCounters, EpochSummary, FlowActivity, FlowRecord};
-use crate::names::NameInspector;
 use crate::flow::{FlowConfig, FlowCounters, FlowTable};
+use crate::names::NameInspector;
 use crate::parse::{parse_frame_into, PacketMeta};
 use crate::sketch::{SketchPlan, Sketches};
 use crate::source::{Frame, FrameSource, Poll, SourceStats};

@@ -5,17 +5,11 @@
 //! ClientHello's server name; Handshake and 1-RTT packets, whose keys only
 //! the endpoints have, carry correctly framed headers around opaque bytes.
 
+use datapath::names::quic as names_quic;
 use ring::aead::{self, quic as hp, Aad, LessSafeKey, Nonce, UnboundKey};
-use ring::hkdf::{self, KeyType, Prk, Salt};
 
 /// QUIC version 1.
-pub const VERSION_1: u32 = 0x0000_0001;
-
-/// RFC 9001 section 5.2: the salt of the Initial secret for version 1.
-const INITIAL_SALT_V1: [u8; 20] = [
-    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
-    0xcc, 0xbb, 0x7f, 0x0a,
-];
+pub use names_quic::VERSION_1;
 
 /// AEAD tag length of AES-128-GCM.
 pub const TAG_LEN: usize = 16;
@@ -35,59 +29,15 @@ pub enum Side {
     Server,
 }
 
-struct Len(usize);
+/// The raw Initial secrets of one side: key, IV and header protection key
+/// (derived by the datapath, which decrypts what this module seals).
+pub type InitialSecrets = names_quic::InitialKeys;
 
-impl KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-/// TLS 1.3 HKDF-Expand-Label (RFC 8446 section 7.1) with an empty context.
-fn expand_label(secret: &Prk, label: &[u8], out: &mut [u8]) {
-    let full = [b"tls13 ".as_slice(), label].concat();
-    let info = [
-        &(out.len() as u16).to_be_bytes()[..],
-        &[full.len() as u8],
-        &full,
-        &[0u8],
-    ];
-    secret
-        .expand(&info, Len(out.len()))
-        .and_then(|okm| okm.fill(out))
-        .expect("HKDF output length within limits");
-}
-
-/// The raw Initial secrets of one side: key, IV and header protection key.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct InitialSecrets {
-    pub key: [u8; 16],
-    pub iv: [u8; 12],
-    pub hp: [u8; 16],
-}
-
-impl InitialSecrets {
-    /// Derives `side`'s Initial secrets from the Destination Connection ID
-    /// of the client's first Initial packet.
-    pub fn derive(client_dcid: &[u8], side: Side) -> Self {
-        let initial = Salt::new(hkdf::HKDF_SHA256, &INITIAL_SALT_V1).extract(client_dcid);
-        let mut secret = [0u8; 32];
-        let label: &[u8] = match side {
-            Side::Client => b"client in",
-            Side::Server => b"server in",
-        };
-        expand_label(&initial, label, &mut secret);
-        let secret = Prk::new_less_safe(hkdf::HKDF_SHA256, &secret);
-        let mut s = InitialSecrets {
-            key: [0; 16],
-            iv: [0; 12],
-            hp: [0; 16],
-        };
-        expand_label(&secret, b"quic key", &mut s.key);
-        expand_label(&secret, b"quic iv", &mut s.iv);
-        expand_label(&secret, b"quic hp", &mut s.hp);
-        s
-    }
+/// Derives `side`'s Initial secrets from the Destination Connection ID of
+/// the client's first Initial packet.
+pub fn initial_secrets(client_dcid: &[u8], side: Side) -> InitialSecrets {
+    names_quic::initial_keys(VERSION_1, client_dcid, side == Side::Server)
+        .expect("QUIC version 1 is a known version")
 }
 
 /// Ready-to-use Initial packet protection of one side.
@@ -99,7 +49,7 @@ pub struct InitialKeys {
 
 impl InitialKeys {
     pub fn new(client_dcid: &[u8], side: Side) -> Self {
-        let s = InitialSecrets::derive(client_dcid, side);
+        let s = initial_secrets(client_dcid, side);
         InitialKeys {
             aead: LessSafeKey::new(
                 UnboundKey::new(&aead::AES_128_GCM, &s.key).expect("16-byte AES-128 key"),
@@ -324,11 +274,11 @@ mod tests {
     #[test]
     fn rfc9001_initial_secrets() {
         // RFC 9001 appendix A.1.
-        let c = InitialSecrets::derive(&unhex(DCID), Side::Client);
+        let c = initial_secrets(&unhex(DCID), Side::Client);
         assert_eq!(hex(&c.key), "1f369613dd76d5467730efcbe3b1a22d");
         assert_eq!(hex(&c.iv), "fa044b2f42a3fd3b46fb255c");
         assert_eq!(hex(&c.hp), "9f50449e04a0e810283a1e9933adedd2");
-        let s = InitialSecrets::derive(&unhex(DCID), Side::Server);
+        let s = initial_secrets(&unhex(DCID), Side::Server);
         assert_eq!(hex(&s.key), "cf3a5331653c364c88f0f379b6067e37");
         assert_eq!(hex(&s.iv), "0ac1493ca1905853b0bba03e");
         assert_eq!(hex(&s.hp), "c206b8d9b9f0f37644430b490eeaa314");
@@ -409,6 +359,25 @@ mod tests {
         assert_eq!(pn, 2);
         assert_eq!(&plain[..frames.len()], &frames[..]);
         assert!(plain[frames.len()..].iter().all(|&b| b == 0));
+    }
+
+    #[test]
+    fn datapath_reads_what_is_sealed() {
+        let dcid = [0x42; 8];
+        let keys = InitialKeys::new(&dcid, Side::Client);
+        let frames = crypto_frame(0, b"hello");
+        let p = initial_packet(&keys, &dcid, &[1, 2, 3], &[], 0, 1, &frames, 1200);
+        let mut scratch = names_quic::Scratch::default();
+        let mut got = Vec::new();
+        let r =
+            names_quic::client_initial_crypto(&p, &mut scratch, |o, d| got.push((o, d.to_vec())));
+        assert_eq!(r, Ok(VERSION_1));
+        assert_eq!(got, vec![(0, b"hello".to_vec())]);
+        // The server's Initial is not the client's.
+        let skeys = InitialKeys::new(&dcid, Side::Server);
+        let p = initial_packet(&skeys, &[1, 2, 3], &[9; 8], &[], 0, 1, &frames, 0);
+        let r = names_quic::client_initial_crypto(&p, &mut scratch, |_, _| {});
+        assert_eq!(r, Err(names_quic::QuicError::Decrypt));
     }
 
     #[test]

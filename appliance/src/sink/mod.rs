@@ -19,6 +19,7 @@
 //!   ([`flows_columns`], [`capture_columns`]).
 //! - [`sketch_tables`]: the same for the sketch tables, one set of rows per
 //!   window: `heavy_hitters`, `scans`, `flow_sizes` and `sketch_state`.
+//! - [`traffic`]: the `traffic` table, per interval, device and service.
 //!
 //! Errors never panic; they are returned, and their damage (rows that will
 //! not reach a complete file) is counted in [`SinkStats`].
@@ -26,6 +27,7 @@
 mod retention;
 pub mod sketch_tables;
 pub mod tables;
+pub mod traffic;
 mod writer;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -40,14 +42,17 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use datapath::epoch::FlowRecord;
 use datapath::sketch::state::{FlowSizeRow, HeavyHitter, Scan};
 
 pub use sketch_tables::{
     flow_sizes_columns, heavy_hitters_columns, scans_columns, sketch_state_columns, SketchStateRow,
     FLOW_SIZES, HEAVY_HITTERS, SCANS, SKETCH_STATE,
 };
-pub use tables::{capture_columns, flows_columns, CaptureRow, ColumnDoc, CAPTURE, FLOWS};
+pub use tables::{
+    capture_columns, flows_columns, CaptureRow, ColumnDoc, FlowLabels, FlowRow, NicRow, CAPTURE,
+    FLOWS,
+};
+pub use traffic::{traffic_columns, TrafficRow, TRAFFIC};
 
 use writer::{ClosedFile, TableWriter, WriterSettings};
 
@@ -203,6 +208,7 @@ pub struct Sink {
     heavy_hitters: TableWriter,
     scans: TableWriter,
     flow_sizes: TableWriter,
+    traffic: TableWriter,
     sketch_state: TableWriter,
     /// Files closed by the current call, waiting to be accounted.
     closed: Vec<ClosedFile>,
@@ -265,6 +271,7 @@ impl Sink {
             sketch_tables::sketch_state_schema(),
             settings.clone(),
         )?;
+        let traffic = TableWriter::new(TRAFFIC, traffic::traffic_schema(), settings.clone())?;
         tracing::info!(
             root = %cfg.root.display(),
             tap_id = %cfg.tap_id,
@@ -280,6 +287,7 @@ impl Sink {
             scans,
             flow_sizes,
             sketch_state,
+            traffic,
             closed: Vec::new(),
             recent: VecDeque::new(),
             last_retention: Instant::now(),
@@ -304,7 +312,7 @@ impl Sink {
     }
 
     /// Every table's writer, with its name.
-    fn writers(&self) -> [(&'static str, &TableWriter); 6] {
+    fn writers(&self) -> [(&'static str, &TableWriter); 7] {
         [
             (FLOWS, &self.flows),
             (CAPTURE, &self.capture),
@@ -312,10 +320,11 @@ impl Sink {
             (SCANS, &self.scans),
             (FLOW_SIZES, &self.flow_sizes),
             (SKETCH_STATE, &self.sketch_state),
+            (TRAFFIC, &self.traffic),
         ]
     }
 
-    fn writers_mut(&mut self) -> [&mut TableWriter; 6] {
+    fn writers_mut(&mut self) -> [&mut TableWriter; 7] {
         [
             &mut self.flows,
             &mut self.capture,
@@ -323,6 +332,7 @@ impl Sink {
             &mut self.scans,
             &mut self.flow_sizes,
             &mut self.sketch_state,
+            &mut self.traffic,
         ]
     }
 
@@ -336,10 +346,10 @@ impl Sink {
 
     /// Appends finished flows to `flows`. A row's data time is its
     /// `last_ns` (flow_end).
-    pub fn write_flows(&mut self, rows: &[FlowRecord]) -> Result<(), SinkError> {
+    pub fn write_flows(&mut self, rows: &[FlowRow]) -> Result<(), SinkError> {
         let mut result = Ok(());
-        for (day, group) in by_day(rows, |r| r.last_ns) {
-            let (first, last) = span(&group, |r| r.last_ns);
+        for (day, group) in by_day(rows, |r| r.rec.last_ns) {
+            let (first, last) = span(&group, |r| r.rec.last_ns);
             let batch = tables::flows_batch(self.flows.schema(), &self.settings.tap_id, &group);
             let w = &mut self.flows;
             let r = write_group(
@@ -435,6 +445,21 @@ impl Sink {
             rows,
             |r| r.end_ns,
             sketch_tables::sketch_state_batch,
+        );
+        self.finish_write(r)
+    }
+
+    /// Appends per-interval device x service rows to `traffic`. A row's
+    /// data time is its interval end.
+    pub fn write_traffic(&mut self, rows: &[TrafficRow]) -> Result<(), SinkError> {
+        let r = write_rows(
+            &mut self.traffic,
+            TRAFFIC,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.end_ns,
+            traffic::traffic_batch,
         );
         self.finish_write(r)
     }
@@ -675,6 +700,10 @@ fn lock_root(root: &Path) -> Result<File, SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn rows_of(recs: impl IntoIterator<Item = FlowRecord>) -> Vec<FlowRow> {
+        recs.into_iter().map(FlowRow::from).collect()
+    }
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type, TimeUnit, TimestampMicrosecondType, UInt16Type};
     use datapath::epoch::{CaptureCounters, DirCounters, EndReason, TcpDirStats};
@@ -761,6 +790,7 @@ mod tests {
             start_ns: end_ns - SEC,
             end_ns,
             counters,
+            nic: None,
         }
     }
 
@@ -839,7 +869,7 @@ mod tests {
             end_reason: EndReason::EndOfCapture,
             ..Default::default()
         };
-        sink.write_flows(&[tcp, udp, icmp]).unwrap();
+        sink.write_flows(&rows_of([tcp, udp, icmp])).unwrap();
         sink.write_flows(&[]).unwrap();
         sink.write_capture(&[capture_row(0, t), capture_row(1, t)])
             .unwrap();
@@ -976,7 +1006,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut sink = Sink::open(cfg(root)).unwrap();
-        sink.write_flows(&[flow(D0 + SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(D0 + SEC)])).unwrap();
         sink.write_capture(&[capture_row(0, D0 + SEC)]).unwrap();
         assert!(parquet_files(&root.join("flows")).is_empty());
         assert!(parquet_files(&root.join("capture")).is_empty());
@@ -1012,12 +1042,12 @@ mod tests {
         let root = dir.path();
         let mut sink = Sink::open(cfg(root)).unwrap();
         let t = D0 + 10 * SEC;
-        sink.write_flows(&[flow(t)]).unwrap();
-        sink.write_flows(&[flow(t + 299 * SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(t)])).unwrap();
+        sink.write_flows(&rows_of([flow(t + 299 * SEC)])).unwrap();
         assert!(parquet_files(&root.join("flows")).is_empty());
         // The interval passes with this row: the first file closes, the row
         // opens the second.
-        sink.write_flows(&[flow(t + 300 * SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(t + 300 * SEC)])).unwrap();
         let files = parquet_files(&root.join("flows"));
         assert_eq!(files.len(), 1);
         assert_eq!(read(&files[0]).num_rows(), 2);
@@ -1065,7 +1095,7 @@ mod tests {
                 f
             })
             .collect();
-        sink.write_flows(&rows).unwrap();
+        sink.write_flows(&rows_of(rows.clone())).unwrap();
         sink.close().unwrap();
         let files = parquet_files(&root.join("flows"));
         assert!(files.len() > 2, "{} files", files.len());
@@ -1080,10 +1110,11 @@ mod tests {
         let mut sink = Sink::open(cfg(root)).unwrap();
         let before = D0 + DAY - SEC; // 2024-05-01T23:59:59Z
         let after = D0 + DAY + SEC; // 2024-05-02T00:00:01Z
-        sink.write_flows(&[flow(after), flow(before)]).unwrap();
+        sink.write_flows(&rows_of([flow(after), flow(before)]))
+            .unwrap();
         // Late rows of the first date, interleaved with the second.
-        sink.write_flows(&[flow(before - SEC)]).unwrap();
-        sink.write_flows(&[flow(after + SEC), flow(before - 2 * SEC)])
+        sink.write_flows(&rows_of([flow(before - SEC)])).unwrap();
+        sink.write_flows(&rows_of([flow(after + SEC), flow(before - 2 * SEC)]))
             .unwrap();
         sink.close().unwrap();
         let d1 = parquet_files(&root.join("flows/date=2024-05-01"));
@@ -1119,7 +1150,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut sink = Sink::open(cfg(root)).unwrap();
-        sink.write_flows(&[flow(D0 + SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(D0 + SEC)])).unwrap();
         // What a killed run leaves behind: a partial file (no footer), and
         // the same in another table's folder.
         let open = sink.open_files();
@@ -1152,7 +1183,7 @@ mod tests {
             ..cfg(root)
         })
         .unwrap();
-        sink.write_flows(&[flow(D0 + SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(D0 + SEC)])).unwrap();
         let one = sink.stats().bytes_written;
         drop(sink);
         fs::remove_dir_all(root.join("flows")).unwrap();
@@ -1166,7 +1197,8 @@ mod tests {
         .unwrap();
         // Ten files over ten days; every close applies the quota.
         for i in 0..10 {
-            sink.write_flows(&[flow(D0 + i * DAY + SEC)]).unwrap();
+            sink.write_flows(&rows_of([flow(D0 + i * DAY + SEC)]))
+                .unwrap();
             let total: u64 = parquet_files(root)
                 .iter()
                 .map(|p| fs::metadata(p).unwrap().len())
@@ -1223,7 +1255,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let mut sink = Sink::open(cfg(root)).unwrap();
-        sink.write_flows(&[flow(D0 + SEC)]).unwrap();
+        sink.write_flows(&rows_of([flow(D0 + SEC)])).unwrap();
         drop(sink);
         assert_eq!(rows_in(&root.join("flows")), 1);
         assert!(parquet_files(&root.join(".inprogress")).is_empty());

@@ -47,6 +47,52 @@ pub struct CaptureRow {
     pub start_ns: u64,
     pub end_ns: u64,
     pub counters: CaptureCounters,
+    /// Live capture, the first worker's rows only: the interface's own
+    /// counters over the epoch.
+    pub nic: Option<NicRow>,
+}
+
+/// Interface-level counters over one epoch (see `iface::NicStats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NicRow {
+    pub rx_packets: u64,
+    pub rx_dropped: u64,
+    pub rx_missed: u64,
+    pub rx_errors: u64,
+    pub carrier: bool,
+    pub carrier_changes: u64,
+}
+
+/// What the classifier says of a flow, as written to `flows`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowLabels {
+    pub server_name: Option<Arc<str>>,
+    pub name_source: Option<&'static str>,
+    pub alpn: Option<Arc<str>>,
+    /// None = `unknown`.
+    pub service: Option<Arc<str>>,
+    pub category: Option<Arc<str>>,
+    pub service_match: Option<&'static str>,
+    pub direction: Option<&'static str>,
+    pub device_mac: Option<[u8; 6]>,
+    pub device_ip: Option<[u8; 16]>,
+    pub device_name: Option<Arc<str>>,
+}
+
+/// One `flows` row: a finished flow and its labels.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowRow {
+    pub rec: FlowRecord,
+    pub labels: FlowLabels,
+}
+
+impl From<FlowRecord> for FlowRow {
+    fn from(rec: FlowRecord) -> FlowRow {
+        FlowRow {
+            rec,
+            labels: FlowLabels::default(),
+        }
+    }
 }
 
 /// Documentation of one column, for the README and the status CLI.
@@ -145,6 +191,17 @@ const FLOWS_COLS: &[Col] = &[
     col("server_ip", Ty::Utf8, NOT_NULL, "IP address of the server (the other side), formatted as client_ip."),
     col("client_port", Ty::U16, NULL, "Client's TCP/UDP port; null for other protocols and for flows made of IP fragments whose first fragment was not seen."),
     col("server_port", Ty::U16, NULL, "Server's TCP/UDP port; null as client_port."),
+    col("app_proto", Ty::Utf8, NULL, "Application protocol recognised from the first packets: tls, quic, gquic, http, dns, mdns or dhcp; null when not recognised."),
+    col("server_name", Ty::Utf8, NULL, "Name of the server: the flow's TLS or QUIC SNI, HTTP Host or DNS query name, else the name its address resolved to in DNS, else a name another flow to the same address announced (see name_source); null when none is known."),
+    col("name_source", Ty::Utf8, NULL, "Where server_name comes from: tls_sni, quic_sni, gquic_sni, http_host, dns_query (the flow's own packets), dns (a DNS answer for server_ip), server_ip (another flow's SNI/Host for server_ip); null with server_name."),
+    col("alpn", Ty::Utf8, NULL, "ALPN protocols offered in the client's TLS/QUIC ClientHello, comma-separated (e.g. h2,http/1.1); null when none."),
+    col("service", Ty::Utf8, NOT_NULL, "Service the flow belongs to per the service catalog (e.g. netflix, youtube, zoom), unknown when nothing matched."),
+    col("service_category", Ty::Utf8, NOT_NULL, "The service's category (video, conferencing, social, cdn, ...), unknown when service is unknown."),
+    col("service_match", Ty::Utf8, NULL, "What matched the service: name (server_name or a DNS name of server_ip), ip_prefix (the catalog's address ranges) or port (its port rules); null when service is unknown."),
+    col("direction", Ty::Utf8, NULL, "Where the flow runs relative to the local subnets: outbound (local client), inbound (local server), local (both) or external (neither)."),
+    col("device_mac", Ty::Utf8, NULL, "MAC of the flow's device, its local end (the client if local, else the server if local, else the client); null without Ethernet."),
+    col("device_ip", Ty::Utf8, NULL, "Address of the device in this flow."),
+    col("device_name", Ty::Utf8, NULL, "Name of the device: its DHCP hostname (option 12), else its mDNS name, else Unknown-<ip>."),
     col("c2s_packets", Ty::U64, NOT_NULL, "Packets from client to server."),
     col("c2s_bytes", Ty::U64, NOT_NULL, "Frame bytes on the wire from client to server (as tshark's frame.len)."),
     col("c2s_payload_bytes", Ty::U64, NOT_NULL, "L4 payload bytes from client to server, per the IP header."),
@@ -202,16 +259,23 @@ const CAPTURE_HEAD_COLS: &[Col] = &[
     col("src_invalid_descs", Ty::U64, NOT_NULL, "AF_XDP: invalid descriptors reported by the kernel."),
     col("busy_polls", Ty::U64, NOT_NULL, "Poll loop iterations that found frames."),
     col("idle_polls", Ty::U64, NOT_NULL, "Poll loop iterations that found none."),
+    col("name_events", Ty::U64, NOT_NULL, "Names found (server names, DNS answers, device names) and handed to the control core."),
+    col("name_events_dropped", Ty::U64, NOT_NULL, "Names lost because the epoch's name log was full: flows that may lack server_name, addresses missing from the DNS cache."),
+    col("name_reasm_full", Ty::U64, NOT_NULL, "Flows whose ClientHello or HTTP request spanned several packets but found every reassembly buffer in use: their server name is missing."),
+    col("activity_dropped", Ty::U64, NOT_NULL, "Per-flow activity records lost because no summary buffer was free: their packets are in the flows table but missing from that interval of traffic."),
     col("parse_errors_total", Ty::U64, NOT_NULL, "Frames that did not become flow packets, all reasons (the sum of the parse_* columns, including parse_non_ip)."),
 ];
 
 /// Columns of `capture` after the per-reason parse error columns.
-const CAPTURE_TAIL_COLS: &[Col] = &[col(
-    "busy_poll_utilisation",
-    Ty::F64,
-    NULL,
-    "busy_polls / (busy_polls + idle_polls): share of poll iterations that found work; null when both are 0.",
-)];
+const CAPTURE_TAIL_COLS: &[Col] = &[
+    col("busy_poll_utilisation", Ty::F64, NULL, "busy_polls / (busy_polls + idle_polls): share of poll iterations that found work; null when both are 0."),
+    col("nic_rx_packets", Ty::U64, NULL, "Live capture: frames the interface itself received in the epoch (sysfs statistics, all queues), whether or not tapscope saw them; on the first worker's row only, null on the others and in replay. nic_rx_packets - sum(packets) over the epoch's rows approximates frames the interface got but tapscope did not."),
+    col("nic_rx_dropped", Ty::U64, NULL, "Live capture: frames the interface's driver or stack dropped in the epoch (first worker's row only)."),
+    col("nic_rx_missed", Ty::U64, NULL, "Live capture: frames the NIC missed (rx_missed_errors + rx_fifo_errors: its buffer overflowed) in the epoch (first worker's row only)."),
+    col("nic_rx_errors", Ty::U64, NULL, "Live capture: receive errors (CRC, length, alignment) in the epoch (first worker's row only)."),
+    col("link_up", Ty::Bool, NULL, "Live capture: the interface had carrier when the epoch was accounted (first worker's row only). Frames sent while the link is down never reach the tap: look for false here and for carrier_changes."),
+    col("carrier_changes", Ty::U64, NULL, "Live capture: link up/down transitions in the epoch (first worker's row only)."),
+];
 
 /// Name of the `capture` column of parse error reason `i`:
 /// `parse_<ParseError::reason_name(i)>`, or `parse_reason_<i>` should two
@@ -364,7 +428,7 @@ pub(super) fn repeat_str(value: &str, n: usize) -> ArrayRef {
 }
 
 /// `aa:bb:cc:dd:ee:ff`, or null when all zero (no Ethernet header).
-fn mac_array<'a>(macs: impl Iterator<Item = &'a [u8; 6]>) -> ArrayRef {
+pub(super) fn mac_array<'a>(macs: impl Iterator<Item = &'a [u8; 6]>) -> ArrayRef {
     let mut b = StringBuilder::new();
     for m in macs {
         if *m == [0u8; 6] {
@@ -395,6 +459,24 @@ pub(super) fn ip_array<'a>(addrs: impl Iterator<Item = (u8, &'a [u8; 16])>) -> A
             }
         }
         b.append_value("");
+    }
+    Arc::new(b.finish())
+}
+
+/// As [`ip_array`] (IPv4-mapped shown as IPv4), null for `None`.
+pub(super) fn opt_ip_array<'a>(addrs: impl Iterator<Item = Option<&'a [u8; 16]>>) -> ArrayRef {
+    let mut b = StringBuilder::new();
+    for a in addrs {
+        match a {
+            None => b.append_null(),
+            Some(a) => {
+                let v6 = Ipv6Addr::from(*a);
+                match v6.to_ipv4_mapped() {
+                    Some(v4) => b.append_value(v4.to_string()),
+                    None => b.append_value(v6.to_string()),
+                }
+            }
+        }
     }
     Arc::new(b.finish())
 }
@@ -485,12 +567,20 @@ fn push_tcp_dir(
     Ok(())
 }
 
+/// Nullable strings from shared strings.
+fn opt_str<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
+    Arc::new(StringArray::from_iter(values))
+}
+
 /// One `flows` batch from `rows` (must use [`flows_schema`]).
 pub(crate) fn flows_batch(
     schema: &SchemaRef,
     tap_id: &str,
-    rows: &[&FlowRecord],
+    full: &[&FlowRow],
 ) -> Result<RecordBatch, ArrowError> {
+    let recs: Vec<&FlowRecord> = full.iter().map(|r| &r.rec).collect();
+    let rows = &recs[..];
+    let labels = || full.iter().map(|r| &r.labels);
     let n = rows.len();
     let mut c = Columns::new(schema);
     c.push("tap_id", repeat_str(tap_id, n))?;
@@ -557,6 +647,38 @@ pub(crate) fn flows_batch(
         Arc::new(UInt16Array::from_iter(
             rows.iter().map(|r| has_ports(r).then_some(r.server_port)),
         )),
+    )?;
+    c.push(
+        "app_proto",
+        opt_str(rows.iter().map(|r| r.app_proto.name())),
+    )?;
+    c.push(
+        "server_name",
+        opt_str(labels().map(|l| l.server_name.as_deref())),
+    )?;
+    c.push("name_source", opt_str(labels().map(|l| l.name_source)))?;
+    c.push("alpn", opt_str(labels().map(|l| l.alpn.as_deref())))?;
+    c.push(
+        "service",
+        opt_str(labels().map(|l| Some(l.service.as_deref().unwrap_or("unknown")))),
+    )?;
+    c.push(
+        "service_category",
+        opt_str(labels().map(|l| Some(l.category.as_deref().unwrap_or("unknown")))),
+    )?;
+    c.push("service_match", opt_str(labels().map(|l| l.service_match)))?;
+    c.push("direction", opt_str(labels().map(|l| l.direction)))?;
+    c.push(
+        "device_mac",
+        mac_array(labels().map(|l| l.device_mac.as_ref().unwrap_or(&[0; 6]))),
+    )?;
+    c.push(
+        "device_ip",
+        opt_ip_array(labels().map(|l| l.device_ip.as_ref())),
+    )?;
+    c.push(
+        "device_name",
+        opt_str(labels().map(|l| l.device_name.as_deref())),
     )?;
     c.push("c2s_packets", u64_array(rows.iter().map(|r| r.c2s.packets)))?;
     c.push("c2s_bytes", u64_array(rows.iter().map(|r| r.c2s.bytes)))?;
@@ -633,6 +755,10 @@ pub(crate) fn capture_batch(
     c.push("src_invalid_descs", counter(|k| k.src_invalid_descs))?;
     c.push("busy_polls", counter(|k| k.busy_polls))?;
     c.push("idle_polls", counter(|k| k.idle_polls))?;
+    c.push("name_events", counter(|k| k.name_events))?;
+    c.push("name_events_dropped", counter(|k| k.name_events_dropped))?;
+    c.push("name_reasm_full", counter(|k| k.name_reasm_full))?;
+    c.push("activity_dropped", counter(|k| k.activity_dropped))?;
     c.push("parse_errors_total", counter(|k| k.parse_errors_total()))?;
     for (i, name) in parse_reason_columns().iter().enumerate() {
         c.push(
@@ -648,6 +774,22 @@ pub(crate) fn capture_batch(
             (total != 0).then(|| busy as f64 / total as f64)
         }))),
     )?;
+    let nic = |f: fn(&NicRow) -> u64| -> ArrayRef {
+        Arc::new(UInt64Array::from_iter(
+            rows.iter().map(|r| r.nic.as_ref().map(f)),
+        ))
+    };
+    c.push("nic_rx_packets", nic(|n| n.rx_packets))?;
+    c.push("nic_rx_dropped", nic(|n| n.rx_dropped))?;
+    c.push("nic_rx_missed", nic(|n| n.rx_missed))?;
+    c.push("nic_rx_errors", nic(|n| n.rx_errors))?;
+    c.push(
+        "link_up",
+        Arc::new(BooleanArray::from_iter(
+            rows.iter().map(|r| r.nic.map(|n| n.carrier)),
+        )),
+    )?;
+    c.push("carrier_changes", nic(|n| n.carrier_changes))?;
     c.finish()
 }
 
@@ -748,7 +890,8 @@ mod tests {
             ..Default::default()
         };
         let schema = flows_schema();
-        let b = flows_batch(&schema, "tap-1", &[&tcp, &udp, &frag]).unwrap();
+        let rows = [tcp, udp, frag].map(FlowRow::from);
+        let b = flows_batch(&schema, "tap-1", &rows.iter().collect::<Vec<_>>()).unwrap();
         assert_eq!(b.num_rows(), 3);
         let s = |name: &str| b.column_by_name(name).unwrap().as_string::<i32>().clone();
         assert_eq!(s("tap_id").value(2), "tap-1");
@@ -819,7 +962,7 @@ mod tests {
             ..Default::default()
         };
         let schema = flows_schema();
-        let b = flows_batch(&schema, "t", &[&r]).unwrap();
+        let b = flows_batch(&schema, "t", &[&FlowRow::from(r)]).unwrap();
         let ip = b.column_by_name("client_ip").unwrap().as_string::<i32>();
         assert_eq!(ip.value(0), "::ffff:1.2.3.4");
     }
@@ -841,10 +984,18 @@ mod tests {
             start_ns: 1_000_000_000,
             end_ns: 2_000_000_000,
             counters,
+            nic: Some(NicRow {
+                rx_packets: 9,
+                carrier: true,
+                ..NicRow::default()
+            }),
         };
         let b_row = CaptureRow::default();
         let schema = capture_schema();
         let b = capture_batch(&schema, "t", &[&a, &b_row]).unwrap();
+        let nic = b.column_by_name("nic_rx_packets").unwrap();
+        assert_eq!(nic.as_primitive::<UInt64Type>().value(0), 9);
+        assert!(nic.is_null(1), "no interface counters: null");
         let u = |name: &str| {
             b.column_by_name(name)
                 .unwrap()

@@ -304,7 +304,10 @@ fn activity_reports_each_epochs_share_once_and_the_record_the_rest() {
     t.process(&b, 50, &mut emit);
     t.flush(&mut emit);
     t.drain_activity(|x| acts.push(*x));
-    assert!(acts.is_empty(), "ended flows are accounted by their records");
+    assert!(
+        acts.is_empty(),
+        "ended flows are accounted by their records"
+    );
     let first = records.iter().find(|r| r.flow_id == x.flow_id).unwrap();
     assert_eq!((first.s2c.packets, first.s2c.bytes), (2, 600));
     assert_ne!(records[0].flow_id, records[1].flow_id);

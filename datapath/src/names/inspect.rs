@@ -329,7 +329,21 @@ impl NameInspector {
             return;
         }
         let first = payload[0];
-        if first & 0x80 != 0 {
+        if first.is_ascii_uppercase() {
+            // HTTP over UDP (SSDP's M-SEARCH and NOTIFY carry a Host).
+            if let Ok(host) = http::request_host(payload) {
+                rec.app_proto = AppProto::Http;
+                if let Some(h) = host.filter(|h| !h.is_empty()) {
+                    let ev = NameEvent {
+                        kind: NameKind::HttpHost,
+                        flow_id: rec.flow_id,
+                        ..out.event()
+                    };
+                    out.push(ev, h, []);
+                }
+            }
+            st.done = true;
+        } else if first & 0x80 != 0 {
             self.quic(payload, rec, st, out);
         } else if let Some(sni) = quic::gquic_chlo_sni(payload) {
             rec.app_proto = AppProto::GQuic;
@@ -413,7 +427,13 @@ impl NameInspector {
         }
     }
 
-    fn quic(&mut self, payload: &[u8], rec: &mut FlowRecord, st: &mut FlowNames, out: &mut Out<'_>) {
+    fn quic(
+        &mut self,
+        payload: &[u8],
+        rec: &mut FlowRecord,
+        st: &mut FlowNames,
+        out: &mut Out<'_>,
+    ) {
         let flow_id = rec.flow_id;
         let now = out.now_ns;
         let pool = &mut self.pool;
@@ -584,16 +604,13 @@ impl NameInspector {
 
 /// A free (or stale) reassembly buffer for `flow_id`: pool index + 1.
 fn take_slot(pool: &mut [Slot], flow_id: u64, now_ns: u64) -> Option<u16> {
-    let i = pool
-        .iter()
-        .position(|s| s.owner == 0)
-        .or_else(|| {
-            pool.iter()
-                .enumerate()
-                .filter(|(_, s)| now_ns.saturating_sub(s.used_ns) > REASM_STALE_NS)
-                .min_by_key(|(_, s)| s.used_ns)
-                .map(|(i, _)| i)
-        })?;
+    let i = pool.iter().position(|s| s.owner == 0).or_else(|| {
+        pool.iter()
+            .enumerate()
+            .filter(|(_, s)| now_ns.saturating_sub(s.used_ns) > REASM_STALE_NS)
+            .min_by_key(|(_, s)| s.used_ns)
+            .map(|(i, _)| i)
+    })?;
     let s = &mut pool[i];
     s.owner = flow_id;
     s.used_ns = now_ns;
@@ -738,7 +755,14 @@ mod tests {
         let cuts = [0, 300, 500, hello.len()];
         for w in cuts.windows(2) {
             let seg = &hello[w[0]..w[1]];
-            send(&mut ins, &mut f, &tcp_meta(1000 + w[0] as u32, seg.len()), seg, &mut log, &mut c);
+            send(
+                &mut ins,
+                &mut f,
+                &tcp_meta(1000 + w[0] as u32, seg.len()),
+                seg,
+                &mut log,
+                &mut c,
+            );
         }
         assert!(f.st.done());
         assert_eq!(f.rec.app_proto, AppProto::Tls);
@@ -769,7 +793,14 @@ mod tests {
         let mut log = NameLog::with_capacity(16, 4096);
         let mut c = CaptureCounters::default();
         let mut f = flow(9);
-        send(&mut ins, &mut f, &tcp_meta(1, split.len()), &split, &mut log, &mut c);
+        send(
+            &mut ins,
+            &mut f,
+            &tcp_meta(1, split.len()),
+            &split,
+            &mut log,
+            &mut c,
+        );
         assert!(f.st.done());
         assert_eq!(log.len(), 1, "{:?}", log.events);
         assert_eq!(log.text(log.events[0].name), b"split.example.com");
@@ -786,14 +817,28 @@ mod tests {
         let b = b"Host: www.example.org:8080\r\n\r\n";
         send(&mut ins, &mut f, &tcp_meta(5, a.len()), a, &mut log, &mut c);
         assert!(!f.st.done());
-        send(&mut ins, &mut f, &tcp_meta(5 + a.len() as u32, b.len()), b, &mut log, &mut c);
+        send(
+            &mut ins,
+            &mut f,
+            &tcp_meta(5 + a.len() as u32, b.len()),
+            b,
+            &mut log,
+            &mut c,
+        );
         assert!(f.st.done());
         assert_eq!(f.rec.app_proto, AppProto::Http);
         assert_eq!(log.text(log.events[0].name), b"www.example.org:8080");
 
         let mut g = flow(2);
         let ssh = b"SSH-2.0-OpenSSH_9.2\r\n";
-        send(&mut ins, &mut g, &tcp_meta(1, ssh.len()), ssh, &mut log, &mut c);
+        send(
+            &mut ins,
+            &mut g,
+            &tcp_meta(1, ssh.len()),
+            ssh,
+            &mut log,
+            &mut c,
+        );
         assert!(g.st.done());
         assert_eq!(g.rec.app_proto, AppProto::Unknown);
         assert_eq!(log.len(), 1);
@@ -808,21 +853,46 @@ mod tests {
         let first = &hello[..100];
         let mut flows: Vec<Flow> = (1..=POOL as u64 + 1).map(flow).collect();
         for f in flows.iter_mut() {
-            send(&mut ins, f, &tcp_meta(1, first.len()), first, &mut log, &mut c);
+            send(
+                &mut ins,
+                f,
+                &tcp_meta(1, first.len()),
+                first,
+                &mut log,
+                &mut c,
+            );
         }
         assert_eq!(c.name_reasm_full, 1);
         assert!(flows[POOL].st.done());
         // Much later, a new flow takes the least recently used buffer.
         let mut late = flow(1_000);
         let m = tcp_meta(1, first.len());
-        ins.inspect(&m, first, 10 * REASM_STALE_NS, true, &mut late.rec, &mut late.st, &mut log, &mut c);
+        ins.inspect(
+            &m,
+            first,
+            10 * REASM_STALE_NS,
+            true,
+            &mut late.rec,
+            &mut late.st,
+            &mut log,
+            &mut c,
+        );
         assert!(!late.st.done());
         assert_eq!(c.name_reasm_full, 1);
         // The flow whose buffer was taken gives up instead of misreading.
         let f0 = &mut flows[0];
         let rest = &hello[100..];
         let m = tcp_meta(101, rest.len());
-        ins.inspect(&m, rest, 10 * REASM_STALE_NS, true, &mut f0.rec, &mut f0.st, &mut log, &mut c);
+        ins.inspect(
+            &m,
+            rest,
+            10 * REASM_STALE_NS,
+            true,
+            &mut f0.rec,
+            &mut f0.st,
+            &mut log,
+            &mut c,
+        );
         assert!(f0.st.done());
         assert!(log.is_empty());
     }

@@ -24,4 +24,4 @@ pub mod inspect;
 pub mod quic;
 pub mod tls;
 
-pub use inspect::{NameEvent, NameKind, NameLog, NameInspector};
+pub use inspect::{NameEvent, NameInspector, NameKind, NameLog};

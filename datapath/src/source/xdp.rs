@@ -300,7 +300,9 @@ impl XdpSource {
     /// Sleeps `coalesce_us` (adaptive polling, see [`XdpConfig::coalesce_us`]).
     fn coalesce(&mut self) {
         self.coalesced += 1;
-        std::thread::sleep(std::time::Duration::from_micros(self.cfg.coalesce_us as u64));
+        std::thread::sleep(std::time::Duration::from_micros(
+            self.cfg.coalesce_us as u64,
+        ));
     }
 
     /// Times the worker slept to let frames gather.
