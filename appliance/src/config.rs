@@ -529,7 +529,7 @@ impl Config {
             86_400,
         )?;
         let epoch_s = self.capture.epoch_ms as f64 / 1000.0;
-        if (self.classify.traffic_interval_s * 1000) % self.capture.epoch_ms.max(1) != 0 {
+        if !(self.classify.traffic_interval_s * 1000).is_multiple_of(self.capture.epoch_ms.max(1)) {
             return Err(err(
                 "classify.traffic_interval_s",
                 format!("must be a multiple of the epoch ({epoch_s} s)"),

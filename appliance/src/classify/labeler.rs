@@ -282,7 +282,7 @@ impl Classifier {
             self.finished[w] = true;
         }
         self.seq += 1;
-        if self.seq % 4096 == 0 {
+        if self.seq.is_multiple_of(4096) {
             self.gc(s.end_ns);
         }
     }

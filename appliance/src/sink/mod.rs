@@ -700,6 +700,7 @@ fn lock_root(root: &Path) -> Result<File, SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datapath::epoch::FlowRecord;
 
     fn rows_of(recs: impl IntoIterator<Item = FlowRecord>) -> Vec<FlowRow> {
         recs.into_iter().map(FlowRow::from).collect()

@@ -176,7 +176,14 @@ fn synthetic(keys: u32, n: usize) -> Stream {
         let c2s = r >> 48 & 1 == 0;
         // One packet in 16 starts a flow.
         let new_flow = c2s && r >> 50 & 15 == 0;
-        out.push((m, Seen { c2s, new_flow }));
+        out.push((
+            m,
+            Seen {
+                c2s,
+                new_flow,
+                slot: 0,
+            },
+        ));
     }
     Stream {
         name: "synthetic",
