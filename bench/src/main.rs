@@ -343,10 +343,21 @@ fn in_memory(
         .iter()
         .map(|(t, _)| {
             row(
-                "tapscope worker, sketches off",
+                "tapscope worker, names and sketches off",
                 Role::Worker,
                 Some(*t),
                 flow_what,
+            )
+        })
+        .collect();
+    let mut named: Vec<Row> = timed
+        .iter()
+        .map(|(t, _)| {
+            row(
+                "tapscope worker, names on, sketches off",
+                Role::WorkerNames,
+                Some(*t),
+                &format!("{flow_what} + names (DNS, TLS/QUIC SNI, HTTP Host, DHCP)"),
             )
         })
         .collect();
@@ -354,10 +365,10 @@ fn in_memory(
         .iter()
         .map(|(t, _)| {
             row(
-                "tapscope worker, default sketches",
+                "tapscope worker, names + default sketches",
                 Role::WorkerFull,
                 Some(*t),
-                &format!("{flow_what} + sketches (SketchPlan::default())"),
+                &format!("{flow_what} + names + sketches (SketchPlan::default())"),
             )
         })
         .collect();
@@ -383,12 +394,16 @@ fn in_memory(
     // Other link types only matter if there are any.
     let extra_links = all.len() != eth.len() && args.timing.contains(&Timing::Capture);
     let mut worker_all = row(
-        "tapscope worker, sketches off, all link types",
+        "tapscope worker, names and sketches off, all link types",
         Role::Extra,
         Some(Timing::Capture),
         flow_what,
     );
     // Warm-up: fault in the corpus and the code.
+    let bare = WorkerConfig {
+        names: false,
+        ..cfg
+    };
     for plan in [&off, &full] {
         let n = args.packets.min(eth.len() as u64 * 2);
         let _ = mem::worker_run(corpus, eth, n, cfg, plan);
@@ -396,8 +411,10 @@ fn in_memory(
     for rep in 0..args.repeat {
         eprintln!("  run {}/{}", rep + 1, args.repeat);
         for (i, (_, frames)) in timed.iter().enumerate() {
-            let w = mem::worker_run(corpus, frames, args.packets, cfg, &off);
+            let w = mem::worker_run(corpus, frames, args.packets, bare, &off);
             record_worker(&mut workers[i], &w);
+            let nm = mem::worker_run(corpus, frames, args.packets, cfg, &off);
+            record_worker(&mut named[i], &nm);
             let f = mem::worker_run(corpus, frames, args.packets, cfg, &full);
             record_worker(&mut fulls[i], &f);
             controls[i].samples.push(Sample {
@@ -426,7 +443,7 @@ fn in_memory(
             p.parse_err
         );
         if extra_links {
-            let a = mem::worker_run(corpus, all, args.packets, cfg, &off);
+            let a = mem::worker_run(corpus, all, args.packets, bare, &off);
             record_worker(&mut worker_all, &a);
         }
     }
@@ -449,15 +466,24 @@ fn in_memory(
             w.ns_per_packet().zip(parse_ns).map(|(a, b)| a - b),
         ));
     }
-    for (w, f) in workers.iter().zip(&fulls) {
+    for (w, n) in workers.iter().zip(&named) {
+        derived.push(derive(
+            "→ names",
+            "worker with names on − worker with names and sketches off",
+            w.timing,
+            n.ns_per_packet().zip(w.ns_per_packet()).map(|(a, b)| a - b),
+        ));
+    }
+    for (n, f) in named.iter().zip(&fulls) {
         derived.push(derive(
             "→ sketches",
-            "worker with default sketches − worker with sketches off",
-            w.timing,
-            f.ns_per_packet().zip(w.ns_per_packet()).map(|(a, b)| a - b),
+            "worker with names + default sketches − worker with names on",
+            n.timing,
+            f.ns_per_packet().zip(n.ns_per_packet()).map(|(a, b)| a - b),
         ));
     }
     let mut rows = workers;
+    rows.extend(named);
     rows.extend(fulls);
     rows.push(parse);
     rows.extend(derived);

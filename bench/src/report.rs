@@ -30,7 +30,9 @@ pub enum Role {
     /// (the figure the target is about).
     #[default]
     Worker,
-    /// The worker loop with the default sketches.
+    /// The worker loop with names on, sketches off.
+    WorkerNames,
+    /// The worker loop with names and the default sketches.
     WorkerFull,
     /// The control core's part, measured inline.
     Control,
@@ -330,7 +332,7 @@ impl Report<'_> {
                 let _ = writeln!(
                     o,
                     "- DESIGN.md's budget for the whole per-packet path at 10 GbE line rate \
-                     (14.88 Mpps at 64 B), ≤ {LINE_RATE_NS:.0} ns/packet, worker with default \
+                     (14.88 Mpps at 64 B), ≤ {LINE_RATE_NS:.0} ns/packet, worker with names and default \
                      sketches, {}: {v:.1} ns/packet ({:.2} Mpps per core): **{}**.",
                     t.name(),
                     1e3 / v,

@@ -45,6 +45,8 @@ pub struct WorkerConfig {
     /// free. Replay sets this (a file can wait; a NIC cannot); live capture
     /// never does.
     pub lossless: bool,
+    /// Read names from flows' first packets ([`crate::names`]).
+    pub names: bool,
 }
 
 impl Default for WorkerConfig {
@@ -57,6 +59,7 @@ impl Default for WorkerConfig {
             summary_flow_capacity: 16_384,
             summary_pool: 8,
             lossless: false,
+            names: true,
         }
     }
 }
@@ -347,7 +350,7 @@ impl Worker {
                 let seen = self.table.process(&self.meta, now, &mut |r| out.emit(r));
                 self.out.sketch.update(&self.meta, seen);
                 let (rec, st) = self.table.flow_mut(seen.slot);
-                if !st.done() {
+                if self.cfg.names && !st.done() {
                     let out = &mut self.out;
                     self.names.inspect(
                         &self.meta,
