@@ -319,6 +319,7 @@ impl Control {
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
     }
+
 }
 
 /// Name of an end reason index, for reports.

@@ -179,8 +179,12 @@ pub fn run(seconds: u64, out: PathBuf, rate_pps: u64) -> Result<()> {
     let o = out.display();
     println!("Read them with, for example:");
     println!(
-        "  duckdb -c \"select server_ip, server_port, protocol, sum(c2s_bytes + s2c_bytes) as bytes \
+        "  duckdb -c \"select server_name, service, sum(c2s_bytes + s2c_bytes) as bytes \
          from read_parquet('{o}/flows/*/*.parquet') group by all order by bytes desc limit 10\""
+    );
+    println!(
+        "  duckdb -c \"select device_name, service, sum(bytes_down) as down, sum(bytes_up) as up \
+         from read_parquet('{o}/traffic/*/*.parquet') group by all order by down desc\""
     );
     println!(
         "  python3 -c \"import pyarrow.parquet as pq; print(pq.read_table('{o}/flows').to_pandas().head())\""
@@ -257,6 +261,17 @@ fn status_view(
             group(k.parse_errors_total())
         }
     );
+    let top = |v: Vec<(std::sync::Arc<str>, u64)>| -> String {
+        if v.is_empty() {
+            return "none yet".into();
+        }
+        v.iter()
+            .map(|(n, b)| format!("{n} {}", human_bytes(*b)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    s += &format!("  services  {}\n", top(c.classifier().top_services(5)));
+    s += &format!("  devices   {}\n", top(c.classifier().top_devices(3)));
     let st = c.sink().stats();
     s += &format!(
         "  files     {} complete, {} written\n",

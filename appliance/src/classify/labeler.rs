@@ -208,6 +208,9 @@ pub struct Classifier {
     unknown: Arc<str>,
     /// Service names and categories as shared strings, by id.
     names: HashMap<ServiceId, (Arc<str>, Arc<str>)>,
+    /// Bytes since the start, per service and per device (for status views).
+    service_bytes: HashMap<Option<ServiceId>, u64>,
+    device_bytes: HashMap<DeviceKey, ([u8; 16], u64)>,
 }
 
 impl Classifier {
@@ -225,6 +228,8 @@ impl Classifier {
             seq: 0,
             unknown: Arc::from("unknown"),
             names: HashMap::new(),
+            service_bytes: HashMap::new(),
+            device_bytes: HashMap::new(),
         }
     }
 
@@ -340,6 +345,30 @@ impl Classifier {
             self.totals.traffic_rows += rows.len() as u64;
             out.extend(rows);
         }
+    }
+
+    /// The `n` services with the most bytes since the start, most first.
+    pub fn top_services(&self, n: usize) -> Vec<(Arc<str>, u64)> {
+        let mut v: Vec<(Option<ServiceId>, u64)> =
+            self.service_bytes.iter().map(|(k, b)| (*k, *b)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        v.truncate(n);
+        v.into_iter()
+            .map(|(id, b)| match id {
+                Some(id) => (Arc::from(self.catalog.service(id).name.as_str()), b),
+                None => (self.unknown.clone(), b),
+            })
+            .collect()
+    }
+
+    /// The `n` devices with the most bytes since the start: name, bytes.
+    pub fn top_devices(&self, n: usize) -> Vec<(Arc<str>, u64)> {
+        let mut v: Vec<(&DeviceKey, &([u8; 16], u64))> = self.device_bytes.iter().collect();
+        v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .take(n)
+            .map(|(k, (ip, b))| (self.device_name(k, ip), *b))
+            .collect()
     }
 
     /// The service's name and category (`unknown` for none).
@@ -677,6 +706,12 @@ impl Classifier {
     }
 
     fn add_traffic(&mut self, interval: u64, label: &FlowLabel, d: [u64; 4], new_flow: bool) {
+        let bytes = d[1] + d[3];
+        *self.service_bytes.entry(label.service).or_default() += bytes;
+        self.device_bytes
+            .entry(label.device)
+            .or_insert((label.device_ip, 0))
+            .1 += bytes;
         let cell = self
             .intervals
             .entry(interval)
