@@ -91,6 +91,9 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
         0 => iface::rx_queues(&args.iface),
         n => n.min(iface::rx_queues(&args.iface)),
     };
+    // Built before any worker starts: "queue N: mode" in the log means the
+    // capture is up and a signal from then on ends it cleanly.
+    let classifier = cfg.classifier(queues)?;
     let _promisc = iface::Promisc::enable(&args.iface)
         .with_context(|| format!("setting {} promiscuous", args.iface))?;
     let sink = Sink::open(SinkConfig {
@@ -167,7 +170,6 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
             mode: m.clone(),
         })
         .collect();
-    let classifier = cfg.classifier(links.len())?;
     let mut control = Control::new(links, sources, sink, classifier);
     control.watch_interface(&args.iface);
     let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));

@@ -41,15 +41,17 @@ pub fn pin(core: Option<core_affinity::CoreId>) {
 }
 
 /// Raises `stop` on SIGINT or SIGTERM (needs a tokio runtime).
+/// Registers SIGINT/SIGTERM handlers now (not when the task first runs, so
+/// a signal right after start-up is not lost) and raises `stop` on either.
 fn install_signals(stop: Arc<AtomicBool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
     tokio::spawn(async move {
-        use tokio::signal::unix::{signal, SignalKind};
-        let (Ok(mut int), Ok(mut term)) = (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        ) else {
-            return;
-        };
         tokio::select! {
             _ = int.recv() => {},
             _ = term.recv() => {},

@@ -70,6 +70,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
 
     let stop = Arc::new(AtomicBool::new(false));
     let n = args.workers.max(1);
+    let classifier = cfg.classifier(n)?;
     let plan = CorePlan::new(cfg.capture.pin_cores);
     pin(plan.control());
 
@@ -139,7 +140,6 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
         links.reverse();
     }
 
-    let classifier = cfg.classifier(links.len())?;
     let mut control = Control::new(links, sources, sink, classifier);
     let show_progress = !args.quiet;
     let tty = std::io::stderr().is_terminal();
