@@ -4,8 +4,9 @@
 tapscope (`tapscope run`, AF_XDP), `tcpdump -w /dev/null` and `softflowd -i`
 (both AF_PACKET through libpcap) capture the same veth pair, fed by the same
 generator with the same frames, in the same run. tapscope runs twice: with
-its default rings (rx_ring 2048, UMEM 4096 frames of 2 KiB) and with a
-64 MiB UMEM (32768 frames, rx_ring 16384), the buffer the peers get (`-B`).
+its defaults (rx_ring 16384, 64 MiB UMEM, the buffer the peers get with
+`-B`, and adaptive polling: a 200 us sleep after a poll that found less than
+a quarter batch) and spinning (`capture.coalesce_us = 0`: pure busy-poll).
 For each tool the offered rate steps up (a ladder, then a short bisection
 between the last rate without loss and the first with loss) until frames
 are lost or the generator cannot go faster. Every trial starts the tool
@@ -36,10 +37,10 @@ What is measured, per trial:
   time /proc/<pid>/stat reports as utime + stime, in ns rather than clock
   ticks) from the first frame arriving until 0.3 s after the generator
   exits, divided by the frames that arrived in that window, and that CPU
-  time as a share of one core. tapscope busy-polls (its worker spins while
-  frames keep coming, and sleeps in poll(2) only after 1024 empty polls), so
-  its share stays high and its ns/packet falls as the rate rises: compare
-  tools at the same rate;
+  time as a share of one core. tapscope polls adaptively (it sleeps 200 us
+  after a poll that found less than a quarter batch, spins under load);
+  tapscope-spin busy-polls, so its share stays high and its ns/packet falls
+  as the rate rises: compare tools at the same rate;
 - sending CPU ns/packet, in the full-speed trial: the generator's CPU time
   (with its children) plus the ksoftirqd threads', per frame. On a veth pair
   the receive path (the XDP program and the copy into the AF_XDP ring, or
@@ -930,8 +931,8 @@ def main():
                     help="tapscope binary (default: target/release/tapscope, built if missing)")
     ap.add_argument("--quick", action="store_true", help="about a minute: shorter trials, fewer rates")
     ap.add_argument("--json", help="also write the results as JSON here")
-    ap.add_argument("--tools", default="none,tapscope,tapscope-bigring,tcpdump,softflowd",
-                    help="comma-separated: none (generator alone), tapscope, tapscope-bigring "
+    ap.add_argument("--tools", default="none,tapscope,tapscope-spin,tcpdump,softflowd",
+                    help="comma-separated: none (generator alone), tapscope, tapscope-spin "
                          "(64 MiB UMEM, the peers' buffer), tcpdump, softflowd")
     ap.add_argument("--generator", choices=["auto", *GENERATORS], default="auto",
                     help="auto: the fastest available, measured first")
@@ -1003,13 +1004,14 @@ def main():
             if name == "none":
                 tools.append(none)
             elif name == "tapscope":
-                tools.append(TapscopeTool(args, workdir, None, "tapscope", "",
-                                          "tapscope run (defaults: rx_ring 2048, UMEM 4096 frames)"))
-            elif name == "tapscope-bigring":
                 tools.append(TapscopeTool(
-                    args, workdir, None, "tapscope-bigring",
-                    "[capture]\nrx_ring = 16384\numem_frames = 32768\n",
-                    "tapscope run (rx_ring 16384, UMEM 32768 frames = 64 MiB)"))
+                    args, workdir, None, "tapscope", "",
+                    "tapscope run (defaults: rx_ring 16384, 64 MiB UMEM, adaptive polling)"))
+            elif name == "tapscope-spin":
+                tools.append(TapscopeTool(
+                    args, workdir, None, "tapscope-spin",
+                    "[capture]\ncoalesce_us = 0\n",
+                    "tapscope run (defaults, pure busy-polling: coalesce_us = 0)"))
             elif name == "tcpdump":
                 tools.append(TcpdumpTool(args, workdir, args.tool_cpu))
             elif name == "softflowd":

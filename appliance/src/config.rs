@@ -277,7 +277,7 @@ impl Default for CaptureSection {
             xdp_mode: "auto".into(),
             zero_copy: "auto".into(),
             idle_wait_ms: 1,
-            coalesce_us: 50,
+            coalesce_us: 200,
         }
     }
 }

@@ -68,7 +68,7 @@ pub struct XdpConfig {
     /// the next poll takes them in one batch (0: spin). Under load every
     /// poll fills a batch and the worker never sleeps; at low rates the
     /// core is mostly idle instead of spinning. The RX ring must hold what
-    /// arrives meanwhile: at 14.88 Mpps, 50 us is 744 frames.
+    /// arrives meanwhile: at 14.88 Mpps, 200 us is 2,976 frames.
     pub coalesce_us: u32,
 }
 
@@ -84,7 +84,7 @@ impl XdpConfig {
             zero_copy: ZeroCopy::Auto,
             idle_polls_before_wait: 1024,
             idle_wait_ms: 1,
-            coalesce_us: 50,
+            coalesce_us: 200,
         }
     }
 }
