@@ -28,7 +28,24 @@ pub struct Config {
     pub flows: FlowsSection,
     pub output: OutputSection,
     pub classify: ClassifySection,
+    pub control: ControlSection,
     pub sketch: SketchSection,
+}
+
+/// `[control]`: the control socket of `tapscope run`.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControlSection {
+    /// Unix socket `tapscope status` and friends talk to; empty = none.
+    pub socket: PathBuf,
+}
+
+impl Default for ControlSection {
+    fn default() -> Self {
+        ControlSection {
+            socket: PathBuf::from(crate::ctl::DEFAULT_SOCKET),
+        }
+    }
 }
 
 /// `[classify]`: server names, services, devices and the `traffic` table.
@@ -145,7 +162,7 @@ pub struct SketchSection {
 }
 
 /// One `[[sketch.counters]]` entry.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, serde::Serialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct CounterEntry {
     pub name: String,
@@ -214,7 +231,7 @@ impl CounterEntry {
         })
     }
 
-    fn from_spec(c: &CounterSpec) -> CounterEntry {
+    pub fn from_spec(c: &CounterSpec) -> CounterEntry {
         CounterEntry {
             name: c.name.clone(),
             key: c.key.name().into(),
@@ -223,6 +240,11 @@ impl CounterEntry {
             direction: c.direction.name().into(),
         }
     }
+}
+
+/// Counter specs as configuration entries (for the status socket).
+pub fn counter_entries(specs: &[CounterSpec]) -> Vec<CounterEntry> {
+    specs.iter().map(CounterEntry::from_spec).collect()
 }
 
 impl Default for SketchSection {
@@ -257,6 +279,7 @@ impl Default for Config {
             flows: FlowsSection::default(),
             output: OutputSection::default(),
             classify: ClassifySection::default(),
+            control: ControlSection::default(),
             sketch: SketchSection::default(),
         }
     }

@@ -10,9 +10,20 @@ use datapath::sketch::state::FORMAT_VERSION;
 use datapath::sketch::{CounterSpec, PlanError, WindowMerger, WindowReport};
 use datapath::worker::ControlLink;
 
+use std::path::PathBuf;
+use std::time::Instant;
+
+use datapath::sketch::state::{HeavyHitter, Scan};
+
 use crate::classify::labeler::{Classifier, FlowLabel};
+use crate::config::{counter_entries, CounterEntry};
+use crate::ctl::{Command, Response};
 use crate::iface::NicStats;
 use crate::sink::{CaptureRow, FlowRow, NicRow, Sink, SinkError, SketchStateRow, TrafficRow};
+use crate::status::{
+    Counters, FilesStatus, HeavyHitterRow, QueueStatus, Rates, ScanRow, Status, Usage,
+    PROTOCOL_VERSION,
+};
 
 /// Where a worker's frames come from, for the `capture` table.
 #[derive(Clone, Debug)]
@@ -79,7 +90,30 @@ pub struct Control {
     traffic: Vec<TrafficRow>,
     /// Live capture: the interface and its counters at the last sample.
     nic: Option<(String, NicStats)>,
+    /// For the status socket.
+    info: RunInfo,
+    per_worker: Vec<CaptureCounters>,
+    latest_hh: Vec<HeavyHitter>,
+    recent_scans: std::collections::VecDeque<Scan>,
+    /// Two samples (time, packets, bytes) about a second apart, for rates.
+    rate_samples: [(Instant, u64, u64); 2],
 }
+
+/// What the status view says about the run besides its counters.
+#[derive(Clone, Debug, Default)]
+pub struct RunInfo {
+    /// `live` or `replay`.
+    pub mode: String,
+    pub interface: Option<String>,
+    /// Flow table capacity over all workers.
+    pub flow_capacity: u64,
+    pub quota_bytes: Option<u64>,
+    pub output_dir: PathBuf,
+    pub started_unix_s: u64,
+}
+
+/// Scans kept for the status view.
+const RECENT_SCANS: usize = 16;
 
 impl Control {
     pub fn new(
@@ -107,6 +141,14 @@ impl Control {
             flow_rows: Vec::new(),
             traffic: Vec::new(),
             nic: None,
+            info: RunInfo {
+                started_unix_s: crate::ctl::now_unix_s(),
+                ..RunInfo::default()
+            },
+            per_worker: vec![CaptureCounters::default(); n],
+            latest_hh: Vec::new(),
+            recent_scans: std::collections::VecDeque::new(),
+            rate_samples: [(Instant::now(), 0, 0); 2],
         }
     }
 
@@ -180,6 +222,7 @@ impl Control {
             };
             if !r.heavy_hitters.is_empty() {
                 write(self.sink.write_heavy_hitters(&r.heavy_hitters));
+                self.latest_hh.clone_from(&r.heavy_hitters);
             }
             if !r.scans.is_empty() {
                 for s in &r.scans {
@@ -191,6 +234,12 @@ impl Control {
                     );
                 }
                 write(self.sink.write_scans(&r.scans));
+                for sc in &r.scans {
+                    if self.recent_scans.len() == RECENT_SCANS {
+                        self.recent_scans.pop_front();
+                    }
+                    self.recent_scans.push_back(sc.clone());
+                }
             }
             if !r.flow_sizes.is_empty() {
                 write(self.sink.write_flow_sizes(&r.flow_sizes));
@@ -208,6 +257,200 @@ impl Control {
             }
         }
         result
+    }
+
+    /// Describes the run for the status view.
+    pub fn set_info(&mut self, info: RunInfo) {
+        self.info = RunInfo {
+            started_unix_s: self.info.started_unix_s,
+            ..info
+        };
+    }
+
+    /// Takes a rate sample (call about once a second).
+    pub fn sample_rates(&mut self) {
+        let k = &self.totals.counters;
+        self.rate_samples = [self.rate_samples[1], (Instant::now(), k.packets, k.bytes)];
+    }
+
+    /// The status snapshot the control socket serves.
+    pub fn status(&self) -> Status {
+        let k = &self.totals.counters;
+        let [(t0, p0, b0), (t1, p1, b1)] = self.rate_samples;
+        let dt = t1.duration_since(t0).as_secs_f64();
+        let rates = if dt > 0.0 {
+            Rates {
+                packets_per_s: (p1 - p0) as f64 / dt,
+                bits_per_s: (b1 - b0) as f64 * 8.0 / dt,
+                window_s: dt,
+            }
+        } else {
+            Rates::default()
+        };
+        let queues = self
+            .per_worker
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let src = &self.sources[i.min(self.sources.len().saturating_sub(1))];
+                let polls = c.busy_polls + c.idle_polls;
+                QueueStatus {
+                    worker: i as u16,
+                    source: src.source.clone(),
+                    capture_mode: src.mode.clone(),
+                    packets: c.packets,
+                    bytes: c.bytes,
+                    busy_poll_utilisation: (polls > 0).then(|| c.busy_polls as f64 / polls as f64),
+                }
+            })
+            .collect();
+        let nic = self.nic.is_some().then_some(self.totals.nic);
+        let usage = |v: Vec<(Arc<str>, u64)>| {
+            v.into_iter()
+                .map(|(name, bytes)| Usage {
+                    name: name.to_string(),
+                    bytes,
+                })
+                .collect()
+        };
+        let st = self.sink.stats();
+        let now = crate::ctl::now_unix_s();
+        Status {
+            protocol: PROTOCOL_VERSION,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            tap_id: self.sink.config().tap_id.clone(),
+            started_unix_s: self.info.started_unix_s,
+            uptime_s: now.saturating_sub(self.info.started_unix_s),
+            mode: self.info.mode.clone(),
+            interface: self.info.interface.clone(),
+            queues,
+            rates,
+            totals: Counters {
+                packets: k.packets,
+                bytes: k.bytes,
+                ip_packets: k.ip_packets,
+                parse_errors: k.parse_errors_total(),
+                flows_created: k.flows_created,
+                flows_written: self.totals.flows(),
+                active_flows: self.per_worker.iter().map(|c| c.active_flows).sum(),
+                flow_capacity: self.info.flow_capacity,
+                records_dropped: k.records_dropped,
+                summary_queue_full: k.summary_queue_full,
+                src_dropped: k.src_dropped,
+                src_ring_full: k.src_ring_full,
+                src_fill_ring_empty: k.src_fill_ring_empty,
+                src_invalid_descs: k.src_invalid_descs,
+                flow_table_full: k.flow_table_full,
+                name_events_dropped: k.name_events_dropped,
+                name_reasm_full: k.name_reasm_full,
+                activity_dropped: k.activity_dropped,
+                nic_rx_packets: nic.map_or(0, |n| n.rx_packets),
+                nic_rx_dropped: nic.map_or(0, |n| n.rx_dropped),
+                nic_rx_missed: nic.map_or(0, |n| n.rx_missed),
+                link_up: nic.map(|n| n.carrier),
+                carrier_changes: nic.map_or(0, |n| n.carrier_changes),
+            },
+            top_devices: usage(self.classifier.top_devices(5)),
+            top_services: usage(self.classifier.top_services(8)),
+            heavy_hitters: self
+                .latest_hh
+                .iter()
+                .filter(|h| h.rank <= 5)
+                .map(|h| HeavyHitterRow {
+                    counter: h.counter.name.clone(),
+                    rank: h.rank as u16,
+                    key: crate::sink::sketch_tables::key_text(h),
+                    estimate: h.estimate,
+                    share: if h.total > 0 {
+                        h.estimate as f64 / h.total as f64
+                    } else {
+                        0.0
+                    },
+                })
+                .collect(),
+            scans: self
+                .recent_scans
+                .iter()
+                .rev()
+                .map(|sc| ScanRow {
+                    kind: sc.kind.name().to_string(),
+                    src_ip: crate::classify::devices::ip_text(&sc.src_ip),
+                    distinct: sc.distinct,
+                    window_end_unix_s: sc.end_ns / 1_000_000_000,
+                })
+                .collect(),
+            probes: None,
+            files: FilesStatus {
+                complete_files: st.files_written,
+                bytes_written: st.bytes_written,
+                disk_used_bytes: crate::ctl::list_files(&self.info.output_dir, None)
+                    .iter()
+                    .map(|f| f.bytes)
+                    .sum(),
+                quota_bytes: self.info.quota_bytes,
+                deleted_files: st.files_deleted_by_retention,
+                output_dir: self.info.output_dir.display().to_string(),
+            },
+        }
+    }
+
+    /// Answers one control-socket command.
+    pub fn handle(&mut self, cmd: Command) -> Response {
+        let json = |v: serde_json::Result<serde_json::Value>| match v {
+            Ok(v) => Response::ok(v),
+            Err(e) => Response::err(e.to_string()),
+        };
+        match cmd {
+            Command::Status => json(serde_json::to_value(self.status())),
+            Command::Flows { filter, limit } => json(serde_json::to_value(
+                self.classifier.open_flows(&filter, limit.unwrap_or(50)),
+            )),
+            Command::Files { since_unix_s } => json(serde_json::to_value(crate::ctl::list_files(
+                &self.info.output_dir,
+                since_unix_s,
+            ))),
+            Command::CountersList => json(serde_json::to_value(counter_entries(&self.counters()))),
+            Command::CountersAdd {
+                name,
+                key,
+                increment,
+                protocol,
+                direction,
+            } => {
+                let entry = CounterEntry {
+                    name,
+                    key,
+                    increment,
+                    protocol,
+                    direction,
+                };
+                let spec = match entry.spec() {
+                    Ok(s) => s,
+                    Err((field, msg)) => return Response::err(format!("`{field}`: {msg}")),
+                };
+                let mut all = self.counters();
+                if all.iter().any(|c| c.name == spec.name) {
+                    return Response::err(format!("a counter named `{}` exists", spec.name));
+                }
+                all.push(spec);
+                match self.set_counters(all) {
+                    Ok(_) => json(serde_json::to_value(counter_entries(&self.counters()))),
+                    Err(e) => Response::err(e.to_string()),
+                }
+            }
+            Command::CountersRm { name } => {
+                let mut all = self.counters();
+                let before = all.len();
+                all.retain(|c| c.name != name);
+                if all.len() == before {
+                    return Response::err(format!("no counter named `{name}`"));
+                }
+                match self.set_counters(all) {
+                    Ok(_) => json(serde_json::to_value(counter_entries(&self.counters()))),
+                    Err(e) => Response::err(e.to_string()),
+                }
+            }
+        }
     }
 
     /// Live capture: samples `iface`'s own counters once per epoch (with
@@ -263,6 +506,9 @@ impl Control {
         }
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
+            if let Some(w) = self.per_worker.get_mut(i) {
+                w.absorb(&s.counters);
+            }
             self.totals.data_now_ns = self.totals.data_now_ns.max(s.end_ns);
             if s.counters.packets > 0
                 && (self.totals.first_ns == 0 || s.start_ns < self.totals.first_ns)
@@ -319,7 +565,6 @@ impl Control {
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
     }
-
 }
 
 /// Name of an end reason index, for reports.

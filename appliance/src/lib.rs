@@ -7,10 +7,13 @@
 pub mod classify;
 pub mod config;
 pub mod control;
+pub mod ctl;
 pub mod demo;
 pub mod gen;
 pub mod iface;
 pub mod live;
+pub mod opcli;
 pub mod pipeline;
 pub mod replay;
 pub mod sink;
+pub mod status;

@@ -18,7 +18,8 @@ use datapath::source::xdp::{AttachMode, XdpConfig, XdpSource, ZeroCopy};
 use datapath::worker::Worker;
 
 use crate::config::Config;
-use crate::control::{Control, Totals, WorkerSource};
+use crate::control::{Control, RunInfo, Totals, WorkerSource};
+use crate::ctl::CtlServer;
 use crate::iface;
 use crate::pipeline::{control_loop, pin, CorePlan, Until};
 use crate::sink::{Sink, SinkConfig, SinkStats};
@@ -173,9 +174,41 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
     let mut control = Control::new(links, sources, sink, classifier);
     control.watch_interface(&args.iface);
     let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
-    let interrupted = control_loop(&mut control, &stop, until, Duration::from_secs(1), |c| {
-        on_tick(c, &modes)
-    })?;
+    control.set_info(RunInfo {
+        mode: "live".into(),
+        interface: Some(args.iface.clone()),
+        flow_capacity: (cfg.flows.capacity * queues) as u64,
+        quota_bytes: (cfg.output.quota_mb > 0).then(|| cfg.output.quota_mb * 1024 * 1024),
+        output_dir: cfg.output.dir.clone(),
+        started_unix_s: 0,
+    });
+    // The control socket: `tapscope status` and friends. Capture goes on
+    // without it if it cannot be created (another daemon holds the path).
+    let mut ctl = if cfg.control.socket.as_os_str().is_empty() {
+        None
+    } else {
+        match CtlServer::bind(&cfg.control.socket) {
+            Ok(s) => {
+                tracing::info!("control socket {}", s.path().display());
+                Some(s)
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "no control socket at {}: {e}; `tapscope status` will not reach this run",
+                    cfg.control.socket.display()
+                );
+                None
+            }
+        }
+    };
+    let interrupted = control_loop(
+        &mut control,
+        &stop,
+        until,
+        Duration::from_secs(1),
+        ctl.as_mut(),
+        |c| on_tick(c, &modes),
+    )?;
     for t in threads {
         let _ = t.join();
     }

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use appliance::config::Config;
+use appliance::ctl::Command;
 use appliance::live;
+use appliance::opcli;
 use appliance::replay::{self, ReplayArgs, Speed};
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -79,6 +81,98 @@ enum Cmd {
         #[command(subcommand)]
         cmd: ConfigCmd,
     },
+    /// One screen of the running daemon's state: capture, rates, drops,
+    /// flows, top devices and services, heavy hitters, scans, files.
+    Status {
+        #[command(flatten)]
+        ctl: CtlArgs,
+    },
+    /// The status screen, refreshed every second (q quits).
+    Top {
+        #[command(flatten)]
+        ctl: CtlArgs,
+        /// Seconds between refreshes.
+        #[arg(long, default_value_t = 1.0)]
+        interval: f64,
+        /// Stop after this many refreshes.
+        #[arg(long)]
+        count: Option<u64>,
+    },
+    /// Open flows as of the last second, most bytes first. FILTER terms all
+    /// match: service=NAME, port=N, ip=ADDR, proto=tcp|udp|icmp,
+    /// device=TEXT, name=TEXT, or a bare word.
+    Flows {
+        filter: Vec<String>,
+        /// Most flows shown.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        ctl: CtlArgs,
+    },
+    /// Complete Parquet files, ready to pull, oldest first.
+    Files {
+        /// Only files closed since: Unix seconds or an age (90s, 15m, 2h, 1d).
+        #[arg(long)]
+        since: Option<String>,
+        #[command(flatten)]
+        ctl: CtlArgs,
+    },
+    /// The running daemon's sketch counters (heavy hitters).
+    Counters {
+        #[command(subcommand)]
+        cmd: CountersCmd,
+        #[command(flatten)]
+        ctl: CtlArgs,
+    },
+}
+
+#[derive(clap::Args)]
+struct CtlArgs {
+    /// Print JSON (stable fields; see the README).
+    #[arg(long, global = true)]
+    json: bool,
+    /// The daemon's control socket (default: control.socket of
+    /// /etc/tapscope/tapscope.toml, else /run/tapscope/tapscope.sock).
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+}
+
+impl CtlArgs {
+    fn socket(&self) -> PathBuf {
+        if let Some(s) = &self.socket {
+            return s.clone();
+        }
+        let etc = PathBuf::from("/etc/tapscope/tapscope.toml");
+        Config::load(&etc)
+            .ok()
+            .map(|c| c.control.socket)
+            .filter(|s| !s.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from(appliance::ctl::DEFAULT_SOCKET))
+    }
+}
+
+#[derive(Subcommand)]
+enum CountersCmd {
+    /// The counters now.
+    List,
+    /// Add a counter; it counts from the next epoch on.
+    Add {
+        name: String,
+        /// src, dst, src_dst, src_dport, dport or five_tuple.
+        #[arg(long)]
+        key: String,
+        /// packets or bytes.
+        #[arg(long, default_value = "bytes")]
+        increment: String,
+        /// any, tcp, udp or icmp.
+        #[arg(long, default_value = "any")]
+        protocol: String,
+        /// any, c2s or s2c.
+        #[arg(long, default_value = "any")]
+        direction: String,
+    },
+    /// Remove a counter by name.
+    Rm { name: String },
 }
 
 #[derive(Subcommand)]
@@ -196,6 +290,40 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Cmd::Demo { seconds, out, rate } => {
             appliance::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
             Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Status { ctl } => opcli::status(&ctl.socket(), ctl.json),
+        Cmd::Top {
+            ctl,
+            interval,
+            count,
+        } => {
+            if ctl.json {
+                bail!("top has no --json: use `tapscope status --json`");
+            }
+            let every = std::time::Duration::from_secs_f64(interval.clamp(0.2, 3600.0));
+            opcli::top(&ctl.socket(), every, count)
+        }
+        Cmd::Flows { filter, limit, ctl } => opcli::flows(&ctl.socket(), &filter, limit, ctl.json),
+        Cmd::Files { since, ctl } => opcli::files(&ctl.socket(), since.as_deref(), ctl.json),
+        Cmd::Counters { cmd, ctl } => {
+            let cmd = match cmd {
+                CountersCmd::List => Command::CountersList,
+                CountersCmd::Add {
+                    name,
+                    key,
+                    increment,
+                    protocol,
+                    direction,
+                } => Command::CountersAdd {
+                    name,
+                    key,
+                    increment,
+                    protocol,
+                    direction,
+                },
+                CountersCmd::Rm { name } => Command::CountersRm { name },
+            };
+            opcli::counters(&ctl.socket(), cmd, ctl.json)
         }
         Cmd::Config {
             cmd: ConfigCmd::Check { file },

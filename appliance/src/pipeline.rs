@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::control::Control;
+use crate::ctl::CtlServer;
 
 /// Which core runs what: the control core on the first core, workers on the
 /// others (round-robin when there are more workers than cores).
@@ -78,6 +79,7 @@ pub fn control_loop(
     stop: &Arc<AtomicBool>,
     until: Until,
     tick: Duration,
+    mut ctl: Option<&mut CtlServer>,
     mut on_tick: impl FnMut(&Control),
 ) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -91,6 +93,9 @@ pub fn control_loop(
         loop {
             interval.tick().await;
             control.poll()?;
+            if let Some(srv) = ctl.as_deref_mut() {
+                srv.serve(|cmd| control.handle(cmd));
+            }
             if control.all_finished() {
                 break;
             }
@@ -101,6 +106,7 @@ pub fn control_loop(
             }
             if last_tick.elapsed() >= tick {
                 last_tick = Instant::now();
+                control.sample_rates();
                 on_tick(control);
             }
         }

@@ -149,6 +149,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
         &stop,
         Until::WorkersDone,
         Duration::from_secs(if tty { 1 } else { 10 }),
+        None,
         |c| {
             if show_progress {
                 print_progress(&progress, c.totals(), started, tty);

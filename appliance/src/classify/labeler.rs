@@ -126,6 +126,56 @@ pub struct FlowLabel {
     pub device_is_client: bool,
 }
 
+/// An open flow, for `tapscope flows`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct OpenFlow {
+    pub flow_id: u64,
+    pub protocol: u8,
+    pub client_ip: String,
+    pub client_port: u16,
+    pub server_ip: String,
+    pub server_port: u16,
+    pub server_name: Option<String>,
+    pub service: String,
+    pub device: String,
+    /// Counts up to the end of the last epoch.
+    pub c2s_packets: u64,
+    pub c2s_bytes: u64,
+    pub s2c_packets: u64,
+    pub s2c_bytes: u64,
+    pub first_unix_s: u64,
+    pub last_unix_s: u64,
+}
+
+/// Whether `f` matches every term: `key=value` (keys `service`, `port`,
+/// `ip`, `proto` (tcp, udp, icmp or a number), `device`, `name`) or a bare
+/// word found in its addresses, name, service or device (case-insensitive).
+pub fn flow_matches(f: &OpenFlow, terms: &[String]) -> bool {
+    let proto = match f.protocol {
+        6 => "tcp".to_string(),
+        17 => "udp".to_string(),
+        1 | 58 => "icmp".to_string(),
+        p => p.to_string(),
+    };
+    let name = f.server_name.as_deref().unwrap_or("").to_lowercase();
+    let device = f.device.to_lowercase();
+    terms.iter().all(|t| match t.split_once('=') {
+        Some(("service", v)) => f.service == v,
+        Some(("port", v)) => v.parse() == Ok(f.server_port) || v.parse() == Ok(f.client_port),
+        Some(("ip", v)) => f.client_ip == v || f.server_ip == v,
+        Some(("proto", v)) => proto == v || f.protocol.to_string() == v,
+        Some(("device", v)) => device.contains(v),
+        Some(("name", v)) => name.contains(v),
+        _ => {
+            f.client_ip.contains(t.as_str())
+                || f.server_ip.contains(t.as_str())
+                || name.contains(t.as_str())
+                || f.service.contains(t.as_str())
+                || device.contains(t.as_str())
+        }
+    })
+}
+
 /// Classifier settings.
 #[derive(Clone, Debug)]
 pub struct ClassifyConfig {
@@ -160,6 +210,8 @@ struct FlowState {
     /// [`Classifier::seq`] when last heard of.
     touched: u64,
     server_ip: [u8; 16],
+    client_ip: [u8; 16],
+    first_ns: u64,
     protocol: u8,
     server_port: u16,
     client_port: u16,
@@ -347,6 +399,51 @@ impl Classifier {
         }
     }
 
+    /// Open flows as of the last epoch (those with activity reported and
+    /// no record yet), most bytes first, matching every term of `filter`
+    /// (see [`flow_matches`]), at most `limit`.
+    pub fn open_flows(&self, filter: &str, limit: usize) -> Vec<OpenFlow> {
+        let terms: Vec<String> = filter.split_whitespace().map(str::to_lowercase).collect();
+        let mut v: Vec<OpenFlow> = self
+            .flows
+            .iter()
+            .filter(|(_, s)| s.last_ns != 0)
+            .map(|(&id, s)| {
+                let (service, _) = match s.label.service {
+                    Some(sid) => (Arc::from(self.catalog.service(sid).name.as_str()), ()),
+                    None => (self.unknown.clone(), ()),
+                };
+                OpenFlow {
+                    flow_id: id,
+                    protocol: s.protocol,
+                    client_ip: super::devices::ip_text(&s.client_ip),
+                    client_port: s.client_port,
+                    server_ip: super::devices::ip_text(&s.server_ip),
+                    server_port: s.server_port,
+                    server_name: s.label.server_name.as_deref().map(str::to_string),
+                    service: service.to_string(),
+                    device: self
+                        .device_name(&s.label.device, &s.label.device_ip)
+                        .to_string(),
+                    c2s_packets: s.reported[0],
+                    c2s_bytes: s.reported[1],
+                    s2c_packets: s.reported[2],
+                    s2c_bytes: s.reported[3],
+                    first_unix_s: s.first_ns / NS,
+                    last_unix_s: s.last_ns / NS,
+                }
+            })
+            .filter(|f| flow_matches(f, &terms))
+            .collect();
+        v.sort_by(|a, b| {
+            (b.c2s_bytes + b.s2c_bytes)
+                .cmp(&(a.c2s_bytes + a.s2c_bytes))
+                .then(a.flow_id.cmp(&b.flow_id))
+        });
+        v.truncate(limit);
+        v
+    }
+
     /// The `n` services with the most bytes since the start, most first.
     pub fn top_services(&self, n: usize) -> Vec<(Arc<str>, u64)> {
         let mut v: Vec<(Option<ServiceId>, u64)> =
@@ -519,6 +616,8 @@ impl Classifier {
             last_ns: 0,
             touched: 0,
             server_ip: [0; 16],
+            client_ip: [0; 16],
+            first_ns: 0,
             protocol: 0,
             server_port: 0,
             client_port: 0,
@@ -607,6 +706,8 @@ impl Classifier {
                     last_ns: e.first_ns.max(1),
                     touched: self.seq,
                     server_ip: e.server_ip,
+                    client_ip: e.client_ip,
+                    first_ns: e.first_ns,
                     protocol: e.protocol,
                     server_port: e.server_port,
                     client_port: e.client_port,

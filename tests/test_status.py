@@ -1,0 +1,136 @@
+"""The operator's commands against a running daemon, over its control socket.
+
+ROOT: the daemon is `tapscope run` on a veth pair in a namespace the test
+creates (AF_XDP); the suite runs as root in CI. `tapscope top` is driven in
+a real terminal (tmux) and its screen read back."""
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import tempfile
+import time
+
+import pytest
+
+from test_live import Link, Tapscope, need_root, sh
+
+pytestmark = pytest.mark.root
+
+
+@pytest.fixture
+def socket_dir():
+    # Not under pytest's 0700 tmp folder: the permission test must reach the
+    # socket itself.
+    d = pathlib.Path(tempfile.mkdtemp(prefix="tapscope-ctl-"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def cli(binary, *args, user=None, check=True):
+    cmd = [str(binary), *map(str, args)]
+    if user:
+        cmd = ["runuser", "-u", user, "--", *cmd]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} exited {p.returncode}: {p.stderr}")
+    return p
+
+
+@pytest.fixture
+def daemon(tapscope, pcaps, tmp_path, socket_dir):
+    need_root()
+    sock = socket_dir / "tapscope.sock"
+    cfg = tmp_path / "tapscope.toml"
+    cfg.write_text(f'[control]\nsocket = "{sock}"\n')
+    with Link() as link, Tapscope(tapscope, link.cap, tmp_path / "out", "--config", cfg) as ts:
+        sent = link.replay([pcaps / "netflix.pcap", pcaps / "youtube_quic.pcap"], pps=5000)
+        time.sleep(2)
+        yield sock, sent, ts
+        ts.stop()
+
+
+def test_status_human_and_json(tapscope, daemon):
+    sock, sent, _ = daemon
+    p = cli(tapscope, "status", "--socket", sock)
+    out = p.stdout
+    assert "\x1b" not in out, "no escape codes without a terminal"
+    assert all(len(line) <= 100 for line in out.splitlines()), out
+    assert "tapscope" in out and "netflix" in out, out
+    j = json.loads(cli(tapscope, "status", "--socket", sock, "--json").stdout)
+    for field in ("protocol", "version", "tap_id", "uptime_s", "mode", "queues", "rates",
+                  "totals", "top_devices", "top_services", "heavy_hitters", "scans", "files"):
+        assert field in j, field
+    assert j["mode"] == "live" and j["protocol"] == 1
+    assert j["totals"]["packets"] == sent
+    assert j["queues"][0]["capture_mode"].startswith("xdp-")
+    assert any(s["name"] == "netflix" for s in j["top_services"])
+
+
+def test_flows_files_and_counters(tapscope, daemon):
+    sock, _, _ = daemon
+    flows = json.loads(cli(tapscope, "flows", "--socket", sock, "--json").stdout)
+    assert isinstance(flows, list)
+    files = json.loads(cli(tapscope, "files", "--socket", sock, "--json").stdout)
+    assert isinstance(files, list)
+    assert all(not f["path"].startswith(".") for f in files)
+    before = json.loads(cli(tapscope, "counters", "list", "--socket", sock, "--json").stdout)
+    added = json.loads(cli(tapscope, "counters", "add", "dns_dst", "--key", "dst",
+                           "--protocol", "udp", "--increment", "packets",
+                           "--socket", sock, "--json").stdout)
+    assert [c["name"] for c in added] == [c["name"] for c in before] + ["dns_dst"]
+    bad = cli(tapscope, "counters", "add", "x", "--key", "nonsense", "--socket", sock, check=False)
+    assert bad.returncode != 0 and "key" in bad.stderr
+    after = json.loads(cli(tapscope, "counters", "rm", "dns_dst", "--socket", sock,
+                           "--json").stdout)
+    assert after == before
+    human = cli(tapscope, "counters", "list", "--socket", sock).stdout
+    assert "src_bytes" in human
+
+
+def test_an_unprivileged_user_cannot_connect(tapscope, daemon):
+    sock, _, _ = daemon
+    mode = os.stat(sock).st_mode & 0o777
+    assert mode & 0o007 == 0, oct(mode)
+    p = cli(tapscope, "status", "--socket", sock, user="nobody", check=False)
+    assert p.returncode != 0
+    assert "permission denied" in p.stderr.lower(), p.stderr
+
+
+def test_top_in_a_terminal(tapscope, daemon):
+    if not shutil.which("tmux"):
+        pytest.fail("tmux missing: scripts/deps installs it")
+    sock, _, _ = daemon
+    session = f"tstop{os.getpid()}"
+    sh("tmux", "new-session", "-d", "-s", session, "-x", "110", "-y", "50",
+       f"{tapscope} top --socket {sock}")
+    try:
+        screen = ""
+        deadline = time.time() + 15
+        while time.time() < deadline and "packets" not in screen:
+            time.sleep(0.5)
+            screen = sh("tmux", "capture-pane", "-p", "-t", session).stdout
+        assert "tapscope" in screen and "packets" in screen, screen
+        assert "q to quit" in screen, screen
+        sh("tmux", "send-keys", "-t", session, "q")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            if sh("tmux", "has-session", "-t", session, check=False).returncode != 0:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("top did not quit on q")
+    finally:
+        sh("tmux", "kill-session", "-t", session, check=False)
+
+
+def test_every_command_says_plainly_when_no_daemon_runs(tapscope, tmp_path):
+    sock = tmp_path / "none.sock"
+    for args in (["status"], ["status", "--json"], ["top", "--count", "1"], ["flows"],
+                 ["files"], ["counters", "list"]):
+        p = cli(tapscope, *args, "--socket", sock, check=False)
+        assert p.returncode != 0, args
+        assert "not running" in p.stderr, (args, p.stderr)
+        assert p.stdout == "", (args, p.stdout)
