@@ -8,6 +8,7 @@ import json
 import os
 import pathlib
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -39,15 +40,25 @@ def cli(binary, *args, user=None, check=True):
     return p
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 @pytest.fixture
 def daemon(tapscope, pcaps, tmp_path, socket_dir):
     need_root()
     sock = socket_dir / "tapscope.sock"
     cfg = tmp_path / "tapscope.toml"
-    cfg.write_text(f'[control]\nsocket = "{sock}"\n')
+    port = free_port()
+    control = f'[control]\nsocket = "{sock}"\nmetrics = "127.0.0.1:{port}"\n'
+    cfg.write_text(control)
     with Link() as link, Tapscope(tapscope, link.cap, tmp_path / "out", "--config", cfg) as ts:
         sent = link.replay([pcaps / "netflix.pcap", pcaps / "youtube_quic.pcap"], pps=5000)
         time.sleep(2)
+        ts.cfg, ts.control, ts.port = cfg, control, port
         yield sock, sent, ts
         ts.stop()
 
@@ -126,10 +137,51 @@ def test_top_in_a_terminal(tapscope, daemon):
         sh("tmux", "kill-session", "-t", session, check=False)
 
 
+def test_prometheus_metrics_on_localhost(tapscope, daemon):
+    import urllib.error
+    import urllib.request
+    sock, sent, ts = daemon
+    body = urllib.request.urlopen(f"http://127.0.0.1:{ts.port}/metrics", timeout=5).read().decode()
+    lines = dict(line.rsplit(" ", 1) for line in body.splitlines() if not line.startswith("#"))
+    assert float(lines["tapscope_packets_total"]) == sent
+    assert 'tapscope_drops_total{cause="src_ring_full"}' in lines
+    assert any(k.startswith('tapscope_service_bytes_total{service="netflix"}') for k in lines)
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(f"http://127.0.0.1:{ts.port}/other", timeout=5)
+    assert e.value.code == 404
+
+
+def test_reload_keeps_the_last_good_config_and_applies_a_good_one(tapscope, daemon):
+    sock, _, ts = daemon
+    before = json.loads(cli(tapscope, "counters", "list", "--socket", sock, "--json").stdout)
+    # A bad file: refused, said plainly (file, line, key), nothing changes.
+    ts.cfg.write_text(ts.control + "[flows]\ncapacity = \"big\"\n")
+    p = cli(tapscope, "reload", "--socket", sock, check=False)
+    assert p.returncode != 0
+    assert f"{ts.cfg}:5" in p.stderr and "flows.capacity" in p.stderr, p.stderr
+    assert "keeping the running configuration" in p.stderr
+    now = json.loads(cli(tapscope, "counters", "list", "--socket", sock, "--json").stdout)
+    assert now == before
+    # A good file with a new counter set, by SIGHUP.
+    ts.cfg.write_text(ts.control + '[[sketch.counters]]\nname = "dst_packets"\nkey = "dst"\n'
+                      'increment = "packets"\n')
+    ts.p.send_signal(signal.SIGHUP)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        now = json.loads(cli(tapscope, "counters", "list", "--socket", sock, "--json").stdout)
+        if [c["name"] for c in now] == ["dst_packets"]:
+            break
+        time.sleep(0.2)
+    assert [c["name"] for c in now] == ["dst_packets"], now
+    assert ts.p.poll() is None, "SIGHUP does not stop the daemon"
+    again = cli(tapscope, "reload", "--socket", sock).stdout
+    assert "no change" in again
+
+
 def test_every_command_says_plainly_when_no_daemon_runs(tapscope, tmp_path):
     sock = tmp_path / "none.sock"
     for args in (["status"], ["status", "--json"], ["top", "--count", "1"], ["flows"],
-                 ["files"], ["counters", "list"]):
+                 ["files"], ["counters", "list"], ["reload"]):
         p = cli(tapscope, *args, "--socket", sock, check=False)
         assert p.returncode != 0, args
         assert "not running" in p.stderr, (args, p.stderr)

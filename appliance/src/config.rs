@@ -32,18 +32,22 @@ pub struct Config {
     pub sketch: SketchSection,
 }
 
-/// `[control]`: the control socket of `tapscope run`.
+/// `[control]`: the control socket of `tapscope run`, and metrics.
 #[derive(Clone, Debug, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ControlSection {
     /// Unix socket `tapscope status` and friends talk to; empty = none.
     pub socket: PathBuf,
+    /// Prometheus text exposition at `http://ADDR/metrics`, e.g.
+    /// `127.0.0.1:9464`; empty = off.
+    pub metrics: String,
 }
 
 impl Default for ControlSection {
     fn default() -> Self {
         ControlSection {
             socket: PathBuf::from(crate::ctl::DEFAULT_SOCKET),
+            metrics: String::new(),
         }
     }
 }
@@ -561,6 +565,21 @@ impl Config {
         if let Err(e) = LocalNets::parse(self.classify.local_subnets.iter().map(String::as_str)) {
             return Err(err("classify.local_subnets", e));
         }
+        if !self.control.metrics.is_empty()
+            && self
+                .control
+                .metrics
+                .parse::<std::net::SocketAddr>()
+                .is_err()
+        {
+            return Err(err(
+                "control.metrics",
+                format!(
+                    "`{}` is not an address:port such as 127.0.0.1:9464",
+                    self.control.metrics
+                ),
+            ));
+        }
         if !self.classify.services_file.as_os_str().is_empty() {
             if let Err(e) = Catalog::with_user_file(&self.classify.services_file) {
                 return Err(err("classify.services_file", e.to_string()));
@@ -624,6 +643,26 @@ impl Config {
     }
 
     /// The sketches every worker computes (generation 0).
+    /// The catalog and local subnets of `[classify]`.
+    pub fn catalog_and_local(&self) -> Result<(Arc<Catalog>, LocalNets), ConfigError> {
+        let c = self.classifier(1)?;
+        Ok((
+            Arc::new(c.catalog().clone()),
+            if self.classify.local_subnets.is_empty() {
+                LocalNets::default()
+            } else {
+                LocalNets::parse(self.classify.local_subnets.iter().map(String::as_str)).map_err(
+                    |e| ConfigError {
+                        file: PathBuf::new(),
+                        line: None,
+                        key: Some("classify.local_subnets".into()),
+                        message: e,
+                    },
+                )?
+            },
+        ))
+    }
+
     /// The classifier for `workers` workers (catalog, local subnets,
     /// interval). The configuration was validated, so this fails only if
     /// the services file changed since.

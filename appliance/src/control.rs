@@ -110,6 +110,10 @@ pub struct RunInfo {
     pub quota_bytes: Option<u64>,
     pub output_dir: PathBuf,
     pub started_unix_s: u64,
+    /// The configuration file a reload re-reads (None: defaults, nothing
+    /// to reload), and the configuration in force.
+    pub config_path: Option<PathBuf>,
+    pub config: Option<crate::config::Config>,
 }
 
 /// Scans kept for the status view.
@@ -267,6 +271,11 @@ impl Control {
         };
     }
 
+    /// The run's description (for the metrics endpoint and reloads).
+    pub fn info(&self) -> &RunInfo {
+        &self.info
+    }
+
     /// Takes a rate sample (call about once a second).
     pub fn sample_rates(&mut self) {
         let k = &self.totals.counters;
@@ -394,6 +403,81 @@ impl Control {
         }
     }
 
+    /// Re-reads the configuration file and applies what can change while
+    /// running: the sketch counters, the service catalog and the local
+    /// subnets. A bad file changes nothing (the last good configuration
+    /// stays) and the error says what is wrong; changes that need a
+    /// restart are named. Returns what was done, line by line.
+    pub fn reload(&mut self) -> Result<Vec<String>, String> {
+        let Some(path) = self.info.config_path.clone() else {
+            return Err(
+                "no configuration file was given (tapscope run --config FILE, or \
+                        /etc/tapscope/tapscope.toml): nothing to reload"
+                    .into(),
+            );
+        };
+        let new = crate::config::Config::load(&path)
+            .map_err(|e| format!("{e}; keeping the running configuration"))?;
+        let (catalog, local) = new
+            .catalog_and_local()
+            .map_err(|e| format!("{e}; keeping the running configuration"))?;
+        let plan = new.sketch_plan();
+        let mut done = Vec::new();
+        let old = self.info.config.clone().unwrap_or_default();
+        if plan.counters != self.counters() {
+            self.set_counters(plan.counters.clone()).map_err(|e| {
+                format!(
+                    "{}: sketch counters: {e}; keeping the running configuration",
+                    path.display()
+                )
+            })?;
+            done.push(format!("sketch counters: {} now", plan.counters.len()));
+        }
+        if new.classify != old.classify {
+            if new.classify.traffic_interval_s != old.classify.traffic_interval_s {
+                done.push("classify.traffic_interval_s: needs a restart (not applied)".into());
+            }
+            self.classifier.reconfigure(catalog, local);
+            done.push(format!(
+                "service catalog and local subnets reloaded ({} services)",
+                self.classifier.catalog().len()
+            ));
+        }
+        for (section, changed) in [
+            ("capture", new.capture != old.capture),
+            ("flows", new.flows != old.flows),
+            ("output", new.output != old.output),
+            ("control", new.control != old.control),
+            ("tap_id", new.tap_id != old.tap_id),
+        ] {
+            if changed {
+                done.push(format!(
+                    "[{section}] changed: needs a restart (not applied)"
+                ));
+            }
+        }
+        let sketch_params_changed = {
+            let mut a = new.sketch.clone();
+            let mut b = old.sketch.clone();
+            a.counters.clear();
+            b.counters.clear();
+            a != b
+        };
+        if sketch_params_changed {
+            done.push(
+                "[sketch] parameters other than counters: need a restart (not applied)".into(),
+            );
+        }
+        if done.is_empty() {
+            done.push("no change".into());
+        }
+        self.info.config = Some(new);
+        for d in &done {
+            tracing::info!("reload {}: {d}", path.display());
+        }
+        Ok(done)
+    }
+
     /// Answers one control-socket command.
     pub fn handle(&mut self, cmd: Command) -> Response {
         let json = |v: serde_json::Result<serde_json::Value>| match v {
@@ -410,6 +494,10 @@ impl Control {
                 since_unix_s,
             ))),
             Command::CountersList => json(serde_json::to_value(counter_entries(&self.counters()))),
+            Command::Reload => match self.reload() {
+                Ok(done) => json(serde_json::to_value(done)),
+                Err(e) => Response::err(e),
+            },
             Command::CountersAdd {
                 name,
                 key,

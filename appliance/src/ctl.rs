@@ -70,6 +70,8 @@ pub enum Command {
     },
     /// Removes a counter by name.
     CountersRm { name: String },
+    /// Re-reads the configuration file (as SIGHUP does).
+    Reload,
 }
 
 fn default_increment() -> String {
@@ -201,6 +203,59 @@ fn answer(stream: UnixStream, handle: &mut impl FnMut(Command) -> Response) -> i
     let mut out = serde_json::to_vec(&resp).map_err(io::Error::other)?;
     out.push(b'\n');
     (&stream).write_all(&out)
+}
+
+/// The Prometheus endpoint: plain HTTP on a TCP address (localhost by
+/// configuration), answering `GET /metrics` between the control core's
+/// polls; anything else gets 404.
+pub struct MetricsServer {
+    listener: std::net::TcpListener,
+}
+
+impl MetricsServer {
+    pub fn bind(addr: &str) -> io::Result<MetricsServer> {
+        let listener = std::net::TcpListener::bind(addr)?;
+        listener.set_nonblocking(true)?;
+        Ok(MetricsServer { listener })
+    }
+
+    pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Answers every pending connection; `body` renders the exposition.
+    pub fn serve(&mut self, mut body: impl FnMut() -> String) {
+        loop {
+            let (stream, _) = match self.listener.accept() {
+                Ok(c) => c,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(_) => return,
+            };
+            let _ = answer_http(stream, &mut body);
+        }
+    }
+}
+
+fn answer_http(stream: std::net::TcpStream, body: &mut impl FnMut() -> String) -> io::Result<()> {
+    stream.set_nonblocking(false)?;
+    stream.set_read_timeout(Some(Duration::from_millis(200)))?;
+    stream.set_write_timeout(Some(Duration::from_millis(500)))?;
+    let mut line = String::new();
+    BufReader::new((&stream).take(8192)).read_line(&mut line)?;
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let resp = if method == "GET" && (target == "/metrics" || target.starts_with("/metrics?")) {
+        let b = body();
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{b}",
+            b.len()
+        )
+    } else {
+        "HTTP/1.1 404 Not Found\r\nContent-Length: 20\r\nConnection: close\r\n\r\ntry GET /metrics\r\n\r\n"
+            .to_string()
+    };
+    (&stream).write_all(resp.as_bytes())
 }
 
 /// Why a client could not get an answer, in words for an operator.

@@ -138,6 +138,7 @@ pub fn run(seconds: u64, out: PathBuf, rate_pps: u64) -> Result<()> {
     let report = live::run(
         RunArgs {
             config: cfg,
+            config_path: None,
             iface: CAP.into(),
             duration: Some(Duration::from_secs(seconds)),
         },

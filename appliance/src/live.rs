@@ -19,7 +19,7 @@ use datapath::worker::Worker;
 
 use crate::config::Config;
 use crate::control::{Control, RunInfo, Totals, WorkerSource};
-use crate::ctl::CtlServer;
+use crate::ctl::{CtlServer, MetricsServer};
 use crate::iface;
 use crate::pipeline::{control_loop, pin, CorePlan, Until};
 use crate::sink::{Sink, SinkConfig, SinkStats};
@@ -27,6 +27,8 @@ use crate::sink::{Sink, SinkConfig, SinkStats};
 /// What `run` was asked to do.
 pub struct RunArgs {
     pub config: Config,
+    /// The file `config` came from (what SIGHUP and `tapscope reload` re-read).
+    pub config_path: Option<std::path::PathBuf>,
     pub iface: String,
     /// Stop by itself after this long (the demo); `None`: until a signal.
     pub duration: Option<Duration>,
@@ -181,6 +183,8 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
         quota_bytes: (cfg.output.quota_mb > 0).then(|| cfg.output.quota_mb * 1024 * 1024),
         output_dir: cfg.output.dir.clone(),
         started_unix_s: 0,
+        config_path: args.config_path.clone(),
+        config: Some(cfg.clone()),
     });
     // The control socket: `tapscope status` and friends. Capture goes on
     // without it if it cannot be created (another daemon holds the path).
@@ -201,12 +205,27 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
             }
         }
     };
+    let mut metrics = if cfg.control.metrics.is_empty() {
+        None
+    } else {
+        match MetricsServer::bind(&cfg.control.metrics) {
+            Ok(m) => {
+                tracing::info!("metrics on http://{}/metrics", cfg.control.metrics);
+                Some(m)
+            }
+            Err(e) => {
+                tracing::warn!("no metrics endpoint at {}: {e}", cfg.control.metrics);
+                None
+            }
+        }
+    };
     let interrupted = control_loop(
         &mut control,
         &stop,
         until,
         Duration::from_secs(1),
         ctl.as_mut(),
+        metrics.as_mut(),
         |c| on_tick(c, &modes),
     )?;
     for t in threads {

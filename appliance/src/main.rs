@@ -117,6 +117,12 @@ enum Cmd {
         #[command(flatten)]
         ctl: CtlArgs,
     },
+    /// Make the running daemon re-read its configuration file (as SIGHUP
+    /// does): a bad file changes nothing and the error says why.
+    Reload {
+        #[command(flatten)]
+        ctl: CtlArgs,
+    },
     /// The running daemon's sketch counters (heavy hitters).
     Counters {
         #[command(subcommand)]
@@ -267,6 +273,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let report = live::run(
                 live::RunArgs {
                     config: cfg,
+                    config_path: config.clone(),
                     iface: iface.clone(),
                     duration: duration.map(std::time::Duration::from_secs),
                 },
@@ -305,6 +312,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Flows { filter, limit, ctl } => opcli::flows(&ctl.socket(), &filter, limit, ctl.json),
         Cmd::Files { since, ctl } => opcli::files(&ctl.socket(), since.as_deref(), ctl.json),
+        Cmd::Reload { ctl } => opcli::reload(&ctl.socket(), ctl.json),
         Cmd::Counters { cmd, ctl } => {
             let cmd = match cmd {
                 CountersCmd::List => Command::CountersList,

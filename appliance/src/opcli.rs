@@ -196,6 +196,20 @@ pub fn render_files(files: &[FileEntry]) -> String {
     s
 }
 
+/// `tapscope reload`.
+pub fn reload(socket: &Path, json: bool) -> Result<ExitCode> {
+    let v = ask(socket, Command::Reload)?;
+    if json {
+        return print_json(&v);
+    }
+    let done: Vec<String> = serde_json::from_value(v).context("reading the reload report")?;
+    println!("configuration reloaded:");
+    for d in done {
+        println!("  {d}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `tapscope counters list|add|rm`.
 pub fn counters(socket: &Path, cmd: Command, json: bool) -> Result<ExitCode> {
     let v = ask(socket, cmd)?;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::control::Control;
-use crate::ctl::CtlServer;
+use crate::ctl::{CtlServer, MetricsServer};
 
 /// Which core runs what: the control core on the first core, workers on the
 /// others (round-robin when there are more workers than cores).
@@ -42,20 +42,25 @@ pub fn pin(core: Option<core_affinity::CoreId>) {
 }
 
 /// Raises `stop` on SIGINT or SIGTERM (needs a tokio runtime).
-/// Registers SIGINT/SIGTERM handlers now (not when the task first runs, so
-/// a signal right after start-up is not lost) and raises `stop` on either.
-fn install_signals(stop: Arc<AtomicBool>) {
+/// Registers SIGINT/SIGTERM/SIGHUP handlers now (not when the task first
+/// runs, so a signal right after start-up is not lost): SIGINT and SIGTERM
+/// raise `stop`, SIGHUP raises `reload`.
+fn install_signals(stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) {
     use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (
+    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
         signal(SignalKind::interrupt()),
         signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
     ) else {
         return;
     };
     tokio::spawn(async move {
-        tokio::select! {
-            _ = int.recv() => {},
-            _ = term.recv() => {},
+        loop {
+            tokio::select! {
+                _ = int.recv() => break,
+                _ = term.recv() => break,
+                _ = hup.recv() => reload.store(true, Ordering::SeqCst),
+            }
         }
         stop.store(true, Ordering::SeqCst);
     });
@@ -80,6 +85,7 @@ pub fn control_loop(
     until: Until,
     tick: Duration,
     mut ctl: Option<&mut CtlServer>,
+    mut metrics: Option<&mut MetricsServer>,
     mut on_tick: impl FnMut(&Control),
 ) -> anyhow::Result<bool> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -87,7 +93,8 @@ pub fn control_loop(
         .build()?;
     rt.block_on(async {
         let signalled = Arc::new(AtomicBool::new(false));
-        install_signals(signalled.clone());
+        let reload = Arc::new(AtomicBool::new(false));
+        install_signals(signalled.clone(), reload.clone());
         let mut interval = tokio::time::interval(Duration::from_millis(2));
         let mut last_tick = Instant::now();
         loop {
@@ -95,6 +102,14 @@ pub fn control_loop(
             control.poll()?;
             if let Some(srv) = ctl.as_deref_mut() {
                 srv.serve(|cmd| control.handle(cmd));
+            }
+            if let Some(m) = metrics.as_deref_mut() {
+                m.serve(|| crate::status::prometheus(&control.status()));
+            }
+            if reload.swap(false, Ordering::SeqCst) {
+                if let Err(e) = control.reload() {
+                    tracing::error!("reload refused: {e}");
+                }
             }
             if control.all_finished() {
                 break;

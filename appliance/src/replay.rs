@@ -150,6 +150,7 @@ pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
         Until::WorkersDone,
         Duration::from_secs(if tty { 1 } else { 10 }),
         None,
+        None,
         |c| {
             if show_progress {
                 print_progress(&progress, c.totals(), started, tty);

@@ -769,6 +769,178 @@ pub fn format_utc(unix_s: u64) -> String {
     )
 }
 
+/// The snapshot in the Prometheus text exposition format (version 0.0.4):
+/// the same counters as the status view, `tapscope_` prefixed, counters
+/// ending in `_total`.
+pub fn prometheus(s: &Status) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::new();
+    let esc = |v: &str| {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    };
+    let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, f64)]| {
+        let _ = writeln!(o, "# HELP tapscope_{name} {help}");
+        let _ = writeln!(o, "# TYPE tapscope_{name} {kind}");
+        for (labels, v) in samples {
+            let _ = writeln!(o, "tapscope_{name}{labels} {v}");
+        }
+    };
+    let one = |v: u64| vec![(String::new(), v as f64)];
+    let t = &s.totals;
+    metric(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since the daemon started.",
+        &one(s.uptime_s),
+    );
+    metric(
+        "packets_total",
+        "counter",
+        "Frames received, all queues.",
+        &one(t.packets),
+    );
+    metric(
+        "bytes_total",
+        "counter",
+        "Wire bytes received, all queues.",
+        &one(t.bytes),
+    );
+    metric(
+        "ip_packets_total",
+        "counter",
+        "Frames that became flow packets.",
+        &one(t.ip_packets),
+    );
+    metric(
+        "parse_errors_total",
+        "counter",
+        "Frames not parsed into a flow packet (non-IP included).",
+        &one(t.parse_errors),
+    );
+    let q: Vec<(String, f64)> = s
+        .queues
+        .iter()
+        .map(|q| {
+            (
+                format!(
+                    "{{worker=\"{}\",mode=\"{}\"}}",
+                    q.worker,
+                    esc(&q.capture_mode)
+                ),
+                q.packets as f64,
+            )
+        })
+        .collect();
+    metric(
+        "queue_packets_total",
+        "counter",
+        "Frames received per worker (RX queue).",
+        &q,
+    );
+    let drops: Vec<(String, f64)> = [
+        ("src_dropped", t.src_dropped),
+        ("src_ring_full", t.src_ring_full),
+        ("src_fill_ring_empty", t.src_fill_ring_empty),
+        ("src_invalid_descs", t.src_invalid_descs),
+        ("records_dropped", t.records_dropped),
+        ("summary_queue_full", t.summary_queue_full),
+        ("flow_table_full", t.flow_table_full),
+        ("name_events_dropped", t.name_events_dropped),
+        ("name_reasm_full", t.name_reasm_full),
+        ("activity_dropped", t.activity_dropped),
+        ("nic_rx_dropped", t.nic_rx_dropped),
+        ("nic_rx_missed", t.nic_rx_missed),
+    ]
+    .iter()
+    .map(|(c, v)| (format!("{{cause=\"{c}\"}}"), *v as f64))
+    .collect();
+    metric(
+        "drops_total",
+        "counter",
+        "Drops by cause (see the capture table's columns).",
+        &drops,
+    );
+    metric(
+        "flows_active",
+        "gauge",
+        "Flows in the workers' tables.",
+        &one(t.active_flows),
+    );
+    metric(
+        "flow_capacity",
+        "gauge",
+        "Flow table capacity, all workers.",
+        &one(t.flow_capacity),
+    );
+    metric(
+        "flows_created_total",
+        "counter",
+        "Flows created.",
+        &one(t.flows_created),
+    );
+    metric(
+        "flows_written_total",
+        "counter",
+        "Flow records written.",
+        &one(t.flows_written),
+    );
+    if let Some(up) = t.link_up {
+        metric(
+            "link_up",
+            "gauge",
+            "1 when the capture interface has carrier.",
+            &one(up as u64),
+        );
+        metric(
+            "carrier_changes_total",
+            "counter",
+            "Link up/down transitions.",
+            &one(t.carrier_changes),
+        );
+        metric(
+            "nic_rx_packets_total",
+            "counter",
+            "Frames the interface received.",
+            &one(t.nic_rx_packets),
+        );
+    }
+    let svc: Vec<(String, f64)> = s
+        .top_services
+        .iter()
+        .map(|u| (format!("{{service=\"{}\"}}", esc(&u.name)), u.bytes as f64))
+        .collect();
+    metric(
+        "service_bytes_total",
+        "counter",
+        "Bytes per service (the top services).",
+        &svc,
+    );
+    metric(
+        "files_complete_total",
+        "counter",
+        "Complete Parquet files written.",
+        &one(s.files.complete_files),
+    );
+    metric(
+        "files_bytes_written_total",
+        "counter",
+        "Bytes of complete Parquet files written.",
+        &one(s.files.bytes_written),
+    );
+    metric(
+        "disk_used_bytes",
+        "gauge",
+        "Bytes of complete files in the output folder.",
+        &one(s.files.disk_used_bytes),
+    );
+    if let Some(q) = s.files.quota_bytes {
+        metric("quota_bytes", "gauge", "The retention quota.", &one(q));
+    }
+    o
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1356,5 +1528,29 @@ disk       0 B used, no quota
         assert_eq!(truncate("grüßeñ", 5), "grüß…");
         assert_eq!(truncate("日本語テキスト", 4), "日本語…");
         assert_eq!(truncate("µs…", 3), "µs…");
+    }
+
+    #[test]
+    fn prometheus_exposition_has_help_type_and_values() {
+        let mut s = Status::default();
+        s.totals.packets = 42;
+        s.totals.src_ring_full = 3;
+        s.top_services.push(Usage {
+            name: "we\"ird".into(),
+            bytes: 7,
+        });
+        let text = prometheus(&s);
+        assert!(text.contains("# TYPE tapscope_packets_total counter\ntapscope_packets_total 42\n"));
+        assert!(text.contains("tapscope_drops_total{cause=\"src_ring_full\"} 3\n"));
+        assert!(text.contains("tapscope_service_bytes_total{service=\"we\\\"ird\"} 7\n"));
+        assert!(
+            !text.contains("tapscope_link_up"),
+            "no link state in replay"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (name, value) = line.rsplit_once(' ').unwrap();
+            assert!(name.starts_with("tapscope_"), "{line}");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
     }
 }

@@ -289,6 +289,20 @@ impl Classifier {
         &self.catalog
     }
 
+    /// Takes a new catalog and local subnets (a configuration reload).
+    /// Flows labelled from now on use them; labels already given stay.
+    /// The traffic interval cannot change while running.
+    pub fn reconfigure(&mut self, catalog: Arc<Catalog>, local: LocalNets) {
+        self.catalog = catalog;
+        self.cfg.local = local;
+        self.names.clear();
+    }
+
+    /// The length of a traffic interval (ns).
+    pub fn interval_ns(&self) -> u64 {
+        self.cfg.interval_ns
+    }
+
     pub fn devices(&self) -> &Devices {
         &self.devices
     }
