@@ -333,6 +333,12 @@ pub struct FileEntry {
     pub modified_unix_s: u64,
     /// UTC date of its rows (the Hive partition).
     pub date: String,
+    /// Earliest and latest data time of its rows (Unix seconds, from the
+    /// file's footer); absent if the footer has no statistics.
+    #[serde(default)]
+    pub first_unix_s: Option<u64>,
+    #[serde(default)]
+    pub last_unix_s: Option<u64>,
 }
 
 /// The complete files under `root` (the folders of every table; files
@@ -373,12 +379,15 @@ pub fn list_files(root: &Path, since: Option<u64>) -> Vec<FileEntry> {
                 if since.is_some_and(|s| modified < s) {
                     continue;
                 }
+                let range = crate::sink::file_time_range(&table, &f.path());
                 out.push(FileEntry {
                     table: table.clone(),
                     path: format!("{table}/{dname}/{name}"),
                     bytes: meta.len(),
                     modified_unix_s: modified,
                     date: date.to_string(),
+                    first_unix_s: range.map(|r| (r.0 / 1_000_000) as u64),
+                    last_unix_s: range.map(|r| (r.1 / 1_000_000) as u64),
                 });
             }
         }

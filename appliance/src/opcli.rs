@@ -171,18 +171,30 @@ pub fn render_files(files: &[FileEntry]) -> String {
         return s;
     }
     s.push_str(&format!(
-        "{:<14} {:<10} {:>9} {:<23} path\n",
-        "table", "date", "size", "closed"
+        "{:<14} {:>9}  {:<31} path\n",
+        "table", "size", "data from - to (UTC)"
     ));
     let mut total = 0;
     for f in files {
         total += f.bytes;
+        let range = match (f.first_unix_s, f.last_unix_s) {
+            (Some(a), Some(b)) => {
+                let (a, b) = (status::format_utc(a), status::format_utc(b));
+                // "2024-05-01 10:15:00 - 10:19:59" when on one day.
+                let b = if a[..10] == b[..10] {
+                    b[11..19].to_string()
+                } else {
+                    b[..19].to_string()
+                };
+                format!("{} - {b}", &a[..19])
+            }
+            _ => format!("{} (closed)", &status::format_utc(f.modified_unix_s)[..19]),
+        };
         let line = format!(
-            "{:<14} {:<10} {:>9} {:<23} {}",
+            "{:<14} {:>9}  {:<31} {}",
             f.table,
-            f.date,
             status::human_bytes(f.bytes),
-            status::format_utc(f.modified_unix_s),
+            range,
             f.path
         );
         s.push_str(&status::truncate(&line, WIDTH));
@@ -324,9 +336,11 @@ mod tests {
             bytes: 1_234_567,
             modified_unix_s: 1_714_558_800,
             date: "2024-05-01".into(),
+            first_unix_s: Some(1_714_558_500),
+            last_unix_s: Some(1_714_558_799),
         }]);
         assert!(files.lines().all(|l| l.chars().count() <= WIDTH), "{files}");
-        assert!(files.contains("2024-05-01 10:20:00 UTC"));
+        assert!(files.contains("2024-05-01 10:15:00 - 10:19:59"), "{files}");
         assert!(render_files(&[]).contains("no complete files"));
     }
 }

@@ -637,6 +637,43 @@ fn span<T>(rows: &[&T], time: impl Fn(&T) -> u64) -> (u64, u64) {
     })
 }
 
+/// The column holding a table's data time (it picks the date partition).
+pub fn data_time_column(table: &str) -> Option<&'static str> {
+    Some(match table {
+        FLOWS => "flow_end",
+        CAPTURE => "epoch_end",
+        TRAFFIC => "interval_end",
+        HEAVY_HITTERS | SCANS | FLOW_SIZES | SKETCH_STATE => "window_end",
+        _ => return None,
+    })
+}
+
+/// The earliest and latest data time (Unix µs) of a complete file of
+/// `table`, from its footer's column statistics (no data is read).
+pub fn file_time_range(table: &str, path: &std::path::Path) -> Option<(i64, i64)> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let col = data_time_column(table)?;
+    let reader = SerializedFileReader::new(std::fs::File::open(path).ok()?).ok()?;
+    let meta = reader.metadata();
+    let idx = meta
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.name() == col)?;
+    let mut range: Option<(i64, i64)> = None;
+    for rg in meta.row_groups() {
+        let st = rg.column(idx).statistics()?;
+        let le = |b: &[u8]| b.try_into().ok().map(i64::from_le_bytes);
+        let (lo, hi) = (le(st.min_bytes_opt()?)?, le(st.max_bytes_opt()?)?);
+        range = Some(match range {
+            None => (lo, hi),
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+        });
+    }
+    range
+}
+
 fn keep_first(result: &mut Result<(), SinkError>, r: Result<(), SinkError>) {
     if let (Ok(()), Err(e)) = (&*result, r) {
         *result = Err(e);
@@ -1266,5 +1303,26 @@ mod tests {
     fn file_safe_tap_ids() {
         assert_eq!(file_safe("edge-01.lab"), "edge-01.lab");
         assert_eq!(file_safe("a/b c"), "a_b_c");
+    }
+
+    #[test]
+    fn a_files_data_time_range_comes_from_its_footer() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let mut sink = Sink::open(cfg(root)).unwrap();
+        sink.write_flows(&rows_of([flow(D0 + 5 * SEC), flow(D0 + 65 * SEC)]))
+            .unwrap();
+        sink.close().unwrap();
+        let files = parquet_files(&root.join("flows"));
+        assert_eq!(files.len(), 1);
+        let (lo, hi) = file_time_range(FLOWS, &files[0]).unwrap();
+        assert_eq!(
+            (lo, hi),
+            (
+                ((D0 + 5 * SEC) / 1000) as i64,
+                ((D0 + 65 * SEC) / 1000) as i64
+            )
+        );
+        assert_eq!(file_time_range("nonsense", &files[0]), None);
     }
 }
