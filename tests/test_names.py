@@ -254,3 +254,21 @@ def test_traffic_intervals_equal_the_packets(tapscope, pcaps, tmp_path):
     # Every row names its device and service.
     assert all(r["device_name"] and r["service"] for r in t)
     assert {"netflix"} <= {r["service"] for r in t}
+
+
+@pytest.mark.parametrize("name", ["teams.pcap", "zoom.pcap"])
+def test_devices_are_named_by_their_dhcp_hostname(tapscope, pcaps, tmp_path, name):
+    path = pcaps / name
+    replay(tapscope, [path], tmp_path, "-q")
+    out = subprocess.run(
+        ["tshark", "-n", "-r", str(path), "-Y", "dhcp.option.hostname", "-T", "fields",
+         "-e", "dhcp.hw.mac_addr", "-e", "dhcp.option.hostname"],
+        capture_output=True, text=True, check=True).stdout
+    truth = {}
+    for line in out.splitlines():
+        mac, host = line.split("\t")
+        truth[mac.split(",")[0]] = host
+    assert truth, f"tshark finds no DHCP hostname in {name}"
+    rows = pq.read_table(table_files(tmp_path, "traffic")).to_pylist()
+    ours = {r["device_mac"]: r["device_name"] for r in rows if r["device_mac"] in truth}
+    assert ours == truth
