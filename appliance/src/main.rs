@@ -59,6 +59,10 @@ enum Cmd {
         /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
         #[arg(long)]
         duration: Option<u64>,
+        /// Control socket (default: control.socket of the config); lets
+        /// several captures run side by side, one per mirror interface.
+        #[arg(long)]
+        socket: Option<PathBuf>,
     },
     /// Generate the synthetic traffic mix onto an interface or into a pcap.
     #[command(hide = true)]
@@ -200,6 +204,23 @@ fn load_config(path: Option<&PathBuf>) -> Result<Config> {
     }
 }
 
+/// Sends a state line to systemd's notification socket (`NOTIFY_SOCKET`, a
+/// path or an abstract name starting with `@`); nothing without one.
+fn sd_notify(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let addr = match path.as_encoded_bytes().strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name),
+        None => SocketAddr::from_pathname(&path),
+    };
+    if let (Ok(addr), Ok(sock)) = (addr, UnixDatagram::unbound()) {
+        let _ = sock.send_to_addr(state.as_bytes(), &addr);
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -261,12 +282,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
             iface,
             out,
             duration,
+            socket,
         } => {
             let default = PathBuf::from("/etc/tapscope/tapscope.toml");
             let config = config.or_else(|| default.exists().then_some(default));
             let mut cfg = load_config(config.as_ref())?;
             if let Some(out) = out {
                 cfg.output.dir = out;
+            }
+            if let Some(socket) = socket {
+                cfg.control.socket = socket;
             }
             let iface = iface.unwrap_or_else(|| cfg.capture.interface.clone());
             let mut ticks = 0u64;
@@ -278,6 +303,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     duration: duration.map(std::time::Duration::from_secs),
                 },
                 |c, modes| {
+                    // Under systemd (Type=notify, WatchdogSec=): ready once
+                    // the capture is up, then alive while the control loop
+                    // keeps ticking.
+                    sd_notify(if ticks == 0 { "READY=1\nWATCHDOG=1" } else { "WATCHDOG=1" });
                     ticks += 1;
                     if ticks.is_multiple_of(10) {
                         eprintln!("{}", live::status_line(&iface, modes, c.totals()));
