@@ -158,9 +158,10 @@ pub struct SketchSection {
     pub flow_sizes: bool,
     /// Write each window's merged state (table `sketch_state`).
     pub write_state: bool,
-    /// Packets per second per worker above which counters sample packets
-    /// (one in a power of two); 0 = never.
-    pub sample_above_pps: u64,
+    /// Sketch updates per second per worker (one per flow and direction
+    /// active in an epoch) above which light updates are sampled
+    /// (threshold sampling, see `datapath::sketch::Sketches`); 0 = never.
+    pub sample_above_updates: u64,
     /// `[[sketch.counters]]`; replaces the default set when given.
     pub counters: Vec<CounterEntry>,
 }
@@ -266,7 +267,7 @@ impl Default for SketchSection {
             scan_width: p.scan_width,
             flow_sizes: p.flow_sizes,
             write_state: p.write_state,
-            sample_above_pps: p.sample_above_pps,
+            sample_above_updates: p.sample_above_updates,
             counters: CounterSpec::defaults()
                 .iter()
                 .map(CounterEntry::from_spec)
@@ -715,7 +716,7 @@ impl Config {
                 flow_sizes: k.flow_sizes,
                 window_ns: self.capture.epoch_ms * 1_000_000 * k.window_epochs,
                 write_state: k.write_state,
-                sample_above_pps: k.sample_above_pps,
+                sample_above_updates: k.sample_above_updates,
             },
             // Validated by `parse`; a bad entry (only possible for a Config
             // built in code) is left out rather than guessed at.

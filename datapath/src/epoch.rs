@@ -176,6 +176,12 @@ pub struct FlowRecord {
     pub rtt_syn_synack_ns: u64,
     /// SYN/ACK → first ACK time seen at the tap (tap-to-client-and-back), ns; 0 = unknown.
     pub rtt_synack_ack_ns: u64,
+    /// The part of `c2s`/`s2c` not yet reported in a [`FlowActivity`]
+    /// record (c2s packets, c2s bytes, s2c packets, s2c bytes): the packets
+    /// of the epoch the record was written in. The worker's sketches count
+    /// this share of the flow at its end (they count the rest epoch by
+    /// epoch, from the activity).
+    pub since_report: [u64; 4],
 }
 
 /// What one flow did during one epoch (for the per-interval `traffic`
@@ -187,6 +193,7 @@ pub struct FlowActivity {
     pub flow_id: u64,
     /// First packet of the flow (Unix ns), to tell a reused id from a new flow.
     pub first_ns: u64,
+    pub ip_version: u8,
     pub protocol: u8,
     pub client_mac: [u8; 6],
     pub server_mac: [u8; 6],

@@ -136,6 +136,7 @@ struct Output {
 impl Output {
     #[inline]
     fn emit(&mut self, rec: &FlowRecord) {
+        self.sketch.add_flow_end(rec);
         self.sketch.record_flow(rec);
         if self.cur.flows.len() == self.cur.flows.capacity() && !self.hand_over(true) {
             self.counters.records_dropped += 1;
@@ -148,6 +149,7 @@ impl Output {
     /// first if the buffer is full).
     #[inline]
     fn activity(&mut self, a: &FlowActivity) {
+        self.sketch.add_activity(a);
         if self.cur.activity.len() == self.cur.activity.capacity() && !self.hand_over(true) {
             self.counters.activity_dropped += 1;
             return;
@@ -207,9 +209,9 @@ impl Output {
             },
         };
         if let Some(mut next) = next {
-            // Sampling for the next epoch, from this one's packet rate.
+            // Sampling for the next epoch, from this one's update rate.
             next.sample_for_rate(
-                done.counters.ip_packets,
+                self.sketch.updates(),
                 self.epoch_end.saturating_sub(self.epoch_start),
             );
             done.sketch = Some(std::mem::replace(&mut self.sketch, next));
@@ -348,7 +350,7 @@ impl Worker {
                 c.ip_packets += 1;
                 let out = &mut self.out;
                 let seen = self.table.process(&self.meta, now, &mut |r| out.emit(r));
-                self.out.sketch.update(&self.meta, seen);
+                self.out.sketch.probe_packet(&self.meta, seen);
                 let (rec, st) = self.table.flow_mut(seen.slot);
                 if self.cfg.names && !st.done() {
                     let out = &mut self.out;

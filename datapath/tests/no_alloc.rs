@@ -195,7 +195,7 @@ fn steady_state_worker_loop_allocates_nothing() {
         params: SketchParams {
             // The captures' rate is low: sample above 20 pps, so the
             // sampled path (geometric skips) runs too.
-            sample_above_pps: 20,
+            sample_above_updates: 20,
             ..SketchParams::default()
         },
         counters: vec![

@@ -66,7 +66,7 @@ const HEAVY_HITTERS_COLS: &[Col] = &[
     col("estimate", Ty::U64, NOT_NULL, "Count-min estimate of the key's packets or bytes in the window. Never below the true count when sampling is 1."),
     col("error_bound", Ty::U64, NOT_NULL, "How far the estimate may be from the true count, with probability about sketch.confidence: ceil(epsilon x N) for the count-min sketch (epsilon = e / its width, at most sketch.error; N = total when sampling is 1), plus z x sqrt((sampling - 1) x largest increment x estimate) when packets were sampled."),
     col("total", Ty::U64, NOT_NULL, "Exact sum of the counter's increments in the window, over all keys (estimate / total is the key's share)."),
-    col("sampling", Ty::U32, NOT_NULL, "1 when every packet updated the sketch; 2^s when a worker's rate passed sketch.sample_above_pps and one packet in 2^s did, weighted 2^s (the estimate is then unbiased, no longer an upper bound)."),
+    col("sampling", Ty::U32, NOT_NULL, "1 when every update reached the sketch; 2^s when a worker's update rate passed sketch.sample_above_updates and one update in 2^s did, weighted 2^s (the estimate is then unbiased, no longer an upper bound)."),
 ];
 
 const SCANS_COLS: &[Col] = &[

@@ -1,20 +1,25 @@
 //! `sketch_bench`: the cost of the sketch stage per packet, on one pinned
-//! core, side by side with exact counting in a hash map on the same stream.
+//! core, the worker's way (counters updated once per flow, direction and
+//! epoch from the flow table's sums; scan sketches on probes) side by side
+//! with updating every counter on every packet and with exact counting in
+//! hash maps, on the same streams.
 //!
-//! Two streams of parsed packets, already in memory (parse and flow lookup
-//! are not measured; the flow table is only used once, up front, to give
-//! every packet its direction):
+//! Three streams of parsed packets, already in memory, one per µs of
+//! packet time (1 Mpps; every pass over a stream gets new addresses, so
+//! its flows are new flows):
 //! - `captures`: every frame of the shared captures that parses, looped;
-//! - `synthetic`: a heavy-tailed stream over many keys (Zipf over 1 million
-//!   sources and 1 million destinations, 4 096 ports), the case where the
-//!   sketches' tables do not stay in the first cache levels.
+//! - `synthetic`: heavy-tailed flows over many keys (8 192 open at a time,
+//!   Pareto lengths from 2 packets, Zipf over 1 million sources and 1
+//!   million destinations, 4 096 ports), where the sketches' tables do not
+//!   stay in the first cache levels;
+//! - `flood`: every packet a new flow (spoofed SYNs): the worst case for
+//!   per-flow updates, and what the update sampling is for.
 //!
-//! Each variant processes `--packets` packets and ends an epoch every
-//! `--epoch-packets` (the sketches are handed over and emptied, the hash
-//! maps cleared, as a worker and the control core would). A baseline loop
-//! that only loads each packet is timed the same way and subtracted, so
-//! the figures are the stage's own ns per packet (thread CPU time, median
-//! of `--repeat` runs).
+//! Every variant runs the packets through the worker's flow table, ends an
+//! epoch every `--epoch-packets` (activity drained, sketches handed over
+//! and emptied, maps cleared); the flow table alone is timed the same way
+//! and subtracted, so the figures are the stage's own ns per packet
+//! (thread CPU time, median of `--repeat` runs).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -25,7 +30,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use datapath::flow::{FlowConfig, FlowTable, Seen};
+use datapath::flow::{FlowConfig, FlowTable};
 use datapath::parse::{ip_proto, parse_frame, tcp_flags, PacketMeta};
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
@@ -58,15 +63,18 @@ struct Args {
     /// Distinct sources and destinations of the synthetic stream.
     #[arg(long, default_value_t = 1_000_000)]
     keys: u32,
+    /// Flows open at a time in the synthetic stream.
+    #[arg(long, default_value_t = 8192)]
+    concurrent: usize,
     /// Packet sampling of the sampled columns: one packet in 2^this.
     #[arg(long, default_value_t = 4)]
     sample_shift: u32,
 }
 
-/// The packets of a stream, with their direction.
+/// The packets of a stream, in order; each is `1 / rate` after the last.
 struct Stream {
     name: &'static str,
-    packets: Vec<(PacketMeta, Seen)>,
+    packets: Vec<PacketMeta>,
 }
 
 fn load_captures(dir: &PathBuf) -> Result<Stream> {
@@ -81,14 +89,9 @@ fn load_captures(dir: &PathBuf) -> Result<Stream> {
         let Ok(mut src) = PcapSource::open(&p) else {
             continue;
         };
-        // One flow table per capture, for directions.
-        let mut table = FlowTable::new(FlowConfig::default());
-        let mut last = 0u64;
         while let Poll::Frames(_) = src.poll_batch(256, |f| {
             if let Ok(m) = parse_frame(f.link, f.data, f.wire_len) {
-                last = last.max(f.ts_ns);
-                let seen = table.process(&m, last, &mut |_| {});
-                out.push((m, seen));
+                out.push(m);
             }
         }) {}
     }
@@ -108,6 +111,10 @@ fn rng(state: &mut u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
+}
+
+fn unit(r: u64) -> f64 {
+    ((r >> 11) + 1) as f64 / (1u64 << 53) as f64
 }
 
 /// Zipf(1) sampler over `0..n` by inverse CDF.
@@ -130,8 +137,7 @@ impl Zipf {
     }
 
     fn sample(&self, r: u64) -> u32 {
-        let u = (r >> 11) as f64 / (1u64 << 53) as f64;
-        self.cdf.partition_point(|&c| c < u) as u32
+        self.cdf.partition_point(|&c| c < unit(r)) as u32
     }
 }
 
@@ -141,53 +147,103 @@ fn v4(i: u32) -> [u8; 16] {
         .octets()
 }
 
-fn synthetic(keys: u32, n: usize) -> Stream {
+/// A flow of the synthetic streams: its client's first packet.
+fn new_flow(s: &mut u64, hosts: &Zipf, ports: &Zipf) -> PacketMeta {
+    let r = rng(s);
+    let proto = match r % 100 {
+        0 => ip_proto::ICMP,
+        1..=14 => ip_proto::UDP,
+        _ => ip_proto::TCP,
+    };
+    // Scramble ranks so heavy keys are not neighbours.
+    let src = hosts.sample(rng(s)).wrapping_mul(2_654_435_761);
+    let dst = hosts.sample(rng(s)).wrapping_mul(40_503);
+    let mut m = PacketMeta {
+        ip_version: 4,
+        protocol: proto,
+        src_ip: v4(src),
+        dst_ip: v4(dst),
+        src_port: 1024 + (rng(s) % 60_000) as u16,
+        dst_port: ports.sample(rng(s)) as u16,
+        wire_len: 64,
+        ..Default::default()
+    };
+    match proto {
+        ip_proto::TCP => m.tcp_flags = tcp_flags::SYN,
+        ip_proto::ICMP => {
+            m.icmp_type = 8;
+            m.icmp_echo_id = m.src_port;
+            (m.src_port, m.dst_port) = (0, 0);
+        }
+        _ => {}
+    }
+    m
+}
+
+/// Heavy-tailed flows over many keys: `concurrent` flows at a time, each
+/// packet from a random one of them (either direction), flow lengths
+/// Pareto(1.2) from 2 packets (mean about 10), sources and destinations
+/// Zipf over `keys` addresses, 4 096 ports. The case where the sketches'
+/// tables do not stay in the first cache levels.
+fn synthetic(keys: u32, n: usize, concurrent: usize) -> Stream {
     let hosts = Zipf::new(keys);
     let ports = Zipf::new(4096);
     let mut s = 0x5eed_u64;
+    let length = |s: &mut u64| ((2.0 / unit(rng(s)).powf(1.0 / 1.2)) as u64).min(1 << 20);
+    let mut pool: Vec<(PacketMeta, u64, bool)> = (0..concurrent)
+        .map(|_| (new_flow(&mut s, &hosts, &ports), length(&mut s), true))
+        .collect();
     let mut out = Vec::with_capacity(n);
     for _ in 0..n {
         let r = rng(&mut s);
-        let proto = match r % 100 {
-            0 => ip_proto::ICMP,
-            1..=14 => ip_proto::UDP,
-            _ => ip_proto::TCP,
-        };
-        // Scramble ranks so heavy keys are not neighbours.
-        let src = hosts.sample(rng(&mut s)).wrapping_mul(2_654_435_761);
-        let dst = hosts.sample(rng(&mut s)).wrapping_mul(40_503);
-        let mut m = PacketMeta {
-            ip_version: 4,
-            protocol: proto,
-            src_ip: v4(src),
-            dst_ip: v4(dst),
-            src_port: 1024 + (rng(&mut s) % 60_000) as u16,
-            dst_port: ports.sample(rng(&mut s)) as u16,
-            wire_len: if r >> 32 & 1 == 0 { 64 } else { 1514 },
-            ..Default::default()
-        };
-        if proto == ip_proto::TCP {
-            m.tcp_flags = if r >> 40 & 31 == 0 {
-                tcp_flags::SYN
-            } else {
-                tcp_flags::ACK
-            };
+        let slot = (r % concurrent as u64) as usize;
+        let (first, left, fresh) = &mut pool[slot];
+        let mut m = *first;
+        if !*fresh {
+            if r >> 40 & 1 == 1 {
+                // From the server.
+                (m.src_ip, m.dst_ip) = (m.dst_ip, m.src_ip);
+                (m.src_port, m.dst_port) = (m.dst_port, m.src_port);
+                if m.protocol == ip_proto::ICMP {
+                    m.icmp_type = 0;
+                }
+            }
+            if m.protocol == ip_proto::TCP {
+                m.tcp_flags = tcp_flags::ACK;
+            }
+            m.wire_len = if r >> 41 & 1 == 0 { 64 } else { 1514 };
         }
-        let c2s = r >> 48 & 1 == 0;
-        // One packet in 16 starts a flow.
-        let new_flow = c2s && r >> 50 & 15 == 0;
-        out.push((
-            m,
-            Seen {
-                c2s,
-                new_flow,
-                slot: 0,
-            },
-        ));
+        *fresh = false;
+        out.push(m);
+        *left -= 1;
+        if *left == 0 {
+            pool[slot] = (new_flow(&mut s, &hosts, &ports), length(&mut s), true);
+        }
     }
     Stream {
         name: "synthetic",
         packets: out,
+    }
+}
+
+/// The worst case for per-flow updates: every packet a new flow (a SYN
+/// flood from spoofed sources, or a scan).
+fn flood(keys: u32, n: usize) -> Stream {
+    let hosts = Zipf::new(keys);
+    let ports = Zipf::new(4096);
+    let mut s = 0xf100d_u64;
+    let packets = (0..n)
+        .map(|_| {
+            let mut m = new_flow(&mut s, &hosts, &ports);
+            m.protocol = ip_proto::TCP;
+            m.tcp_flags = tcp_flags::SYN;
+            m.src_ip = v4(rng(&mut s) as u32);
+            m
+        })
+        .collect();
+    Stream {
+        name: "flood",
+        packets,
     }
 }
 
@@ -230,87 +286,139 @@ impl std::hash::Hash for Hashed {
 
 type ExactMap = HashMap<Hashed, u64, BuildHasherDefault<PassThrough>>;
 
-/// What one run measures.
+/// What one run measures. Every variant runs the packets through a flow
+/// table first (as the worker does), so the difference to `Flows` is the
+/// sketch stage's own cost.
 enum Variant {
-    Baseline,
-    /// Sketches of a plan, sampling one packet in 2^shift.
-    Sketches(Arc<SketchPlan>, u32),
+    /// The flow table alone, with the activity drained every epoch.
+    Flows,
+    /// The worker's way: scan sketches per packet (probes only), counters
+    /// once per flow and direction per epoch; sampling one update in
+    /// 2^shift.
+    PerFlow(Arc<SketchPlan>, u32),
+    /// Every counter updated on every packet (`Sketches::update`).
+    PerPacket(Arc<SketchPlan>),
+    /// Exact counts of every counter's keys in hash maps, per packet.
     Exact(Vec<CounterSpec>),
 }
 
-/// Runs `packets` packets of the stream through the variant; CPU ns/packet.
-fn run(stream: &Stream, v: &Variant, packets: u64, epoch: u64) -> f64 {
+/// Addresses of pass `pass` over a stream: every pass is new flows.
+#[inline]
+fn tag(m: &mut PacketMeta, pass: u16) {
+    let [a, b] = pass.to_le_bytes();
+    m.src_ip[13] ^= a;
+    m.src_ip[14] ^= b;
+    m.dst_ip[13] ^= a;
+    m.dst_ip[14] ^= b;
+}
+
+/// Runs `packets` packets of the stream (one per µs of packet time)
+/// through the variant; CPU ns/packet.
+fn run(stream: &Stream, v: &Variant, packets: u64, epoch_packets: u64) -> f64 {
     let pk = &stream.packets;
+    let epoch_ns = epoch_packets * 1_000;
+    let mut table = FlowTable::new(FlowConfig::default());
+    let (mut sk, mut acc, shift) = match v {
+        Variant::PerFlow(plan, shift) => (
+            Some(Sketches::new(plan.clone())),
+            Some(SketchState::new(&plan.params)),
+            *shift,
+        ),
+        Variant::PerPacket(plan) => (
+            Some(Sketches::new(plan.clone())),
+            Some(SketchState::new(&plan.params)),
+            0,
+        ),
+        _ => (None, None, 0),
+    };
+    if let Some(sk) = &mut sk {
+        sk.set_sample_shift(shift);
+    }
+    let specs: &[CounterSpec] = match v {
+        Variant::Exact(specs) => specs,
+        _ => &[],
+    };
+    let mut maps: Vec<ExactMap> = specs.iter().map(|_| ExactMap::default()).collect();
+    let per_flow = matches!(v, Variant::PerFlow(..));
+    let per_packet = matches!(v, Variant::PerPacket(..));
     let mut meta = PacketMeta::default();
-    let start;
-    match v {
-        Variant::Baseline => {
-            start = thread_cpu();
-            let mut i = 0usize;
-            for n in 0..packets {
-                let (m, c2s) = &pk[i];
-                meta.clone_from(m);
-                black_box((&meta, *c2s));
-                i += 1;
-                if i == pk.len() {
-                    i = 0;
+    let mut i = 0usize;
+    let mut pass = 0u16;
+    let mut now = 1u64 << 50;
+    let mut epoch_end = now + epoch_ns;
+    let start = thread_cpu();
+    for n in 0..packets {
+        meta.clone_from(&pk[i]);
+        tag(&mut meta, pass);
+        i += 1;
+        if i == pk.len() {
+            i = 0;
+            pass = pass.wrapping_add(1);
+        }
+        now += 1_000;
+        if now >= epoch_end {
+            epoch_end += epoch_ns;
+            if let (Some(sk), Some(acc)) = (&mut sk, &mut acc) {
+                if per_flow {
+                    table.drain_activity(|a| sk.add_activity(a));
+                } else {
+                    table.drain_activity(|a| {
+                        black_box(a);
+                    });
                 }
-                if n % epoch == epoch - 1 {
-                    black_box(n);
+                // The control core's side (another core in the product).
+                acc.absorb(0, 1, sk);
+                black_box(acc.snapshots);
+                acc.reset();
+            } else {
+                table.drain_activity(|a| {
+                    black_box(a);
+                });
+                for m in &mut maps {
+                    black_box(m.len());
+                    m.clear();
                 }
             }
         }
-        Variant::Sketches(plan, shift) => {
-            let mut sk = Sketches::new(plan.clone());
-            sk.set_sample_shift(*shift);
-            // The control core's side: drained every epoch, as in the
-            // product (timed too: on the product's control core, not the
-            // worker's, but it shows what an epoch costs).
-            let mut acc = SketchState::new(&plan.params);
-            start = thread_cpu();
-            let mut i = 0usize;
-            for n in 0..packets {
-                let (m, c2s) = &pk[i];
-                meta.clone_from(m);
-                sk.update(&meta, *c2s);
-                i += 1;
-                if i == pk.len() {
-                    i = 0;
+        let seen = match &mut sk {
+            Some(sk) => table.process(&meta, now, &mut |r| {
+                if per_flow {
+                    sk.add_flow_end(r);
                 }
-                if n % epoch == epoch - 1 {
-                    acc.absorb(0, 1, &mut sk);
-                    black_box(acc.snapshots);
-                    acc.reset();
-                }
+                sk.record_flow(r);
+            }),
+            None => table.process(&meta, now, &mut |r| {
+                black_box(r);
+            }),
+        };
+        if let Some(sk) = &mut sk {
+            if per_packet {
+                sk.update(&meta, seen);
+            } else {
+                sk.probe_packet(&meta, seen);
             }
         }
-        Variant::Exact(specs) => {
-            let mut maps: Vec<ExactMap> = specs.iter().map(|_| ExactMap::default()).collect();
-            start = thread_cpu();
-            let mut i = 0usize;
-            for n in 0..packets {
-                let (m, c2s) = &pk[i];
-                meta.clone_from(m);
-                for (spec, map) in specs.iter().zip(maps.iter_mut()) {
-                    if spec.protocol.matches(meta.protocol) && spec.direction.matches(c2s.c2s) {
-                        let k = spec.key.key(&meta);
-                        let inc = match spec.increment {
-                            Increment::Bytes => meta.wire_len as u64,
-                            Increment::Packets => 1,
-                        };
-                        *map.entry(Hashed(k, k.hash(SEED))).or_insert(0) += inc;
+        for (spec, map) in specs.iter().zip(maps.iter_mut()) {
+            if spec.protocol.matches(meta.protocol) && spec.direction.matches(seen.c2s) {
+                let k = spec.key.key(&meta);
+                let inc = match spec.increment {
+                    Increment::Bytes => meta.wire_len as u64,
+                    Increment::Packets => 1,
+                };
+                *map.entry(Hashed(k, k.hash(SEED))).or_insert(0) += inc;
+            }
+        }
+        if n % 64 == 63 {
+            match &mut sk {
+                Some(sk) => table.expire(now, &mut |r| {
+                    if per_flow {
+                        sk.add_flow_end(r);
                     }
-                }
-                i += 1;
-                if i == pk.len() {
-                    i = 0;
-                }
-                if n % epoch == epoch - 1 {
-                    for m in &mut maps {
-                        black_box(m.len());
-                        m.clear();
-                    }
-                }
+                    sk.record_flow(r);
+                }),
+                None => table.expire(now, &mut |r| {
+                    black_box(r);
+                }),
             }
         }
     }
@@ -330,7 +438,7 @@ fn plan_of(counters: Vec<CounterSpec>, scans: bool, flow_sizes: bool) -> Arc<Ske
             scans,
             flow_sizes,
             // The benchmark sets the sampling itself.
-            sample_above_pps: 0,
+            sample_above_updates: 0,
             ..SketchParams::default()
         },
         counters,
@@ -354,8 +462,9 @@ fn main() -> Result<()> {
         core_affinity::set_for_current(c);
     }
     let captures = load_captures(&dir)?;
-    let synth = synthetic(args.keys, 4_000_000);
-    let streams = [captures, synth];
+    let synth = synthetic(args.keys, 4_000_000, args.concurrent);
+    let fl = flood(args.keys, 2_000_000);
+    let streams = [captures, synth, fl];
 
     let one = |k: KeyType| vec![CounterSpec::new(k.name(), k, Increment::Bytes)];
     // Each row: full updates, sampled one in 16, and exact counting.
@@ -408,9 +517,6 @@ fn main() -> Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    for s in &streams {
-        println!("stream {}: {} packets", s.name, s.packets.len());
-    }
     let p = SketchParams::default();
     let (w, d) = p.cm_dims();
     println!(
@@ -431,38 +537,62 @@ fn main() -> Result<()> {
     };
     let base: Vec<f64> = streams
         .iter()
-        .map(|s| measure(&Variant::Baseline, s))
+        .map(|s| measure(&Variant::Flows, s))
         .collect();
-    println!(
-        "baseline (load each packet, nothing else): {}",
-        streams
-            .iter()
-            .zip(&base)
-            .map(|(s, b)| format!("{} {b:.1} ns", s.name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    for (s, b) in streams.iter().zip(&base) {
+        // Sketch updates per packet, the worker's way, with the default plan.
+        let plan = plan_of(CounterSpec::defaults(), true, true);
+        let mut table = FlowTable::new(FlowConfig::default());
+        let mut sk = Sketches::new(plan);
+        let mut now = 1u64 << 50;
+        for m in &s.packets {
+            now += 1_000;
+            table.process(m, now, &mut |r| sk.add_flow_end(r));
+        }
+        table.drain_activity(|a| sk.add_activity(a));
+        table.flush(&mut |r| sk.add_flow_end(r));
+        let updates = sk.updates();
+        println!(
+            "stream {}: {} packets, {} flows, {:.3} sketch updates per packet (one per flow, direction and epoch); flow table alone {b:.1} ns/packet",
+            s.name,
+            s.packets.len(),
+            table.counters().created,
+            updates as f64 / s.packets.len() as f64,
+        );
+    }
     println!();
     let one_in = 1u32 << sampled_shift;
-    println!(
-        "| stage | captures: full | captures: 1 in {one_in} | captures: exact map | synthetic: full | synthetic: 1 in {one_in} | synthetic: exact map |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("CPU ns per packet added to the flow table's cost:");
+    println!();
+    let mut head = vec!["stage".to_string()];
+    for s in &streams {
+        head.push(format!("{}: per flow", s.name));
+        head.push(format!("{}: per packet", s.name));
+        head.push(format!("{}: exact map", s.name));
+    }
+    head.push(format!("flood: per flow, 1 in {one_in}"));
+    println!("| {} |", head.join(" | "));
+    println!("|---|{}", "---:|".repeat(head.len() - 1));
     for (name, plan, exact) in &rows {
         let mut cells = Vec::new();
         for (s, b) in streams.iter().zip(&base) {
             let cost = |v: &Variant| format!("{:.1}", (measure(v, s) - b).max(0.0));
-            cells.push(cost(&Variant::Sketches(plan.clone(), 0)));
-            cells.push(if plan.counters.is_empty() {
-                "".into()
-            } else {
-                cost(&Variant::Sketches(plan.clone(), sampled_shift))
-            });
+            cells.push(cost(&Variant::PerFlow(plan.clone(), 0)));
+            cells.push(cost(&Variant::PerPacket(plan.clone())));
             cells.push(match exact {
                 Some(e) => cost(&Variant::Exact(e.clone())),
                 None => "".into(),
             });
         }
+        let (s, b) = (&streams[2], base[2]);
+        cells.push(if plan.counters.is_empty() {
+            "".into()
+        } else {
+            format!(
+                "{:.1}",
+                (measure(&Variant::PerFlow(plan.clone(), sampled_shift), s) - b).max(0.0)
+            )
+        });
         println!("| {name} | {} |", cells.join(" | "));
     }
     Ok(())

@@ -93,6 +93,20 @@ struct Entry {
     reported: [u64; 4],
 }
 
+impl Entry {
+    /// Packets and bytes each way since the last activity report.
+    #[inline]
+    fn unreported(&self) -> [u64; 4] {
+        let r = &self.rec;
+        [
+            r.c2s.packets - self.reported[0],
+            r.c2s.bytes - self.reported[1],
+            r.s2c.packets - self.reported[2],
+            r.s2c.bytes - self.reported[3],
+        ]
+    }
+}
+
 /// Remembers the ports of first fragments so later fragments of the same
 /// datagram join their flow. Direct-mapped, fixed size, overwrite on clash.
 struct FragCache {
@@ -200,16 +214,16 @@ impl FlowTable {
             if !e.in_use {
                 continue;
             }
+            let d = e.unreported();
             let r = &e.rec;
-            let now = [r.c2s.packets, r.c2s.bytes, r.s2c.packets, r.s2c.bytes];
-            let d: [u64; 4] = std::array::from_fn(|i| now[i] - e.reported[i]);
-            e.reported = now;
+            e.reported = [r.c2s.packets, r.c2s.bytes, r.s2c.packets, r.s2c.bytes];
             if d == [0; 4] {
                 continue;
             }
             f(&FlowActivity {
                 flow_id: r.flow_id,
                 first_ns: r.first_ns,
+                ip_version: r.ip_version,
                 protocol: r.protocol,
                 client_mac: r.client_mac,
                 server_mac: r.server_mac,
@@ -497,6 +511,7 @@ impl FlowTable {
     fn split_active<E: FnMut(&FlowRecord)>(&mut self, slot: usize, now_ns: u64, emit: &mut E) {
         let e = &mut self.entries[slot];
         e.rec.end_reason = EndReason::Active;
+        e.rec.since_report = e.unreported();
         emit(&e.rec);
         self.counters.ended += 1;
         e.reported = [0; 4];
@@ -544,6 +559,7 @@ impl FlowTable {
     fn end<E: FnMut(&FlowRecord)>(&mut self, slot: usize, reason: EndReason, emit: &mut E) {
         let e = &mut self.entries[slot];
         e.rec.end_reason = reason;
+        e.rec.since_report = e.unreported();
         emit(&e.rec);
         e.in_use = false;
         let h32 = e.hash32;

@@ -99,6 +99,15 @@ impl KeyType {
         ])
     }
 
+    /// The key of this type within a full five-tuple key (see
+    /// [`Packed::endpoints`]): the same words [`KeyType::pack`] gives for a
+    /// packet with those endpoints.
+    #[inline]
+    pub fn mask(self, full: &Packed) -> Packed {
+        let mask = &PACK_MASKS[self as usize];
+        Packed(std::array::from_fn(|i| full.0[i] & mask[i]))
+    }
+
     /// The key of packet `m`: the fields of this type, every other field 0.
     #[inline]
     pub fn key(self, m: &PacketMeta) -> SketchKey {
@@ -177,6 +186,29 @@ impl PartialEq for Packed {
 }
 
 impl Packed {
+    /// The full key of traffic from `src` to `dst` (IPv4-mapped addresses
+    /// for IPv4), from which [`KeyType::mask`] takes each key type's.
+    #[inline]
+    pub fn endpoints(
+        src_ip: &[u8; 16],
+        dst_ip: &[u8; 16],
+        src_port: u16,
+        dst_port: u16,
+        protocol: u8,
+        ip_version: u8,
+    ) -> Packed {
+        Packed([
+            u64::from_le_bytes(src_ip[0..8].try_into().unwrap()),
+            u64::from_le_bytes(src_ip[8..16].try_into().unwrap()),
+            u64::from_le_bytes(dst_ip[0..8].try_into().unwrap()),
+            u64::from_le_bytes(dst_ip[8..16].try_into().unwrap()),
+            (src_port as u64)
+                | (dst_port as u64) << 16
+                | (protocol as u64) << 32
+                | (ip_version as u64) << 40,
+        ])
+    }
+
     /// Seeded 64-bit hash (see [`SketchKey::hash`]).
     #[inline]
     pub fn hash(&self, seed: u64) -> u64 {

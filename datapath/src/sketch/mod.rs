@@ -18,7 +18,7 @@
 //! (`src`, `dst`, `src_dst`, `src_dport`, `dport`, `five_tuple`) for a
 //! protocol filter and a direction. A [`SketchPlan`] is the set of counters
 //! and the shared parameters; [`Sketches`] is one worker's state for one
-//! epoch. The worker updates it per packet without allocating, hands it to
+//! epoch. The worker updates it without allocating, hands it to
 //! the control core inside the epoch summary, and continues with an emptied
 //! one of the same (or a newer) plan — that is how counters are added or
 //! removed at run time without stopping a worker (see
@@ -38,10 +38,14 @@
 //! - Scans counted on probes only (TCP SYNs, the first packet of UDP and
 //!   ICMP echo flows): replies and conversations are not scanning, and new
 //!   flows are rare enough that the scan sketches cost a few ns per packet.
-//! - Packet sampling (NitroSketch-style, see [`Sketches`]) only above a
-//!   rate: full updates cost 13–25 ns per counter on the reference
-//!   machine, over the budget at line rate but not at everyday rates,
-//!   where exact one-sided guarantees are worth more.
+//! - Counters updated per flow and epoch from the flow table's sums, not
+//!   per packet (see [`Sketches`]): the same counts, at one update per
+//!   flow direction instead of one per packet. A count-min update costs
+//!   13–25 ns per counter on the reference machine; per packet, three
+//!   counters would use most of the 67 ns line-rate budget.
+//! - Sampling (NitroSketch-style, see [`Sketches`]) only above a rate of
+//!   updates, as in a flood of one-packet flows: below it, exact one-sided
+//!   guarantees are worth more.
 
 pub mod countmin;
 pub mod flowsize;
@@ -53,11 +57,12 @@ pub mod window;
 
 use std::sync::Arc;
 
-use crate::epoch::FlowRecord;
+use crate::epoch::{FlowActivity, FlowRecord};
 use crate::flow::Seen;
 use crate::parse::{ip_proto, PacketMeta};
 
 pub use key::{is_probe, KeyType, Packed, SketchKey};
+
 pub use state::{merge_encoded, CodecError, SketchState};
 pub use window::{WindowMerger, WindowReport};
 
@@ -259,9 +264,10 @@ pub struct SketchParams {
     pub window_ns: u64,
     /// Write the merged state of every window in its binary form.
     pub write_state: bool,
-    /// Packets per second on a worker above which the heavy-hitter
-    /// counters sample packets (see [`Sketches`]); 0 = never.
-    pub sample_above_pps: u64,
+    /// Sketch updates per second on a worker (one per flow and direction
+    /// with packets in an epoch, see [`Sketches::add`]) above which the
+    /// heavy-hitter counters sample them (see [`Sketches`]); 0 = never.
+    pub sample_above_updates: u64,
 }
 
 impl Default for SketchParams {
@@ -278,7 +284,7 @@ impl Default for SketchParams {
             flow_sizes: true,
             window_ns: 1_000_000_000,
             write_state: true,
-            sample_above_pps: 1_000_000,
+            sample_above_updates: 1_000_000,
         }
     }
 }
@@ -414,25 +420,41 @@ pub(crate) struct ScanSketches {
 pub(crate) const SCAN_SEED_PORTS: u64 = SEED ^ 0x706f_7274;
 pub(crate) const SCAN_SEED_HOSTS: u64 = SEED ^ 0x686f_7374;
 const ELEMENT_SEED: u64 = SEED ^ 0x656c_656d;
-/// Most packet-sampling steps: 1 packet in 2^10.
+/// Largest sampling threshold: 2^10 packets.
 pub const MAX_SAMPLE_SHIFT: u32 = 10;
 
 /// One worker's sketches for one epoch, built from a [`SketchPlan`]. All
-/// memory is allocated here; [`Sketches::update`] and
-/// [`Sketches::record_flow`] never allocate.
+/// memory is allocated here; nothing here allocates afterwards.
 ///
-/// **Sampling** (after NitroSketch, Liu et al., SIGCOMM 2019): above
-/// [`SketchParams::sample_above_pps`] packets per second on a worker, the
-/// heavy-hitter counters update their sketches for one packet in `2^s`
-/// only, chosen by geometric skips (one decrement per skipped packet), and
-/// add `2^s` times the increment: estimates stay unbiased and the cost per
-/// packet drops about `2^s`-fold. Totals stay exact; scan and flow-size
-/// sketches are never sampled (probes and flow ends are rare, and distinct
-/// counts cannot be scaled up). `s` is chosen per epoch from the previous
-/// epoch's rate; without sampling (`s = 0`, the rate below the threshold)
-/// count-min's guarantees hold exactly. NitroSketch also samples rows
-/// independently; here a sampled packet updates every row, so conservative
-/// update and the top keys see one consistent sampled stream.
+/// **Flows, not packets, update the counters.** Every heavy-hitter key
+/// type is a function of a packet's flow and direction, so the worker does
+/// not touch the count-min tables per packet: the flow table already sums
+/// each flow's packets and bytes each way, and at the end of every epoch
+/// each flow that saw packets adds them in one update per direction
+/// ([`Sketches::add_activity`]); a flow that ends adds what is left at its
+/// end ([`Sketches::add_flow_end`]). A window's counts are exactly the
+/// per-packet ones (every packet falls in the epoch it arrived in), a flow
+/// of `n` packets in an epoch costs one update instead of `n`, and count-min
+/// keeps its guarantees (an update of weight `n` is `n` unit updates for
+/// plain count-min; conservative update of weight `n` stays an upper
+/// bound). Only the scan sketches look at single packets, and only at
+/// probes ([`Sketches::probe_packet`]). [`Sketches::update`] does both for
+/// one packet (tests and benchmarks).
+///
+/// **Sampling**, only above [`SketchParams::sample_above_updates`] updates
+/// per second on a worker (many short flows: a flood or a scan): threshold
+/// sampling of the updates (Duffield, Lund and Thorup's smart sampling,
+/// as NitroSketch samples packets): with threshold `τ = 2^s` packets, an
+/// update of `n ≥ τ` packets counts exactly; a lighter one is kept with
+/// probability `n / τ` and then counts as `τ` packets (bytes scaled alike,
+/// `bytes · τ / n`). Estimates stay unbiased, heavy flows are never
+/// dropped, and the cost falls about `τ`-fold on a flood of one-packet
+/// flows. Totals stay exact; scan and flow-size sketches are never sampled
+/// (distinct counts cannot be scaled up). `s` is chosen per epoch from the
+/// previous epoch's update rate; without sampling (`s = 0`, the rate below
+/// the threshold) count-min's guarantees hold exactly. A kept update
+/// touches every row, so conservative update and the top keys see one
+/// consistent stream.
 #[derive(Debug)]
 pub struct Sketches {
     plan: Arc<SketchPlan>,
@@ -441,12 +463,11 @@ pub struct Sketches {
     pub(crate) flow_sizes: Option<Box<FlowSizes>>,
     /// Probe packets seen this epoch.
     pub(crate) probes: u64,
-    /// Packet sampling of this epoch: one packet in `2^sample_shift`.
+    /// Calls of [`Sketches::add`] this epoch.
+    updates: u64,
+    /// Sampling of this epoch: updates under `2^sample_shift` packets are
+    /// sampled.
     pub(crate) sample_shift: u32,
-    /// Packets to skip before the next sampled one.
-    skip: u64,
-    /// ln(1 - p): the geometric skips' scale.
-    ln_q: f64,
     rng: u64,
 }
 
@@ -484,9 +505,8 @@ impl Sketches {
             scan,
             flow_sizes,
             probes: 0,
+            updates: 0,
             sample_shift: 0,
-            skip: 0,
-            ln_q: 0.0,
             rng: key::mix64(n ^ SEED) | 1,
         }
     }
@@ -499,35 +519,29 @@ impl Sketches {
         self.plan.generation
     }
 
-    /// The packet sampling of this epoch: one packet in `2^shift`.
+    /// The sampling of this epoch: threshold `2^shift` packets.
     pub fn sample_shift(&self) -> u32 {
         self.sample_shift
     }
 
-    /// Samples one packet in `2^shift` (at most [`MAX_SAMPLE_SHIFT`]) from
-    /// now on; 0 updates on every packet.
+    /// Samples updates lighter than `2^shift` packets (`shift` at most
+    /// [`MAX_SAMPLE_SHIFT`]) from now on; 0 takes every update.
     pub fn set_sample_shift(&mut self, shift: u32) {
-        let shift = shift.min(MAX_SAMPLE_SHIFT);
-        self.sample_shift = shift;
-        if shift == 0 {
-            self.skip = 0;
-        } else {
-            self.ln_q = (-(0.5f64.powi(shift as i32))).ln_1p();
-            self.skip = self.next_skip();
-        }
+        self.sample_shift = shift.min(MAX_SAMPLE_SHIFT);
     }
 
-    /// Chooses the sampling for the next epoch from the packets the worker
-    /// saw in an epoch of `epoch_ns`: none up to `sample_above_pps`, else
-    /// the smallest power of two that brings the sampled rate under it.
-    pub fn sample_for_rate(&mut self, packets: u64, epoch_ns: u64) {
-        let limit = self.plan.params.sample_above_pps;
+    /// Chooses the sampling for the next epoch from the sketch updates of
+    /// an epoch of `epoch_ns`: none up to `sample_above_updates` per
+    /// second, else the smallest power of two that brings the sampled rate
+    /// under it.
+    pub fn sample_for_rate(&mut self, updates: u64, epoch_ns: u64) {
+        let limit = self.plan.params.sample_above_updates;
         let shift = if limit == 0 || epoch_ns == 0 {
             0
         } else {
-            let pps = packets as u128 * 1_000_000_000 / epoch_ns as u128;
+            let rate = updates as u128 * 1_000_000_000 / epoch_ns as u128;
             let mut s = 0;
-            while pps > (limit as u128) << s && s < MAX_SAMPLE_SHIFT {
+            while rate > (limit as u128) << s && s < MAX_SAMPLE_SHIFT {
                 s += 1;
             }
             s
@@ -537,52 +551,143 @@ impl Sketches {
         }
     }
 
-    /// A geometric number of packets to skip: failures before the first
-    /// success with probability `2^-shift`.
-    fn next_skip(&mut self) -> u64 {
-        // xorshift64*
+    /// xorshift64*: the sampling's coin.
+    #[inline]
+    fn next_random(&mut self) -> u64 {
         self.rng ^= self.rng >> 12;
         self.rng ^= self.rng << 25;
         self.rng ^= self.rng >> 27;
-        let r = self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d);
-        let u = ((r >> 11) + 1) as f64 / (1u64 << 53) as f64; // (0, 1]
-        (u.ln() / self.ln_q).min(1e12) as u64
+        self.rng.wrapping_mul(0x2545_f491_4f6c_dd1d)
     }
 
-    /// Accounts one parsed packet, with where it fell in its flow.
+    /// Accounts one parsed packet, with where it fell in its flow: one
+    /// update of every matching counter, and of the scan sketches for a
+    /// probe. (The worker does not call this: it counts each flow's packets
+    /// once per epoch with [`Sketches::add_activity`] and
+    /// [`Sketches::add_flow_end`], and each packet only in
+    /// [`Sketches::probe_packet`]; the estimates are the same.)
     #[inline]
     pub fn update(&mut self, m: &PacketMeta, seen: Seen) {
-        let sampled = if self.skip == 0 {
-            if self.sample_shift != 0 {
-                self.skip = self.next_skip();
-            }
-            true
-        } else {
-            self.skip -= 1;
-            false
-        };
-        for c in self.counters.iter_mut() {
-            if !c.protocol.matches(m.protocol) || !c.direction.matches(seen.c2s) {
-                continue;
-            }
-            let inc = if c.bytes { m.wire_len as u64 } else { 1 };
-            c.total += inc;
-            if sampled {
-                let key = c.key.pack(m);
-                let h = key.hash(SEED);
-                let scaled = inc << self.sample_shift;
-                c.cm_total += scaled;
-                c.max_inc = c.max_inc.max(inc);
-                let est = c.cm.update(h, scaled);
-                c.top.offer(&key, h, est);
-            }
-        }
+        let full = Packed::endpoints(
+            &m.src_ip,
+            &m.dst_ip,
+            m.src_port,
+            m.dst_port,
+            m.protocol,
+            m.ip_version,
+        );
+        self.add(&full, m.protocol, seen.c2s, 1, m.wire_len as u64);
+        self.probe_packet(m, seen);
+    }
+
+    /// The per-packet part of the sketches: a probe (see [`is_probe`])
+    /// updates the scan sketches; any other packet costs one test.
+    #[inline]
+    pub fn probe_packet(&mut self, m: &PacketMeta, seen: Seen) {
         if let Some(s) = &mut self.scan {
             if is_probe(m, seen) {
                 self.probes += 1;
                 Self::probe(s, m);
             }
         }
+    }
+
+    /// One flow's packets and bytes of the epoch (its activity record):
+    /// one update per direction that carried packets.
+    #[inline]
+    pub fn add_activity(&mut self, a: &FlowActivity) {
+        self.add_flow(
+            a.protocol,
+            a.ip_version,
+            (&a.client_ip, a.client_port),
+            (&a.server_ip, a.server_port),
+            [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
+        );
+    }
+
+    /// The packets and bytes of an ending flow not yet counted by
+    /// [`Sketches::add_activity`] ([`FlowRecord::since_report`]).
+    #[inline]
+    pub fn add_flow_end(&mut self, r: &FlowRecord) {
+        self.add_flow(
+            r.protocol,
+            r.ip_version,
+            (&r.client_ip, r.client_port),
+            (&r.server_ip, r.server_port),
+            r.since_report,
+        );
+    }
+
+    /// `d`: c2s packets, c2s bytes, s2c packets, s2c bytes.
+    #[inline]
+    fn add_flow(
+        &mut self,
+        protocol: u8,
+        ip_version: u8,
+        client: (&[u8; 16], u16),
+        server: (&[u8; 16], u16),
+        d: [u64; 4],
+    ) {
+        // Packets carry no ports for ICMP (the flow keeps the echo id).
+        let (cp, sp) = if matches!(protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
+            (0, 0)
+        } else {
+            (client.1, server.1)
+        };
+        if d[0] != 0 {
+            let full = Packed::endpoints(client.0, server.0, cp, sp, protocol, ip_version);
+            self.add(&full, protocol, true, d[0], d[1]);
+        }
+        if d[2] != 0 {
+            let full = Packed::endpoints(server.0, client.0, sp, cp, protocol, ip_version);
+            self.add(&full, protocol, false, d[2], d[3]);
+        }
+    }
+
+    /// Adds `packets` packets of `bytes` bytes going one way with the full
+    /// key `full` ([`Packed::endpoints`]): one update of every counter that
+    /// matches `protocol` and the direction (`c2s`: from the flow's client).
+    /// With sampling on, one call in `2^s` updates the sketches, weighted
+    /// `2^s`; totals always count everything.
+    #[inline]
+    pub fn add(&mut self, full: &Packed, protocol: u8, c2s: bool, packets: u64, bytes: u64) {
+        self.updates += 1;
+        let shift = self.sample_shift;
+        // Below the threshold a packet-weighted coin: kept with
+        // probability packets / 2^shift, then scaled up to 2^shift packets.
+        let light = shift != 0 && packets < 1 << shift;
+        if light && (self.next_random() >> 32) & ((1 << shift) - 1) >= packets {
+            for c in self.counters.iter_mut() {
+                if c.protocol.matches(protocol) && c.direction.matches(c2s) {
+                    c.total += if c.bytes { bytes } else { packets };
+                }
+            }
+            return;
+        }
+        for c in self.counters.iter_mut() {
+            if !c.protocol.matches(protocol) || !c.direction.matches(c2s) {
+                continue;
+            }
+            let inc = if c.bytes { bytes } else { packets };
+            c.total += inc;
+            let scaled = if light {
+                c.max_inc = c.max_inc.max(inc);
+                ((((inc as u128) << shift) + packets as u128 / 2) / packets as u128) as u64
+            } else {
+                inc
+            };
+            let key = c.key.mask(full);
+            let h = key.hash(SEED);
+            c.cm_total += scaled;
+            let est = c.cm.update(h, scaled);
+            c.top.offer(&key, h, est);
+        }
+    }
+
+    /// Sketch updates (calls of [`Sketches::add`]) since the last reset:
+    /// what the sampling rate is chosen from.
+    pub fn updates(&self) -> u64 {
+        self.updates
     }
 
     fn probe(s: &mut ScanSketches, m: &PacketMeta) {
@@ -627,6 +732,7 @@ impl Sketches {
             f.reset();
         }
         self.probes = 0;
+        self.updates = 0;
     }
 
     /// True when nothing was counted since the last reset.

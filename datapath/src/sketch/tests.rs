@@ -566,7 +566,7 @@ fn windows_wait_for_every_worker_and_merge_epochs() {
 fn sampling_follows_the_rate() {
     let p = Arc::new(SketchPlan {
         params: SketchParams {
-            sample_above_pps: 1_000_000,
+            sample_above_updates: 1_000_000,
             ..p_params()
         },
         ..SketchPlan::default()
@@ -587,7 +587,7 @@ fn sampling_follows_the_rate() {
     assert_eq!(sk.sample_shift(), 0);
     let mut never = Sketches::new(Arc::new(SketchPlan {
         params: SketchParams {
-            sample_above_pps: 0,
+            sample_above_updates: 0,
             ..p_params()
         },
         ..SketchPlan::default()
