@@ -707,3 +707,80 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
         );
     }
 }
+
+/// A generated packet as a flow table sees it: replies (`c2s` false) go
+/// from the server back to the client; ICMP packets carry no ports.
+fn flow_packet(t: &Pkt) -> PacketMeta {
+    let mut m = meta_of(t);
+    if m.protocol == ip_proto::ICMP {
+        (m.src_port, m.dst_port) = (0, 0);
+        m.icmp_echo_id = 7;
+    }
+    if !t.5 {
+        std::mem::swap(&mut m.src_ip, &mut m.dst_ip);
+        std::mem::swap(&mut m.src_port, &mut m.dst_port);
+        if m.protocol == ip_proto::ICMP {
+            m.icmp_type = 0;
+        }
+    }
+    m
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// The worker's way — a flow table's sums, one update per flow,
+    /// direction and epoch, the rest when a flow ends — counts exactly what
+    /// updating on every packet counts: with plain count-min the tables and
+    /// totals are identical; with conservative update every estimate stays
+    /// at or above the exact per-packet count.
+    #[test]
+    fn per_flow_updates_count_what_per_packet_updates_count(
+        a in stream(),
+        epoch_every in 1usize..60,
+        active_timeout in prop_oneof![Just(u64::MAX), 5_000u64..50_000],
+    ) {
+        use crate::flow::{FlowConfig, FlowTable};
+        for conservative in [false, true] {
+            let p = plan_k(all_key_types(), conservative, 200);
+            let cfg = FlowConfig {
+                active_timeout_ns: active_timeout,
+                // Small, so that flows are evicted too.
+                capacity: 16,
+                ..FlowConfig::default()
+            };
+            let (mut ta, mut tb) = (FlowTable::new(cfg), FlowTable::new(cfg));
+            let mut per_packet = Sketches::new(p.clone());
+            let mut per_flow = Sketches::new(p.clone());
+            let mut exact: Vec<HashMap<SketchKey, u64>> = vec![HashMap::new(); p.counters.len()];
+            for (i, t) in a.iter().enumerate() {
+                let m = flow_packet(t);
+                let now = 1_000 * (i as u64 + 1);
+                if i % epoch_every == 0 {
+                    tb.drain_activity(|x| per_flow.add_activity(x));
+                }
+                let seen = ta.process(&m, now, &mut |_| {});
+                per_packet.update(&m, seen);
+                let seen_b = tb.process(&m, now, &mut |r| per_flow.add_flow_end(r));
+                prop_assert_eq!(seen.c2s, seen_b.c2s);
+                per_flow.probe_packet(&m, seen_b);
+                for (j, spec) in p.counters.iter().enumerate() {
+                    let inc = if spec.increment == Increment::Bytes { m.wire_len as u64 } else { 1 };
+                    *exact[j].entry(spec.key.key(&m)).or_default() += inc;
+                }
+            }
+            tb.drain_activity(|x| per_flow.add_activity(x));
+            tb.flush(&mut |r| per_flow.add_flow_end(r));
+            for (j, (x, y)) in per_packet.counters.iter().zip(per_flow.counters.iter()).enumerate() {
+                prop_assert_eq!(x.total, y.total);
+                if !conservative {
+                    prop_assert_eq!(x.cm.cells(), y.cm.cells());
+                }
+                for (k, &truth) in &exact[j] {
+                    prop_assert!(y.cm.estimate(k.hash(SEED)) >= truth);
+                }
+            }
+            prop_assert_eq!(per_packet.probes, per_flow.probes);
+        }
+    }
+}
