@@ -15,6 +15,9 @@ use serde::Deserialize;
 use crate::classify::catalog::Catalog;
 use crate::classify::devices::LocalNets;
 use crate::classify::labeler::{Classifier, ClassifyConfig};
+use crate::probe::{ProbeKind, ProbeParams, ProbeTask};
+use std::str::FromStr;
+use std::time::Duration;
 
 const NS: u64 = 1_000_000_000;
 
@@ -30,6 +33,288 @@ pub struct Config {
     pub classify: ClassifySection,
     pub control: ControlSection,
     pub sketch: SketchSection,
+    /// `[probe]`: how the probes run.
+    pub probe: ProbeSection,
+    /// `[[probes]]`: the probe tasks.
+    pub probes: Vec<ProbeEntry>,
+}
+
+/// `[probe]`: the probe scheduler and its buffer.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProbeSection {
+    /// Probe runs at once, all tasks together.
+    pub max_concurrent: usize,
+    /// Each interval is stretched or shrunk by up to this share (uniform).
+    pub jitter: f64,
+    /// Probe rows kept in memory while the table cannot be written; the
+    /// oldest beyond it are dropped and counted.
+    pub buffer_rows: usize,
+    /// Probe rows are written as a complete file this often.
+    pub flush_interval_s: u64,
+}
+
+impl Default for ProbeSection {
+    fn default() -> Self {
+        let s = crate::probe::scheduler::Settings::default();
+        ProbeSection {
+            max_concurrent: s.max_concurrent,
+            jitter: s.jitter,
+            buffer_rows: s.buffer_rows,
+            flush_interval_s: s.flush_every.as_secs(),
+        }
+    }
+}
+
+/// One `[[probes]]` task. Keys other than name, kind, target, interval_s
+/// and timeout_s apply to some kinds only (see `tapscope.example.toml`).
+#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ProbeEntry {
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    pub interval_s: Option<f64>,
+    pub timeout_s: Option<f64>,
+    pub count: Option<u32>,
+    pub interval_ms: Option<u64>,
+    pub wait_ms: Option<u64>,
+    pub size: Option<usize>,
+    pub port: Option<u16>,
+    pub server: Option<String>,
+    pub qtype: Option<String>,
+    pub expect: Option<Vec<String>>,
+    pub expect_status: Option<Vec<u16>>,
+    pub verify_tls: Option<bool>,
+    pub ca_file: Option<PathBuf>,
+    pub max_hops: Option<u8>,
+    pub probes_per_hop: Option<u8>,
+    pub duration_s: Option<u64>,
+    pub reverse: Option<bool>,
+    pub protocol: Option<String>,
+    pub bandwidth: Option<String>,
+    pub iperf3: Option<String>,
+}
+
+/// The keys of a `[[probes]]` entry that apply to `kind`, beyond the
+/// common ones.
+fn probe_keys(kind: ProbeKind) -> &'static [&'static str] {
+    match kind {
+        ProbeKind::Icmp => &["count", "interval_ms", "wait_ms", "size"],
+        ProbeKind::UdpEcho => &["count", "interval_ms", "wait_ms", "size", "port"],
+        ProbeKind::Tcp => &["port"],
+        ProbeKind::Dns => &["server", "port", "qtype", "expect", "wait_ms"],
+        ProbeKind::Http => &["expect_status", "server", "wait_ms"],
+        ProbeKind::Https => &[
+            "expect_status",
+            "server",
+            "wait_ms",
+            "verify_tls",
+            "ca_file",
+        ],
+        ProbeKind::Ntp => &["port", "wait_ms"],
+        ProbeKind::Traceroute => &["max_hops", "probes_per_hop", "wait_ms", "size"],
+        ProbeKind::Throughput => &[
+            "port",
+            "duration_s",
+            "reverse",
+            "protocol",
+            "bandwidth",
+            "iperf3",
+        ],
+    }
+}
+
+impl ProbeEntry {
+    /// The optional keys this entry sets.
+    fn keys_set(&self) -> Vec<&'static str> {
+        let mut k = Vec::new();
+        let mut set = |name: &'static str, is: bool| {
+            if is {
+                k.push(name);
+            }
+        };
+        set("count", self.count.is_some());
+        set("interval_ms", self.interval_ms.is_some());
+        set("wait_ms", self.wait_ms.is_some());
+        set("size", self.size.is_some());
+        set("port", self.port.is_some());
+        set("server", self.server.is_some());
+        set("qtype", self.qtype.is_some());
+        set("expect", self.expect.is_some());
+        set("expect_status", self.expect_status.is_some());
+        set("verify_tls", self.verify_tls.is_some());
+        set("ca_file", self.ca_file.is_some());
+        set("max_hops", self.max_hops.is_some());
+        set("probes_per_hop", self.probes_per_hop.is_some());
+        set("duration_s", self.duration_s.is_some());
+        set("reverse", self.reverse.is_some());
+        set("protocol", self.protocol.is_some());
+        set("bandwidth", self.bandwidth.is_some());
+        set("iperf3", self.iperf3.is_some());
+        k
+    }
+
+    /// The task, or the key at fault and why.
+    pub fn task(&self) -> Result<ProbeTask, (&'static str, String)> {
+        let kind = ProbeKind::from_name(&self.kind).ok_or_else(|| {
+            (
+                "kind",
+                format!(
+                    "\"{}\" is not one of {}",
+                    self.kind,
+                    ProbeKind::ALL
+                        .iter()
+                        .map(|k| format!("\"{}\"", k.name()))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        if self.name.is_empty()
+            || self.name.len() > 64
+            || !self
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        {
+            return Err((
+                "name",
+                format!(
+                    "\"{}\" must be 1 to 64 letters, digits, '_', '-' or '.'",
+                    self.name
+                ),
+            ));
+        }
+        if self.target.trim().is_empty() {
+            return Err(("target", "must not be empty".into()));
+        }
+        let allowed = probe_keys(kind);
+        if let Some(k) = self.keys_set().into_iter().find(|k| !allowed.contains(k)) {
+            return Err((
+                k,
+                format!(
+                    "does not apply to kind \"{}\" (its keys: {})",
+                    kind.name(),
+                    allowed.join(", ")
+                ),
+            ));
+        }
+        let d = ProbeParams::default();
+        let ms = Duration::from_millis;
+        let params = ProbeParams {
+            count: self.count.unwrap_or(if kind == ProbeKind::UdpEcho {
+                10
+            } else {
+                d.count
+            }),
+            spacing: self.interval_ms.map_or(d.spacing, ms),
+            wait: self.wait_ms.map_or(d.wait, ms),
+            size: self.size.unwrap_or(d.size),
+            port: self.port,
+            server: self.server.clone(),
+            qtype: self.qtype.clone().unwrap_or(d.qtype),
+            expect: self.expect.clone().unwrap_or_default(),
+            expect_status: self.expect_status.clone().unwrap_or_default(),
+            verify_tls: self.verify_tls.unwrap_or(true),
+            ca_file: self.ca_file.clone(),
+            max_hops: self.max_hops.unwrap_or(d.max_hops),
+            probes_per_hop: self.probes_per_hop.unwrap_or(d.probes_per_hop),
+            duration: self.duration_s.map_or(d.duration, Duration::from_secs),
+            reverse: self.reverse.unwrap_or(false),
+            udp: self.protocol.as_deref() == Some("udp"),
+            bandwidth: self.bandwidth.clone(),
+            iperf3: self.iperf3.clone().unwrap_or(d.iperf3),
+        };
+        let range = |key: &'static str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err((key, format!("{v} is out of range: must be {lo} to {hi}")))
+            } else {
+                Ok(())
+            }
+        };
+        range("count", params.count as u64, 1, 1000)?;
+        range("interval_ms", params.spacing.as_millis() as u64, 1, 60_000)?;
+        range("wait_ms", params.wait.as_millis() as u64, 10, 60_000)?;
+        range("size", params.size as u64, 0, 8192)?;
+        range("max_hops", params.max_hops as u64, 1, 64)?;
+        range("probes_per_hop", params.probes_per_hop as u64, 1, 10)?;
+        range("duration_s", params.duration.as_secs(), 1, 3600)?;
+        if let Some(p) = &self.protocol {
+            if p != "tcp" && p != "udp" {
+                return Err((
+                    "protocol",
+                    format!("\"{p}\" is not one of \"tcp\", \"udp\""),
+                ));
+            }
+        }
+        if let Some(s) = &self.server {
+            crate::probe::dns::server_of(Some(s), 53).map_err(|e| ("server", e.message))?;
+        }
+        if let Some(q) = &self.qtype {
+            if hickory_proto::rr::RecordType::from_str(&q.to_ascii_uppercase()).is_err() {
+                return Err(("qtype", format!("\"{q}\" is not a DNS record type")));
+            }
+        }
+        if let Some(f) = &self.ca_file {
+            if !f.is_file() {
+                return Err(("ca_file", format!("{}: no such file", f.display())));
+            }
+        }
+        match kind {
+            ProbeKind::Http | ProbeKind::Https => {
+                crate::probe::http::parse_url(&self.target, kind == ProbeKind::Https)
+                    .map_err(|e| ("target", e))?;
+            }
+            ProbeKind::Dns => {
+                hickory_proto::rr::Name::from_str(&self.target)
+                    .map_err(|e| ("target", format!("`{}`: {e}", self.target)))?;
+            }
+            _ => {
+                let (_, port) =
+                    crate::probe::split_host_port(&self.target).map_err(|e| ("target", e))?;
+                if kind == ProbeKind::Tcp && port.or(self.port).is_none() {
+                    return Err(("target", "tcp needs a port: host:port, or port = N".into()));
+                }
+            }
+        }
+        let interval = self.interval_s.unwrap_or(60.0);
+        if !(0.1..=86_400.0).contains(&interval) {
+            return Err((
+                "interval_s",
+                format!("{interval} is out of range: must be 0.1 to 86400"),
+            ));
+        }
+        let default_timeout = match kind {
+            ProbeKind::Icmp | ProbeKind::UdpEcho => {
+                crate::probe::icmp::round_time(params.count, params.spacing, params.wait)
+                    + Duration::from_secs(2)
+            }
+            ProbeKind::Traceroute => params.wait * params.max_hops as u32 + Duration::from_secs(5),
+            ProbeKind::Throughput => params.duration + Duration::from_secs(15),
+            ProbeKind::Http | ProbeKind::Https => Duration::from_secs(30),
+            ProbeKind::Tcp => Duration::from_secs(10),
+            ProbeKind::Dns | ProbeKind::Ntp => Duration::from_secs(5),
+        };
+        let timeout = match self.timeout_s {
+            Some(t) if !(0.1..=7200.0).contains(&t) => {
+                return Err((
+                    "timeout_s",
+                    format!("{t} is out of range: must be 0.1 to 7200"),
+                ))
+            }
+            Some(t) => Duration::from_secs_f64(t),
+            None => default_timeout,
+        };
+        Ok(ProbeTask {
+            name: Arc::from(self.name.as_str()),
+            kind,
+            target: Arc::from(self.target.trim()),
+            interval: Duration::from_secs_f64(interval),
+            timeout,
+            params,
+        })
+    }
 }
 
 /// `[control]`: the control socket of `tapscope run`, and metrics.
@@ -286,6 +571,8 @@ impl Default for Config {
             classify: ClassifySection::default(),
             control: ControlSection::default(),
             sketch: SketchSection::default(),
+            probe: ProbeSection::default(),
+            probes: Vec::new(),
         }
     }
 }
@@ -586,7 +873,54 @@ impl Config {
                 return Err(err("classify.services_file", e.to_string()));
             }
         }
-        self.validate_sketch(&err, &range)
+        self.validate_sketch(&err, &range)?;
+        self.validate_probes(&err, &range)
+    }
+
+    fn validate_probes(
+        &self,
+        err: &dyn Fn(&str, String) -> ConfigError,
+        range: &RangeCheck<'_>,
+    ) -> Result<(), ConfigError> {
+        let p = &self.probe;
+        range("probe.max_concurrent", p.max_concurrent as u64, 1, 256)?;
+        range("probe.buffer_rows", p.buffer_rows as u64, 1, 10_000_000)?;
+        range("probe.flush_interval_s", p.flush_interval_s, 1, 86_400)?;
+        if p.jitter.is_nan() || !(0.0..=0.5).contains(&p.jitter) {
+            return Err(err(
+                "probe.jitter",
+                format!("{} is out of range: must be 0 to 0.5", p.jitter),
+            ));
+        }
+        for (i, e) in self.probes.iter().enumerate() {
+            if let Err((field, message)) = e.task() {
+                return Err(err(&format!("probes[{i}].{field}"), message));
+            }
+            if self.probes[..i].iter().any(|o| o.name == e.name) {
+                return Err(err(
+                    &format!("probes[{i}].name"),
+                    format!("\"{}\" names two probe tasks", e.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The probe tasks (validated by `parse`; an entry that is not valid,
+    /// only possible for a Config built in code, is left out).
+    pub fn probe_tasks(&self) -> Vec<ProbeTask> {
+        self.probes.iter().filter_map(|e| e.task().ok()).collect()
+    }
+
+    /// The probe scheduler's settings.
+    pub fn probe_settings(&self) -> crate::probe::scheduler::Settings {
+        crate::probe::scheduler::Settings {
+            max_concurrent: self.probe.max_concurrent,
+            jitter: self.probe.jitter,
+            buffer_rows: self.probe.buffer_rows,
+            flush_every: Duration::from_secs(self.probe.flush_interval_s),
+            once: false,
+        }
     }
 
     fn validate_sketch(
@@ -852,6 +1186,9 @@ mod tests {
         assert_eq!(c.flows, d.flows);
         assert_eq!(c.output, d.output);
         assert_eq!(c.sketch, d.sketch);
+        assert_eq!(c.probe, d.probe);
+        // The example's tasks are commented out: none run by default.
+        assert!(c.probes.is_empty());
     }
 
     #[test]
@@ -954,6 +1291,77 @@ mod tests {
         let e = parse("tap_id = \"a/b\"\n").unwrap_err();
         assert_eq!(e.key.as_deref(), Some("tap_id"));
         assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn probe_tasks_parse_with_defaults() {
+        let text = "[probe]\nmax_concurrent = 2\n\n[[probes]]\nname = \"gw\"\nkind = \"icmp\"\ntarget = \"192.0.2.1\"\ninterval_s = 30\ncount = 10\n\n[[probes]]\nname = \"web\"\nkind = \"https\"\ntarget = \"https://example.org/\"\nexpect_status = [200, 301]\nverify_tls = false\n";
+        let c = parse(text).unwrap();
+        assert_eq!(c.probe_settings().max_concurrent, 2);
+        let t = c.probe_tasks();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[0].kind, ProbeKind::Icmp);
+        assert_eq!(t[0].interval, Duration::from_secs(30));
+        assert_eq!(t[0].params.count, 10);
+        // 9 x 200 ms + 1 s wait + 2 s.
+        assert_eq!(t[0].timeout, Duration::from_millis(4800));
+        assert_eq!(t[1].params.expect_status, vec![200, 301]);
+        assert!(!t[1].params.verify_tls);
+        assert_eq!(t[1].timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_probe_entries_name_their_line_and_key() {
+        let head = "[[probes]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"192.0.2.1:22\"\n";
+        let e = parse(&format!(
+            "{head}[[probes]]\nname = \"b\"\nkind = \"smtp\"\ntarget = \"x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("probes[1].kind"));
+        assert_eq!(e.line, Some(7));
+        assert!(
+            e.message.contains("\"smtp\" is not one of \"icmp\""),
+            "{}",
+            e.message
+        );
+        let e = parse(&format!("{head}qtype = \"MX\"\n")).unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("probes[0].qtype"));
+        assert_eq!(e.line, Some(5));
+        assert!(
+            e.message.contains("does not apply to kind \"tcp\""),
+            "{}",
+            e.message
+        );
+        let e = parse("[[probes]]\nname = \"a\"\nkind = \"tcp\"\ntarget = \"192.0.2.1\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("probes[0].target"));
+        assert!(e.message.contains("needs a port"), "{}", e.message);
+        let e = parse(&format!(
+            "{head}[[probes]]\nname = \"a\"\nkind = \"icmp\"\ntarget = \"192.0.2.1\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("probes[1].name"));
+        assert_eq!(e.line, Some(6));
+        let e = parse("[[probes]]\nname = \"d\"\nkind = \"dns\"\ntarget = \"example.org\"\nserver = \"dns.example\"\n").unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("probes[0].server"), Some(5))
+        );
+        let e = parse("[[probes]]\nname = \"h\"\nkind = \"http\"\ntarget = \"ftp://x/\"\n")
+            .unwrap_err();
+        assert_eq!(e.key.as_deref(), Some("probes[0].target"));
+        let e = parse("[[probes]]\nname = \"h\"\nkind = \"icmp\"\ntarget = \"x\"\ncount = 0\n")
+            .unwrap_err();
+        assert_eq!(
+            (e.key.as_deref(), e.line),
+            (Some("probes[0].count"), Some(5))
+        );
+        let e = parse("[[probes]]\nname = \"h\"\nkind = \"icmp\"\ntarget = \"x\"\ncolor = 1\n")
+            .unwrap_err();
+        assert_eq!(e.line, Some(5));
+        assert!(e.message.contains("unknown field `color`"), "{}", e.message);
+        let e = parse("[probe]\njitter = 0.9\n").unwrap_err();
+        assert_eq!((e.key.as_deref(), e.line), (Some("probe.jitter"), Some(2)));
     }
 
     #[test]

@@ -97,6 +97,9 @@ pub struct Control {
     recent_scans: std::collections::VecDeque<Scan>,
     /// Two samples (time, packets, bytes) about a second apart, for rates.
     rate_samples: [(Instant, u64, u64); 2],
+    /// Active probes (live capture with `[[probes]]`): their thread,
+    /// latest results and row buffer.
+    probes: Option<crate::probe::scheduler::Probes>,
 }
 
 /// What the status view says about the run besides its counters.
@@ -153,7 +156,26 @@ impl Control {
             latest_hh: Vec::new(),
             recent_scans: std::collections::VecDeque::new(),
             rate_samples: [(Instant::now(), 0, 0); 2],
+            probes: None,
         }
+    }
+
+    /// Starts the probe tasks on a thread of their own (pinned to `core`,
+    /// the control core); their results are collected by [`Control::poll`].
+    pub fn start_probes(
+        &mut self,
+        tasks: Vec<crate::probe::ProbeTask>,
+        settings: &crate::probe::scheduler::Settings,
+        core: Option<core_affinity::CoreId>,
+    ) -> std::io::Result<()> {
+        if tasks.is_empty() {
+            return Ok(());
+        }
+        tracing::info!(tasks = tasks.len(), "probes started");
+        self.probes = Some(crate::probe::scheduler::Probes::start(
+            tasks, settings, core,
+        )?);
+        Ok(())
     }
 
     /// The counters every worker computes now (or from its next epoch).
@@ -199,6 +221,11 @@ impl Control {
         if !self.rows.is_empty() {
             self.sink.write_capture(&self.rows)?;
             self.rows.clear();
+        }
+        if let Some(p) = self.probes.as_mut() {
+            // Never blocks: takes what the probe thread finished; a failed
+            // write keeps the rows for later.
+            p.poll(&mut self.sink, false);
         }
         self.windows.ready(&mut self.reports);
         self.write_windows()?;
@@ -388,7 +415,7 @@ impl Control {
                     window_end_unix_s: sc.end_ns / 1_000_000_000,
                 })
                 .collect(),
-            probes: None,
+            probes: self.probes.as_ref().map(probe_summary),
             files: FilesStatus {
                 complete_files: st.files_written,
                 bytes_written: st.bytes_written,
@@ -449,6 +476,8 @@ impl Control {
             ("output", new.output != old.output),
             ("control", new.control != old.control),
             ("tap_id", new.tap_id != old.tap_id),
+            ("probe", new.probe != old.probe),
+            ("probes", new.probes != old.probes),
         ] {
             if changed {
                 done.push(format!(
@@ -642,6 +671,9 @@ impl Control {
         self.windows.flush(&mut self.reports);
         let r = self.write_windows();
         let t = self.write_traffic(true);
+        if let Some(p) = self.probes.as_mut() {
+            p.close(&mut self.sink);
+        }
         let c = self.sink.close();
         r.and(t).and(c)
     }
@@ -652,6 +684,45 @@ impl Control {
 
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
+    }
+}
+
+/// The status view of the probes.
+fn probe_summary(p: &crate::probe::scheduler::Probes) -> crate::status::ProbeSummary {
+    let (runs, failures, queue_dropped, running) = p.counters();
+    let spool = p.spool();
+    crate::status::ProbeSummary {
+        runs,
+        failures,
+        running,
+        buffered: spool.buffered,
+        dropped: spool.dropped + queue_dropped,
+        write_errors: spool.write_errors,
+        write_error: p.last_error().map(str::to_string),
+        tasks: p
+            .latest()
+            .iter()
+            .map(|l| {
+                let r = l.result.as_ref();
+                crate::status::ProbeTaskStatus {
+                    name: l.task.name.to_string(),
+                    kind: l.task.kind.name().to_string(),
+                    target: l.task.target.to_string(),
+                    runs: l.runs,
+                    failures: l.failures,
+                    last_unix_s: r.map(|r| r.started_ns / 1_000_000_000),
+                    ok: r.map(|r| r.ok),
+                    error_class: r.and_then(|r| r.error_class().map(str::to_string)),
+                    summary: r.map(|r| r.headline()).unwrap_or_default(),
+                    rtt_ms: r.and_then(|r| {
+                        r.rtt_median_ms
+                            .or(r.total_ms)
+                            .or(r.connect_ms)
+                            .or(r.ntp_delay_ms)
+                    }),
+                }
+            })
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod iface;
 pub mod live;
 pub mod opcli;
 pub mod pipeline;
+pub mod probe;
 pub mod replay;
 pub mod sink;
 pub mod status;

@@ -175,6 +175,10 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
         .collect();
     let mut control = Control::new(links, sources, sink, classifier);
     control.watch_interface(&args.iface);
+    // Capture goes on without probes if their thread cannot start.
+    if let Err(e) = control.start_probes(cfg.probe_tasks(), &cfg.probe_settings(), plan.control()) {
+        tracing::error!("probes not started: {e}");
+    }
     let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
     control.set_info(RunInfo {
         mode: "live".into(),

@@ -80,6 +80,32 @@ enum Cmd {
         #[arg(long, default_value_t = 5000)]
         rate: u64,
     },
+    /// Run the configured probes ([[probes]]) without capture and write
+    /// the `probes` table; print each result as it comes.
+    Probe {
+        /// Configuration file (TOML); default /etc/tapscope/tapscope.toml if present.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Root folder of the Parquet tables (default: output.dir of the config).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Run every task once, all at once (within probe.max_concurrent), then stop.
+        #[arg(long)]
+        once: bool,
+        /// Stop after this many seconds (default: until SIGINT/SIGTERM).
+        #[arg(long)]
+        duration: Option<u64>,
+        /// One JSON object per result (the probes table's column names).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Answer udp_echo probes: send every UDP datagram back to its sender
+    /// (RFC 862), until stopped.
+    EchoServer {
+        /// Address and port to listen on.
+        #[arg(long, default_value = "0.0.0.0:7")]
+        listen: std::net::SocketAddr,
+    },
     /// Configuration tools.
     Config {
         #[command(subcommand)]
@@ -306,7 +332,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     // Under systemd (Type=notify, WatchdogSec=): ready once
                     // the capture is up, then alive while the control loop
                     // keeps ticking.
-                    sd_notify(if ticks == 0 { "READY=1\nWATCHDOG=1" } else { "WATCHDOG=1" });
+                    sd_notify(if ticks == 0 {
+                        "READY=1\nWATCHDOG=1"
+                    } else {
+                        "WATCHDOG=1"
+                    });
                     ticks += 1;
                     if ticks.is_multiple_of(10) {
                         eprintln!("{}", live::status_line(&iface, modes, c.totals()));
@@ -320,6 +350,36 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 report.sink.files_written,
                 report.out.display()
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Probe {
+            config,
+            out,
+            once,
+            duration,
+            json,
+        } => {
+            let default = PathBuf::from("/etc/tapscope/tapscope.toml");
+            let config = config.or_else(|| default.exists().then_some(default));
+            let cfg = load_config(config.as_ref())?;
+            let out = out.unwrap_or_else(|| cfg.output.dir.clone());
+            let report = appliance::probe::cli::run(appliance::probe::cli::ProbeArgs {
+                config: cfg,
+                out,
+                once,
+                duration: duration.map(std::time::Duration::from_secs),
+                json,
+            })?;
+            // Rows that never reached a file are an error the caller must see.
+            Ok(if report.unwritten > 0 {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
+        Cmd::EchoServer { listen } => {
+            appliance::probe::udp_echo::serve(listen)
+                .with_context(|| format!("echo server on {listen}"))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Gen(args) => appliance::gen::cli::run(args),

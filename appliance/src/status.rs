@@ -209,6 +209,43 @@ pub struct ProbeSummary {
     pub runs: u64,
     /// Runs that failed.
     pub failures: u64,
+    /// Runs in progress now.
+    pub running: u64,
+    /// Rows waiting to be written to the `probes` table (a write failed,
+    /// or the next periodic write is not due yet).
+    pub buffered: u64,
+    /// Rows dropped because the buffer was full (`probe.buffer_rows`).
+    pub dropped: u64,
+    /// Failed writes of the `probes` table (the rows stayed buffered).
+    pub write_errors: u64,
+    /// The last write error, while rows wait because of it.
+    pub write_error: Option<String>,
+    /// One entry per task, in configuration order: its latest result.
+    pub tasks: Vec<ProbeTaskStatus>,
+}
+
+/// The latest result of one probe task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ProbeTaskStatus {
+    /// The task's name, kind (`icmp`, `https`, ...) and target.
+    pub name: String,
+    pub kind: String,
+    pub target: String,
+    /// Its runs and failed runs since the daemon started.
+    pub runs: u64,
+    pub failures: u64,
+    /// Start of the latest run, Unix seconds; `None` before the first.
+    pub last_unix_s: Option<u64>,
+    /// Whether the latest run succeeded; `None` before the first.
+    pub ok: Option<bool>,
+    /// Its error class (`timeout`, `refused`, `cert_expired`, ...).
+    pub error_class: Option<String>,
+    /// The latest result in a line: the kind's main figures, or the error.
+    pub summary: String,
+    /// The latest run's main time, ms: median RTT, else total time, else
+    /// connect time, else NTP delay.
+    pub rtt_ms: Option<f64>,
 }
 
 /// The Parquet output.
@@ -249,6 +286,7 @@ pub fn render(s: &Status, width: usize) -> String {
     scans(s, &mut lines);
     lines.push(String::new());
     lines.push(row("probes", &probes(s.probes.as_ref())));
+    probe_tasks(s, &mut lines);
     files(&s.files, &mut lines);
 
     let mut out = String::new();
@@ -572,8 +610,8 @@ fn scans(s: &Status, lines: &mut Vec<String>) {
 }
 
 fn probes(p: Option<&ProbeSummary>) -> String {
-    match p {
-        None => "not configured".into(),
+    let mut text = match p {
+        None => return "not configured".into(),
         Some(p) if p.runs == 0 => "none run yet".into(),
         Some(p) => format!(
             "{} runs, {} failed ({})",
@@ -581,6 +619,50 @@ fn probes(p: Option<&ProbeSummary>) -> String {
             group(p.failures),
             format_percent(p.failures as f64 / p.runs as f64)
         ),
+    };
+    let p = p.expect("matched above");
+    if p.buffered > 0 && p.write_error.is_some() {
+        text += &format!(", {} rows waiting for the disk", group(p.buffered));
+    }
+    if p.dropped > 0 {
+        text += &format!(", {} rows dropped (buffer full)", group(p.dropped));
+    }
+    text
+}
+
+/// One line per probe task: its latest result.
+fn probe_tasks(s: &Status, lines: &mut Vec<String>) {
+    let Some(p) = &s.probes else { return };
+    let now = s.started_unix_s + s.uptime_s;
+    let name_w = p
+        .tasks
+        .iter()
+        .map(|t| t.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .clamp(4, 16);
+    for t in &p.tasks {
+        let state = match t.ok {
+            None => "-",
+            Some(true) => "ok",
+            Some(false) => "FAIL",
+        };
+        let when = t
+            .last_unix_s
+            .map_or("-".to_string(), |at| format_age(now.saturating_sub(at)));
+        let text = if t.ok.is_none() {
+            "not run yet".to_string()
+        } else {
+            clean(&t.summary)
+        };
+        lines.push(format!(
+            "  {}  {}  {state:<4}  {when:>10}  {text}",
+            fit(&clean(&t.name), name_w),
+            fit(&clean(&t.kind), 10),
+        ));
+    }
+    if let Some(e) = &p.write_error {
+        lines.push(format!("  write error: {}", clean(e)));
     }
 }
 
@@ -886,6 +968,57 @@ pub fn prometheus(s: &Status) -> String {
         "Flow records written.",
         &one(t.flows_written),
     );
+    if let Some(p) = &s.probes {
+        metric(
+            "probe_runs_total",
+            "counter",
+            "Probe runs, all tasks.",
+            &one(p.runs),
+        );
+        metric(
+            "probe_failures_total",
+            "counter",
+            "Probe runs that failed, all tasks.",
+            &one(p.failures),
+        );
+        metric(
+            "probe_rows_buffered",
+            "gauge",
+            "Probe rows waiting to be written.",
+            &one(p.buffered),
+        );
+        metric(
+            "probe_rows_dropped_total",
+            "counter",
+            "Probe rows dropped because the buffer was full.",
+            &one(p.dropped),
+        );
+        let task = |t: &ProbeTaskStatus| {
+            format!("{{task=\"{}\",kind=\"{}\"}}", esc(&t.name), esc(&t.kind))
+        };
+        let ok: Vec<(String, f64)> = p
+            .tasks
+            .iter()
+            .filter_map(|t| t.ok.map(|ok| (task(t), ok as u64 as f64)))
+            .collect();
+        metric(
+            "probe_ok",
+            "gauge",
+            "1 when the task's latest run succeeded.",
+            &ok,
+        );
+        let ms: Vec<(String, f64)> = p
+            .tasks
+            .iter()
+            .filter_map(|t| t.rtt_ms.map(|v| (task(t), v / 1e3)))
+            .collect();
+        metric(
+            "probe_latest_seconds",
+            "gauge",
+            "The task's latest main time (median RTT, else total, connect or NTP delay).",
+            &ms,
+        );
+    }
     if let Some(up) = t.link_up {
         metric(
             "link_up",
@@ -1102,6 +1235,7 @@ mod tests {
             probes: Some(ProbeSummary {
                 runs: 120,
                 failures: 2,
+                ..ProbeSummary::default()
             }),
             files: FilesStatus {
                 complete_files: 1_042,
@@ -1164,6 +1298,75 @@ disk       9.1 GiB used of 19.5 GiB quota (46.7 %)
             assert!(l.chars().count() <= 100, "too long: {l:?}");
         }
         assert_eq!(out, SNAPSHOT, "\n{out}");
+    }
+
+    #[test]
+    fn render_probe_tasks_snapshot() {
+        let mut s = fixture();
+        let now = s.started_unix_s + s.uptime_s;
+        let task =
+            |name: &str, kind: &str, ok: Option<bool>, summary: &str, age: u64| ProbeTaskStatus {
+                name: name.into(),
+                kind: kind.into(),
+                target: "x".into(),
+                runs: 10,
+                failures: u64::from(ok == Some(false)),
+                last_unix_s: ok.map(|_| now - age),
+                ok,
+                error_class: None,
+                summary: summary.into(),
+                rtt_ms: ok.map(|_| 0.41),
+            };
+        s.probes = Some(ProbeSummary {
+            runs: 40,
+            failures: 3,
+            running: 1,
+            buffered: 12,
+            dropped: 2,
+            write_errors: 4,
+            write_error: Some(
+                "creating /var/lib/tapscope/.inprogress/probes/x: No space left on device".into(),
+            ),
+            tasks: vec![
+                task(
+                    "gateway",
+                    "icmp",
+                    Some(true),
+                    "rtt 0.41 ms (min 0.30 ms, max 0.90 ms), loss 0 %",
+                    12,
+                ),
+                task(
+                    "intranet-https",
+                    "https",
+                    Some(false),
+                    "cert_expired: TLS handshake with 10.1.0.5:443: invalid peer certificate: Expired",
+                    75,
+                ),
+                task("iperf", "throughput", None, "", 0),
+            ],
+        });
+        let out = render(&s, DEFAULT_WIDTH);
+        let start = out.find("\nprobes").unwrap() + 1;
+        let end = out.find("\nfiles").unwrap() + 1;
+        let expected = "\
+probes     40 runs, 3 failed (7.5 %), 12 rows waiting for the disk, 2 rows dropped (buffer full)
+  gateway         icmp        ok      12 s ago  rtt 0.41 ms (min 0.30 ms, max 0.90 ms), loss 0 %
+  intranet-https  https       FAIL   1 min ago  cert_expired: TLS handshake with 10.1.0.5:443: inva…
+  iperf           throughput  -              -  not run yet
+  write error: creating /var/lib/tapscope/.inprogress/probes/x: No space left on device
+";
+        assert_eq!(&out[start..end], expected, "\n{}", &out[start..end]);
+        for l in out.lines() {
+            assert!(l.chars().count() <= 100, "too long: {l:?}");
+        }
+        let p = prometheus(&s);
+        assert!(
+            p.contains("tapscope_probe_ok{task=\"gateway\",kind=\"icmp\"} 1\n"),
+            "{p}"
+        );
+        assert!(p.contains("tapscope_probe_ok{task=\"intranet-https\",kind=\"https\"} 0\n"));
+        assert!(p.contains("tapscope_probe_rows_dropped_total 2\n"));
+        assert!(!p.contains("tapscope_probe_ok{task=\"iperf\""));
     }
 
     #[test]
@@ -1376,7 +1579,19 @@ disk       0 B used, no quota
             keys(&v["scans"][0]),
             sorted(vec!["kind", "src_ip", "distinct", "window_end_unix_s"])
         );
-        assert_eq!(keys(&v["probes"]), sorted(vec!["runs", "failures"]));
+        assert_eq!(
+            keys(&v["probes"]),
+            sorted(vec![
+                "runs",
+                "failures",
+                "running",
+                "buffered",
+                "dropped",
+                "write_errors",
+                "write_error",
+                "tasks",
+            ])
+        );
         assert_eq!(
             keys(&v["files"]),
             sorted(vec![
@@ -1425,7 +1640,7 @@ disk       0 B used, no quota
             s.probes,
             Some(ProbeSummary {
                 runs: 4,
-                failures: 0
+                ..ProbeSummary::default()
             })
         );
         assert_eq!(s.files, FilesStatus::default());

@@ -20,10 +20,13 @@
 //! - [`sketch_tables`]: the same for the sketch tables, one set of rows per
 //!   window: `heavy_hitters`, `scans`, `flow_sizes` and `sketch_state`.
 //! - [`traffic`]: the `traffic` table, per interval, device and service.
+//! - [`probes`]: the `probes` table, one row per probe run, and the
+//!   bounded buffer that keeps probe rows through a failing disk.
 //!
 //! Errors never panic; they are returned, and their damage (rows that will
 //! not reach a complete file) is counted in [`SinkStats`].
 
+pub mod probes;
 mod retention;
 pub mod sketch_tables;
 pub mod tables;
@@ -44,6 +47,7 @@ use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use datapath::sketch::state::{FlowSizeRow, HeavyHitter, Scan};
 
+pub use probes::{probes_columns, ProbeSpool, SpoolStats, PROBES};
 pub use sketch_tables::{
     flow_sizes_columns, heavy_hitters_columns, scans_columns, sketch_state_columns, SketchStateRow,
     FLOW_SIZES, HEAVY_HITTERS, SCANS, SKETCH_STATE,
@@ -210,6 +214,10 @@ pub struct Sink {
     flow_sizes: TableWriter,
     traffic: TableWriter,
     sketch_state: TableWriter,
+    probes: TableWriter,
+    /// Rows of `probes` that a failed write counted as lost although the
+    /// probe buffer kept them for a later write.
+    probes_requeued: u64,
     /// Files closed by the current call, waiting to be accounted.
     closed: Vec<ClosedFile>,
     recent: VecDeque<PathBuf>,
@@ -272,6 +280,7 @@ impl Sink {
             settings.clone(),
         )?;
         let traffic = TableWriter::new(TRAFFIC, traffic::traffic_schema(), settings.clone())?;
+        let probes = TableWriter::new(PROBES, probes::probes_schema(), settings.clone())?;
         tracing::info!(
             root = %cfg.root.display(),
             tap_id = %cfg.tap_id,
@@ -288,6 +297,8 @@ impl Sink {
             flow_sizes,
             sketch_state,
             traffic,
+            probes,
+            probes_requeued: 0,
             closed: Vec::new(),
             recent: VecDeque::new(),
             last_retention: Instant::now(),
@@ -312,7 +323,7 @@ impl Sink {
     }
 
     /// Every table's writer, with its name.
-    fn writers(&self) -> [(&'static str, &TableWriter); 7] {
+    fn writers(&self) -> [(&'static str, &TableWriter); 8] {
         [
             (FLOWS, &self.flows),
             (CAPTURE, &self.capture),
@@ -321,10 +332,11 @@ impl Sink {
             (FLOW_SIZES, &self.flow_sizes),
             (SKETCH_STATE, &self.sketch_state),
             (TRAFFIC, &self.traffic),
+            (PROBES, &self.probes),
         ]
     }
 
-    fn writers_mut(&mut self) -> [&mut TableWriter; 7] {
+    fn writers_mut(&mut self) -> [&mut TableWriter; 8] {
         [
             &mut self.flows,
             &mut self.capture,
@@ -333,6 +345,7 @@ impl Sink {
             &mut self.flow_sizes,
             &mut self.sketch_state,
             &mut self.traffic,
+            &mut self.probes,
         ]
     }
 
@@ -464,6 +477,39 @@ impl Sink {
         self.finish_write(r)
     }
 
+    /// Writes probe rows (all of one UTC day of `started_at`) as one
+    /// complete file: written, closed and renamed into place at once.
+    /// Returns whether the rows reached a complete file, and the error if
+    /// any. Rows that did not are left to the caller (the probe buffer
+    /// keeps them) and not counted as lost.
+    pub fn write_probes(
+        &mut self,
+        rows: &[crate::probe::ProbeResult],
+    ) -> (bool, Option<SinkError>) {
+        if rows.is_empty() {
+            return (true, None);
+        }
+        let before = self.probes.counters();
+        let mut r = write_rows(
+            &mut self.probes,
+            PROBES,
+            &self.settings.tap_id,
+            &mut self.closed,
+            rows,
+            |r| r.started_ns,
+            probes::probes_batch,
+        );
+        let mut closed = std::mem::take(&mut self.closed);
+        keep_first(&mut r, self.probes.close_all(&mut closed));
+        self.closed = closed;
+        let after = self.probes.counters();
+        let placed = after.rows - before.rows >= rows.len() as u64;
+        if !placed {
+            self.probes_requeued += after.rows_lost - before.rows_lost;
+        }
+        (placed, self.finish_write(r).err())
+    }
+
     fn finish_write(&mut self, mut result: Result<(), SinkError>) -> Result<(), SinkError> {
         keep_first(&mut result, self.after_closes());
         result
@@ -505,7 +551,10 @@ impl Sink {
             .writers()
             .into_iter()
             .map(|(table, w)| {
-                let c = w.counters();
+                let mut c = w.counters();
+                if table == PROBES {
+                    c.rows_lost -= self.probes_requeued.min(c.rows_lost);
+                }
                 TableStats {
                     table,
                     rows: c.rows,
@@ -643,6 +692,7 @@ pub fn data_time_column(table: &str) -> Option<&'static str> {
         FLOWS => "flow_end",
         CAPTURE => "epoch_end",
         TRAFFIC => "interval_end",
+        PROBES => "started_at",
         HEAVY_HITTERS | SCANS | FLOW_SIZES | SKETCH_STATE => "window_end",
         _ => return None,
     })
