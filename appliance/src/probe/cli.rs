@@ -99,7 +99,7 @@ pub fn run(args: ProbeArgs) -> Result<ProbeReport> {
         unwritten: spool.buffered,
         dropped: spool.dropped + queue_dropped,
     };
-    if !args.json {
+    {
         eprintln!(
             "probes: {} runs, {} failed; {} rows written under {}{}{}",
             report.runs,
