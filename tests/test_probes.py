@@ -632,6 +632,12 @@ def test_run_probes_beside_capture_and_status_shows_them(lab, tapscope, tmp_path
         st = sh(str(tapscope), "status", "--json", "--socket", str(sock))
         probes = json.loads(st.stdout)["probes"]
         human = sh(str(tapscope), "status", "--socket", str(sock)).stdout
+        # A reload with one more task restarts the probes with it.
+        cfg.write_text(cfg.read_text() + task("web", "tcp", f"{SERVER}:8080", interval_s=1))
+        reload = sh(str(tapscope), "reload", "--socket", str(sock)).stdout
+        assert "probes restarted: 3 tasks" in reload, reload
+        time.sleep(2.5)
+        after = json.loads(sh(str(tapscope), "status", "--json", "--socket", str(sock)).stdout)
     finally:
         p.send_signal(signal.SIGTERM)
         rest_out, rest_err = p.communicate(timeout=30)
@@ -648,7 +654,9 @@ def test_run_probes_beside_capture_and_status_shows_them(lab, tapscope, tmp_path
     assert re.search(r"\nprobes     \d+ runs, \d+ failed", human), human
     assert re.search(r"\n  gw    icmp        ok    .* rtt ", human), human
     assert re.search(r"\n  nx    dns         FAIL  .* dns_nxdomain: ", human), human
+    web = [t for t in after["probes"]["tasks"] if t["name"] == "web"]
+    assert web and web[0]["ok"] is True, after["probes"]
     rows = read_rows(out)
-    assert {r["task"] for r in rows} == {"gw", "nx"}
-    assert len(rows) >= probes["runs"]
+    assert {r["task"] for r in rows} == {"gw", "nx", "web"}
+    assert len(rows) >= probes["runs"] + after["probes"]["runs"]
     assert all(r["tap_id"] == "probe-run" for r in rows)

@@ -100,6 +100,8 @@ pub struct Control {
     /// Active probes (live capture with `[[probes]]`): their thread,
     /// latest results and row buffer.
     probes: Option<crate::probe::scheduler::Probes>,
+    /// The core the probe thread is pinned to (kept for a reload).
+    probe_core: Option<core_affinity::CoreId>,
 }
 
 /// What the status view says about the run besides its counters.
@@ -157,6 +159,7 @@ impl Control {
             recent_scans: std::collections::VecDeque::new(),
             rate_samples: [(Instant::now(), 0, 0); 2],
             probes: None,
+            probe_core: None,
         }
     }
 
@@ -168,6 +171,7 @@ impl Control {
         settings: &crate::probe::scheduler::Settings,
         core: Option<core_affinity::CoreId>,
     ) -> std::io::Result<()> {
+        self.probe_core = core;
         if tasks.is_empty() {
             return Ok(());
         }
@@ -476,13 +480,24 @@ impl Control {
             ("output", new.output != old.output),
             ("control", new.control != old.control),
             ("tap_id", new.tap_id != old.tap_id),
-            ("probe", new.probe != old.probe),
-            ("probes", new.probes != old.probes),
         ] {
             if changed {
                 done.push(format!(
                     "[{section}] changed: needs a restart (not applied)"
                 ));
+            }
+        }
+        if (new.probe != old.probe || new.probes != old.probes) && self.info.mode == "live" {
+            // The old tasks stop (runs in progress are abandoned) and their
+            // rows are written; the new ones start with a fresh schedule.
+            if let Some(mut p) = self.probes.take() {
+                p.close(&mut self.sink);
+            }
+            let tasks = new.probe_tasks();
+            let n = tasks.len();
+            match self.start_probes(tasks, &new.probe_settings(), self.probe_core) {
+                Ok(()) => done.push(format!("probes restarted: {n} tasks")),
+                Err(e) => done.push(format!("probes not restarted: {e}")),
             }
         }
         let sketch_params_changed = {
