@@ -33,6 +33,9 @@ pytestmark = pytest.mark.root
 SERVER = "10.77.2.2"
 ROUTER_NEAR = "10.77.1.1"
 NOWHERE = "10.77.9.5"
+SERVER6 = "fd77:2::2"
+ROUTER6_NEAR = "fd77:1::1"
+NOWHERE6 = "fd77:9::5"
 INDEX = b"<html><body>tapscope probe test page</body></html>\n" * 40
 
 _seq = [0]
@@ -167,14 +170,22 @@ class Lab:
                              (r, "r1", "10.77.2.1/24"), (s, "s0", "10.77.2.2/24")):
             self.ns(n, "ip", "addr", "add", addr, "dev", dev)
             self.ns(n, "ip", "link", "set", dev, "up")
+        for n, dev, addr in ((c, "c0", "fd77:1::2/64"), (r, "r0", "fd77:1::1/64"),
+                             (r, "r1", "fd77:2::1/64"), (s, "s0", "fd77:2::2/64")):
+            self.ns(n, "ip", "-6", "addr", "add", addr, "dev", dev, "nodad")
         self.ns(c, "ip", "route", "add", "default", "via", "10.77.1.1")
         self.ns(s, "ip", "route", "add", "default", "via", "10.77.2.1")
+        self.ns(c, "ip", "-6", "route", "add", "default", "via", "fd77:1::1")
+        self.ns(s, "ip", "-6", "route", "add", "default", "via", "fd77:2::1")
         self.ns(r, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        self.ns(r, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self.ns(r, "ip", "-6", "route", "add", "unreachable", "fd77:9::/64")
         # Answers for a whole subnet with ICMP host unreachable; no rate
         # limit on the router's ICMP errors, so every probe gets its answer.
         self.ns(r, "ip", "route", "add", "unreachable", "10.77.9.0/24")
         for n in (r, s):
             self.ns(n, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
+            self.ns(n, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")
 
         www = self.tmp / "www"
         www.mkdir()
@@ -203,9 +214,12 @@ class Lab:
         self.start("chronyd", "chronyd", "-d", "-x", "-u", "root", "-f", str(chrony))
         self.start("iperf3", "iperf3", "-s", "-B", SERVER, "-p", "5201")
         self.start("echo", str(self.binary), "echo-server", "--listen", f"{SERVER}:7")
-        for proto, port in (("t", 8080), ("t", 8443), ("t", 8444), ("t", 5201), ("t", 5353),
-                            ("u", 53), ("u", 123), ("u", 7), ("u", 5353)):
-            self.wait_listen(proto, port)
+        self.start("echo6", str(self.binary), "echo-server", "--listen", f"[{SERVER6}]:7")
+        for proto, addr in (("t", f"{SERVER}:8080"), ("t", f"{SERVER}:8443"),
+                            ("t", f"{SERVER}:8444"), ("t", f"{SERVER}:5201"),
+                            ("t", f"{SERVER}:5353"), ("u", f"{SERVER}:53"), ("u", f"{SERVER}:123"),
+                            ("u", f"{SERVER}:7"), ("u", f"[{SERVER6}]:7"), ("u", f"{SERVER}:5353")):
+            self.wait_listen(proto, addr)
 
     binary = None
 
@@ -215,17 +229,17 @@ class Lab:
                              stderr=subprocess.STDOUT)
         self.procs.append((name, p, log))
 
-    def wait_listen(self, proto, port, timeout=20):
+    def wait_listen(self, proto, addr, timeout=20):
         deadline = time.time() + timeout
         while time.time() < deadline:
             out = self.ns(self.server, "ss", f"-{proto}ln", check=False).stdout
-            if f":{port} " in out:
+            if f"{addr} " in out:
                 return
             for name, p, _ in self.procs:
                 if p.poll() is not None:
                     raise AssertionError(f"{name} exited: {(self.tmp / f'{name}.log').read_text()}")
             time.sleep(0.1)
-        raise AssertionError(f"nothing listens on {proto} {port} in the server namespace")
+        raise AssertionError(f"nothing listens on {proto} {addr} in the server namespace")
 
     def __exit__(self, *exc):
         for _, p, log in self.procs:
@@ -288,6 +302,11 @@ def tasks(lab):
         task("iperf_ok", "throughput", SERVER, duration_s=1),
         task("iperf_refused", "throughput", SERVER, port=5299, duration_s=1),
         task("iperf_missing", "throughput", SERVER, duration_s=1, iperf3="/nonexistent/iperf3"),
+        task("icmp6_ok", "icmp", SERVER6, count=5, interval_ms=20),
+        task("icmp6_unreachable", "icmp", NOWHERE6, count=3, interval_ms=20, wait_ms=500),
+        task("echo6_ok", "udp_echo", f"[{SERVER6}]:7", count=10, interval_ms=10),
+        task("tcp6_refused", "tcp", f"[{SERVER6}]:9"),
+        task("trace6", "traceroute", SERVER6, max_hops=8, wait_ms=500),
     ]
 
 
@@ -660,3 +679,19 @@ def test_run_probes_beside_capture_and_status_shows_them(lab, tapscope, tmp_path
     assert {r["task"] for r in rows} == {"gw", "nx", "web"}
     assert len(rows) >= probes["runs"] + after["probes"]["runs"]
     assert all(r["tap_id"] == "probe-run" for r in rows)
+
+
+def test_ipv6(once):
+    ok = once["rows"]["icmp6_ok"]
+    assert ok["ok"] and ok["address"] == SERVER6, ok
+    assert (ok["sent"], ok["received"]) == (5, 5) and 0 < ok["rtt_median_ms"] < 100
+    bad = once["rows"]["icmp6_unreachable"]
+    check_failed(bad, "unreachable")
+    assert ROUTER6_NEAR in bad["error_message"] and bad["rtt_median_ms"] is None
+    echo = once["rows"]["echo6_ok"]
+    assert echo["ok"] and (echo["sent"], echo["received"]) == (10, 10), echo
+    assert echo["address"] == f"[{SERVER6}]:7"
+    check_failed(once["rows"]["tcp6_refused"], "refused")
+    t = once["rows"]["trace6"]
+    assert t["ok"] and t["reached"], t
+    assert [h["address"] for h in json.loads(t["hops"])] == [ROUTER6_NEAR, SERVER6]
