@@ -378,9 +378,17 @@ mod tests {
         };
         let mut runner = Runner::start(tasks, &settings, None).unwrap();
         // Nobody drains: the queue of 3 fills and the rest is counted.
-        std::thread::sleep(Duration::from_millis(2500));
+        let t = Instant::now();
+        let mut most_running = 0;
+        while t.elapsed() < Duration::from_millis(2500) {
+            most_running = most_running.max(runner.counters().2);
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        runner.stop();
+        assert!(runner.finished());
+        assert_eq!(most_running, 1, "max_concurrent = 1");
         let (runs, dropped, running) = runner.counters();
-        assert!(running <= 1);
+        assert_eq!(running, 0);
         assert!(runs >= 6, "{runs} runs in 2.5 s of two 300 ms tasks");
         assert_eq!(dropped, runs - 3);
         let mut got = Vec::new();
@@ -389,8 +397,37 @@ mod tests {
         }
         assert_eq!(got.len(), 3);
         assert!(got.iter().all(|r| r.ok), "{got:?}");
+    }
+
+    #[test]
+    fn a_task_never_overlaps_itself() {
+        // A responder that never answers: each run waits its 200 ms, twice
+        // its 100 ms interval.
+        let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = silent.local_addr().unwrap().to_string();
+        let mut slow = udp_task("slow", &addr);
+        slow.interval = Duration::from_millis(100);
+        let settings = Settings {
+            max_concurrent: 4,
+            ..Settings::default()
+        };
+        let mut runner = Runner::start(vec![slow], &settings, None).unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
         runner.stop();
-        assert!(runner.finished());
+        let got: Vec<ProbeResult> = std::iter::from_fn(|| runner.try_next()).collect();
+        assert!(got.len() >= 4, "{} runs", got.len());
+        for w in got.windows(2) {
+            assert_eq!(w[0].error_class(), Some("timeout"));
+            let end = w[0].started_ns + (w[0].duration_ms * 1e6) as u64;
+            assert!(
+                w[1].started_ns >= end,
+                "run {:?} started before the previous ended",
+                w[1]
+            );
+            // Overran: the next starts at once, not a burst of catch-ups.
+            assert!(w[1].started_ns - end < 50_000_000);
+        }
+        drop(silent);
     }
 
     #[test]
