@@ -695,3 +695,35 @@ def test_ipv6(once):
     t = once["rows"]["trace6"]
     assert t["ok"] and t["reached"], t
     assert [h["address"] for h in json.loads(t["hops"])] == [ROUTER6_NEAR, SERVER6]
+
+
+def test_agrees_with_curl_and_ping(lab, once):
+    """The same servers through tools nobody here wrote: curl for HTTPS
+    (status, body size, the expired certificate refused) and ping for RTT."""
+    url = "https://web.probe.test:8443/index.html"
+    c = lab.ns(lab.client, "curl", "-s", "-o", "/dev/null", "--cacert", str(lab.ca),
+               "--resolve", f"web.probe.test:8443:{SERVER}",
+               "-w", "%{http_code} %{size_download} %{time_connect}", url)
+    code, size, connect_s = c.stdout.split()
+    ok = once["rows"]["https_ok"]
+    assert (ok["http_status"], ok["body_bytes"]) == (int(code), int(size))
+    assert ok["connect_ms"] < 1000 and float(connect_s) < 1
+    expired = lab.ns(lab.client, "curl", "-s", "-o", "/dev/null", "--cacert", str(lab.ca),
+                     "--resolve", f"web.probe.test:8444:{SERVER}",
+                     "https://web.probe.test:8444/", check=False)
+    assert expired.returncode == 60, "curl refuses the expired certificate too"
+
+    import re
+    p = lab.ns(lab.client, "ping", "-n", "-c", "10", "-i", "0.05", SERVER)
+    m = re.search(r"= ([\d.]+)/([\d.]+)/([\d.]+)/", p.stdout)
+    assert m, p.stdout
+    ping_avg = float(m.group(2))
+    cfg = once["out"].parent / "ping.toml"
+    cfg.write_text(task("cmp", "icmp", SERVER, count=10, interval_ms=50))
+    r = lab.ns(lab.client, str(lab.binary), "probe", "--config", str(cfg), "--once", "--json",
+               "--out", str(once["out"].parent / "ping-cmp"))
+    ours = json.loads(r.stdout.splitlines()[0])
+    assert ours["received"] == 10
+    # Same path, same moment: the same order of magnitude (a unit slip
+    # would be a factor of 1000).
+    assert ping_avg / 5 - 0.2 < ours["rtt_avg_ms"] < ping_avg * 5 + 0.2, (ours, ping_avg)
