@@ -727,3 +727,41 @@ def test_agrees_with_curl_and_ping(lab, once):
     # Same path, same moment: the same order of magnitude (a unit slip
     # would be a factor of 1000).
     assert ping_avg / 5 - 0.2 < ours["rtt_avg_ms"] < ping_avg * 5 + 0.2, (ours, ping_avg)
+
+
+@pytest.fixture
+def world_tmp():
+    """A folder another user can use (pytest's own are root-only)."""
+    import shutil
+    import tempfile
+    d = pathlib.Path(tempfile.mkdtemp(prefix="tapscope-probe-"))
+    d.chmod(0o777)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_unprivileged_icmp_uses_a_ping_socket(lab, tapscope, world_tmp):
+    """As an ordinary user, icmp works through an unprivileged ping socket
+    when the namespace's net.ipv4.ping_group_range allows it; traceroute
+    needs a raw socket and says so."""
+    tmp_path = world_tmp
+    cfg = tmp_path / "user.toml"
+    cfg.write_text(task("ping", "icmp", SERVER, count=3, interval_ms=20)
+                   + task("ping6", "icmp", SERVER6, count=3, interval_ms=20)
+                   + task("trace", "traceroute", SERVER, max_hops=3, wait_ms=300))
+    cfg.chmod(0o644)
+    before = lab.ns(lab.client, "sysctl", "-n", "net.ipv4.ping_group_range").stdout.strip()
+    lab.ns(lab.client, "sysctl", "-qw", "net.ipv4.ping_group_range=0 2147483647")
+    try:
+        p = lab.ns(lab.client, "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                   str(tapscope), "probe", "--config", str(cfg), "--once", "--json",
+                   "--out", str(tmp_path / "out"), check=False)
+    finally:
+        lab.ns(lab.client, "sysctl", "-qw", f"net.ipv4.ping_group_range={before}")
+    assert p.returncode == 0, p.stderr
+    got = {r["task"]: r for r in map(json.loads, p.stdout.splitlines())}
+    for name in ("ping", "ping6"):
+        r = got[name]
+        assert r["ok"] and (r["sent"], r["received"]) == (3, 3), r
+    t = got["trace"]
+    assert t["error_class"] == "permission" and "CAP_NET_RAW" in t["error_message"], t
