@@ -40,6 +40,6 @@ TAPSCOPE_PRE_CONFIGURE_HOOKS += TAPSCOPE_CARGO_VENDOR
 
 # Local build outputs of a developer's checkout are not part of the source.
 TAPSCOPE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude target --exclude image/out --exclude .git
+	--exclude /target --exclude /image/out --exclude /.git
 
 $(eval $(cargo-package))
