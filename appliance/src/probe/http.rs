@@ -316,18 +316,22 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16384];
     // Headers.
+    let mut read_more = true;
     let (status, head_len, body) = loop {
-        let n = s.read(&mut chunk).await.map_err(io)?;
-        if n == 0 {
-            return Err(ProbeError::new(
-                ErrorClass::Protocol,
-                "the server closed the connection before a full answer",
-            ));
+        if read_more {
+            let n = s.read(&mut chunk).await.map_err(io)?;
+            if n == 0 {
+                return Err(ProbeError::new(
+                    ErrorClass::Protocol,
+                    "the server closed the connection before a full answer",
+                ));
+            }
+            if r.first_byte_ms.is_none() {
+                r.first_byte_ms = Some(ms_since(t));
+            }
+            buf.extend_from_slice(&chunk[..n]);
         }
-        if buf.is_empty() {
-            r.first_byte_ms = Some(ms_since(t));
-        }
-        buf.extend_from_slice(&chunk[..n]);
+        read_more = true;
         let mut headers = [httparse::EMPTY_HEADER; 64];
         let mut resp = httparse::Response::new(&mut headers);
         match resp.parse(&buf) {
@@ -336,6 +340,8 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
                 // 1xx answers precede the real one.
                 if (100..200).contains(&code) {
                     buf.drain(..len);
+                    // The final answer may be in the same read.
+                    read_more = false;
                     continue;
                 }
                 break (
@@ -361,7 +367,6 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     r.http_status = Some(status);
-    let first = t;
     let mut rest = buf.split_off(head_len);
     let size = match body {
         Body::Length(n) => {
@@ -417,7 +422,7 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         }
         Body::None => 0,
     };
-    r.transfer_ms = Some(ms_since(first) - r.first_byte_ms.unwrap_or(0.0)).map(|v| v.max(0.0));
+    r.transfer_ms = Some((ms_since(t) - r.first_byte_ms.unwrap_or(0.0)).max(0.0));
     r.body_bytes = Some(size);
     Ok(status)
 }
@@ -557,6 +562,60 @@ mod tests {
             assert_eq!(a + b, 23, "split {split}");
         }
         assert!(Chunked::default().feed(b"zz\r\n").is_err());
+    }
+
+    fn exchange_over(answer: &'static [u8]) -> (Result<u16, ProbeError>, ProbeResult, String) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, mut server) = tokio::io::duplex(1 << 16);
+            let srv = tokio::spawn(async move {
+                let mut req = vec![0u8; 4096];
+                let n = server.read(&mut req).await.unwrap();
+                // Split the answer over two writes.
+                let mid = answer.len() / 2;
+                // The client may hang up early (a bad answer): ignore errors.
+                let _ = server.write_all(&answer[..mid]).await;
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                let _ = server.write_all(&answer[mid..]).await;
+                drop(server);
+                String::from_utf8_lossy(&req[..n]).into_owned()
+            });
+            let url = parse_url("http://web.example:8080/x?y=1", false).unwrap();
+            let mut r = ProbeResult::default();
+            let res = exchange(client, &url, &mut r).await;
+            (res, r, srv.await.unwrap())
+        })
+    }
+
+    #[test]
+    fn http_exchanges() {
+        let (res, r, req) = exchange_over(
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+        );
+        assert!(
+            req.starts_with("GET /x?y=1 HTTP/1.1\r\nHost: web.example:8080\r\n"),
+            "{req}"
+        );
+        assert_eq!(res, Ok(200));
+        assert_eq!((r.http_status, r.body_bytes), (Some(200), Some(11)));
+        assert!(r.first_byte_ms.is_some() && r.transfer_ms.is_some());
+        let (res, r, _) =
+            exchange_over(b"HTTP/1.0 404 Not Found\r\nContent-Length: 9\r\n\r\nnot here!");
+        assert_eq!(res, Ok(404));
+        assert_eq!(r.body_bytes, Some(9));
+        let (res, r, _) = exchange_over(b"HTTP/1.1 200 OK\r\n\r\nuntil the end");
+        assert_eq!(res, Ok(200));
+        assert_eq!(r.body_bytes, Some(13));
+        let (res, _, _) = exchange_over(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+        assert_eq!(res.unwrap_err().class, ErrorClass::Protocol);
+        let (res, r, _) = exchange_over(b"SSH-2.0-OpenSSH_9.2\r\n");
+        assert_eq!(res.unwrap_err().class, ErrorClass::Protocol);
+        assert_eq!(r.http_status, None);
+        assert!(r.first_byte_ms.is_some(), "the first byte did come");
+        assert_eq!(r.transfer_ms, None);
     }
 
     #[test]
