@@ -128,6 +128,10 @@ struct Output {
     sketch: Box<Sketches>,
     /// Sketches of a new plan from the control core.
     sketch_cmd: rtrb::Consumer<Box<Sketches>>,
+    /// Activity records of `cur` already counted in `sketch`.
+    sketched: usize,
+    /// Flow records of `cur` already counted in `sketch`.
+    sketched_flows: usize,
     epoch_start: u64,
     epoch_end: u64,
     lossless: bool,
@@ -136,10 +140,10 @@ struct Output {
 impl Output {
     #[inline]
     fn emit(&mut self, rec: &FlowRecord) {
-        self.sketch.add_flow_end(rec);
-        self.sketch.record_flow(rec);
         if self.cur.flows.len() == self.cur.flows.capacity() && !self.hand_over(true) {
             self.counters.records_dropped += 1;
+            self.sketch.add_flow_end(rec);
+            self.sketch.record_flow(rec);
             return;
         }
         self.cur.flows.push(*rec);
@@ -149,18 +153,37 @@ impl Output {
     /// first if the buffer is full).
     #[inline]
     fn activity(&mut self, a: &FlowActivity) {
-        self.sketch.add_activity(a);
         if self.cur.activity.len() == self.cur.activity.capacity() && !self.hand_over(true) {
             self.counters.activity_dropped += 1;
+            self.sketch.add_activity(a);
             return;
         }
         self.cur.activity.push(*a);
+    }
+
+    /// Gives the flow records and activity records of `cur` not yet
+    /// counted to the sketches, before `cur` is handed over: in one pass
+    /// over each buffer rather than one record at a time as flows end or
+    /// the activity is drained, so the sketches' tables are brought into
+    /// the cache once per pass instead of once per record (between records
+    /// the packet path and the drain's walk over the flow table push them
+    /// out).
+    fn sketch_pending(&mut self) {
+        let c = &self.cur;
+        for r in &c.flows[self.sketched_flows..] {
+            self.sketch.add_flow_end(r);
+            self.sketch.record_flow(r);
+        }
+        self.sketch.add_activities(&c.activity[self.sketched..]);
+        self.sketched_flows = c.flows.len();
+        self.sketched = c.activity.len();
     }
 
     /// Pushes the current summary to the control core. `partial` hands over
     /// flow records only (mid-epoch); otherwise the epoch's counters go too.
     /// Returns false (and counts) if no emptied summary was free.
     fn hand_over(&mut self, partial: bool) -> bool {
+        self.sketch_pending();
         if self.lossless {
             while self.free.is_empty() && !self.tx.is_abandoned() {
                 std::thread::sleep(Duration::from_micros(20));
@@ -171,10 +194,13 @@ impl Output {
             if !partial {
                 self.counters.records_dropped += self.cur.flows.len() as u64;
                 self.cur.flows.clear();
+                self.sketched_flows = 0;
             }
             return false;
         };
         let mut done = std::mem::replace(&mut self.cur, fresh);
+        self.sketched = 0;
+        self.sketched_flows = 0;
         done.worker = self.id;
         done.partial = partial;
         done.start_ns = self.epoch_start;
@@ -288,6 +314,8 @@ impl Worker {
                 counters: CaptureCounters::default(),
                 sketch: Box::new(Sketches::new(plan.clone())),
                 sketch_cmd,
+                sketched: 0,
+                sketched_flows: 0,
                 epoch_start: 0,
                 epoch_end: 0,
                 lossless: cfg.lossless,

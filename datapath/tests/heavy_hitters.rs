@@ -7,7 +7,7 @@
 //! two workers split by the symmetric flow hash as the replay dispatcher
 //! does, so keys are spread over workers and the merge is exercised; then
 //! all captures as one window; then with a small sketch; then sampling
-//! one packet in 8.
+//! updates under 8 packets.
 //! Precision: share of reported keys that belong to the true top k (keys
 //! tied with the k-th count included). Recall: share of the true top k that
 //! was reported. Also checked for every reported key: the estimate is never
@@ -73,7 +73,7 @@ struct Run {
     label: &'static str,
     error: f64,
     confidence: f64,
-    /// Packet sampling, one in 2^shift (0: every packet, through workers).
+    /// Sampling of updates under 2^shift packets (0: none, through workers).
     sample_shift: u32,
     /// All captures in one window, instead of one window per capture.
     one_window: bool,
@@ -214,7 +214,14 @@ fn score_window(
         for h in &rows {
             let truth = exact[j][&h.key];
             if exact_bounds {
-                assert!(h.estimate >= truth, "{label} {}: under-estimate {:?} est {} truth {}", spec.name, h.key, h.estimate, truth);
+                assert!(
+                    h.estimate >= truth,
+                    "{label} {}: under-estimate {:?} est {} truth {}",
+                    spec.name,
+                    h.key,
+                    h.estimate,
+                    truth
+                );
             }
             checked += 1;
             if h.estimate.abs_diff(truth) > h.error_bound {
@@ -267,7 +274,7 @@ fn heavy_hitters_on_the_shared_captures() {
             require: None,
         },
         Run {
-            label: "defaults, sampling 1 in 8, all captures in one window",
+            label: "defaults, updates under 8 packets sampled, all captures in one window",
             error: 0.001,
             confidence: 0.99,
             sample_shift: 3,

@@ -15,11 +15,15 @@
 //! - `flood`: every packet a new flow (spoofed SYNs): the worst case for
 //!   per-flow updates, and what the update sampling is for.
 //!
-//! Every variant runs the packets through the worker's flow table, ends an
-//! epoch every `--epoch-packets` (activity drained, sketches handed over
-//! and emptied, maps cleared); the flow table alone is timed the same way
-//! and subtracted, so the figures are the stage's own ns per packet
-//! (thread CPU time, median of `--repeat` runs).
+//! Each stream is first run through the worker's flow table (an epoch
+//! every `--epoch-packets`, flows expired every 64 packets), recording what
+//! the worker hands the sketch stage: every packet with its direction, the
+//! epoch's activity records, the flow records that end, the epoch
+//! hand-overs. The timed runs replay that trace into the sketches alone
+//! (and into exact hash maps), so the figures are the stage's own CPU ns
+//! per packet, the cost of loading the trace subtracted (thread CPU time,
+//! median of `--repeat` runs). The control core's merge of each epoch is
+//! included (in the product it runs on another core).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -30,7 +34,8 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use datapath::flow::{FlowConfig, FlowTable};
+use datapath::epoch::{FlowActivity, FlowRecord};
+use datapath::flow::{FlowConfig, FlowTable, Seen};
 use datapath::parse::{ip_proto, parse_frame, tcp_flags, PacketMeta};
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
@@ -286,15 +291,13 @@ impl std::hash::Hash for Hashed {
 
 type ExactMap = HashMap<Hashed, u64, BuildHasherDefault<PassThrough>>;
 
-/// What one run measures. Every variant runs the packets through a flow
-/// table first (as the worker does), so the difference to `Flows` is the
-/// sketch stage's own cost.
+/// What one run measures.
 enum Variant {
-    /// The flow table alone, with the activity drained every epoch.
-    Flows,
+    /// Loading each event of the trace, nothing else (subtracted).
+    Baseline,
     /// The worker's way: scan sketches per packet (probes only), counters
-    /// once per flow and direction per epoch; sampling one update in
-    /// 2^shift.
+    /// once per flow and direction per epoch; sampling updates under
+    /// 2^shift packets.
     PerFlow(Arc<SketchPlan>, u32),
     /// Every counter updated on every packet (`Sketches::update`).
     PerPacket(Arc<SketchPlan>),
@@ -312,12 +315,78 @@ fn tag(m: &mut PacketMeta, pass: u16) {
     m.dst_ip[14] ^= b;
 }
 
-/// Runs `packets` packets of the stream (one per µs of packet time)
-/// through the variant; CPU ns/packet.
-fn run(stream: &Stream, v: &Variant, packets: u64, epoch_packets: u64) -> f64 {
+/// One step of what a worker hands the sketch stage.
+#[derive(Clone, Copy)]
+enum Ev {
+    /// A packet (stream index, pass) and where it fell in its flow.
+    Packet(u32, u16, bool, bool),
+    /// The epoch's activity records `acts[from..to]`.
+    Activity(u32, u32),
+    /// Flow record `ends[i]` ended.
+    End(u32),
+    /// The epoch is handed over.
+    Epoch,
+}
+
+/// The sketch stage's input for `packets` packets of a stream, as the
+/// worker produces it: the stream (one packet per µs of packet time,
+/// every pass with new addresses) run through the worker's flow table once,
+/// up front, so that the timed runs measure the sketch stage alone.
+struct Trace {
+    events: Vec<Ev>,
+    acts: Vec<FlowActivity>,
+    ends: Vec<FlowRecord>,
+    packets: u64,
+}
+
+fn trace(stream: &Stream, packets: u64, epoch_packets: u64) -> Trace {
     let pk = &stream.packets;
-    let epoch_ns = epoch_packets * 1_000;
+    let mut t = Trace {
+        events: Vec::with_capacity(packets as usize + packets as usize / 4),
+        acts: Vec::new(),
+        ends: Vec::new(),
+        packets,
+    };
     let mut table = FlowTable::new(FlowConfig::default());
+    let mut meta = PacketMeta::default();
+    let (mut i, mut pass) = (0usize, 0u16);
+    let mut now = 1u64 << 50;
+    let epoch_ns = epoch_packets * 1_000;
+    let mut epoch_end = now + epoch_ns;
+    for n in 0..packets {
+        meta.clone_from(&pk[i]);
+        tag(&mut meta, pass);
+        now += 1_000;
+        if now >= epoch_end {
+            epoch_end += epoch_ns;
+            let from = t.acts.len() as u32;
+            table.drain_activity(|a| t.acts.push(*a));
+            t.events.push(Ev::Activity(from, t.acts.len() as u32));
+            t.events.push(Ev::Epoch);
+        }
+        let (events, ends) = (&mut t.events, &mut t.ends);
+        let mut end = |r: &FlowRecord| {
+            events.push(Ev::End(ends.len() as u32));
+            ends.push(*r);
+        };
+        let seen = table.process(&meta, now, &mut end);
+        if n % 64 == 63 {
+            table.expire(now, &mut end);
+        }
+        t.events
+            .push(Ev::Packet(i as u32, pass, seen.c2s, seen.new_flow));
+        i += 1;
+        if i == pk.len() {
+            i = 0;
+            pass = pass.wrapping_add(1);
+        }
+    }
+    t
+}
+
+/// Runs the trace through the variant; CPU ns per packet of the trace.
+fn run(stream: &Stream, t: &Trace, v: &Variant) -> f64 {
+    let pk = &stream.packets;
     let (mut sk, mut acc, shift) = match v {
         Variant::PerFlow(plan, shift) => (
             Some(Sketches::new(plan.clone())),
@@ -340,90 +409,75 @@ fn run(stream: &Stream, v: &Variant, packets: u64, epoch_packets: u64) -> f64 {
     };
     let mut maps: Vec<ExactMap> = specs.iter().map(|_| ExactMap::default()).collect();
     let per_flow = matches!(v, Variant::PerFlow(..));
-    let per_packet = matches!(v, Variant::PerPacket(..));
     let mut meta = PacketMeta::default();
-    let mut i = 0usize;
-    let mut pass = 0u16;
-    let mut now = 1u64 << 50;
-    let mut epoch_end = now + epoch_ns;
     let start = thread_cpu();
-    for n in 0..packets {
-        meta.clone_from(&pk[i]);
-        tag(&mut meta, pass);
-        i += 1;
-        if i == pk.len() {
-            i = 0;
-            pass = pass.wrapping_add(1);
-        }
-        now += 1_000;
-        if now >= epoch_end {
-            epoch_end += epoch_ns;
-            if let (Some(sk), Some(acc)) = (&mut sk, &mut acc) {
-                if per_flow {
-                    table.drain_activity(|a| sk.add_activity(a));
-                } else {
-                    table.drain_activity(|a| {
-                        black_box(a);
-                    });
+    for ev in &t.events {
+        match *ev {
+            Ev::Packet(i, pass, c2s, new_flow) => {
+                meta.clone_from(&pk[i as usize]);
+                tag(&mut meta, pass);
+                let seen = Seen {
+                    c2s,
+                    new_flow,
+                    slot: 0,
+                };
+                match &mut sk {
+                    Some(sk) if per_flow => sk.probe_packet(&meta, seen),
+                    Some(sk) => sk.update(&meta, seen),
+                    None => {
+                        black_box((&meta, seen));
+                    }
                 }
-                // The control core's side (another core in the product).
-                acc.absorb(0, 1, sk);
-                black_box(acc.snapshots);
-                acc.reset();
-            } else {
-                table.drain_activity(|a| {
-                    black_box(a);
-                });
+                for (spec, map) in specs.iter().zip(maps.iter_mut()) {
+                    if spec.protocol.matches(meta.protocol) && spec.direction.matches(c2s) {
+                        let k = spec.key.key(&meta);
+                        let inc = match spec.increment {
+                            Increment::Bytes => meta.wire_len as u64,
+                            Increment::Packets => 1,
+                        };
+                        *map.entry(Hashed(k, k.hash(SEED))).or_insert(0) += inc;
+                    }
+                }
+            }
+            Ev::Activity(from, to) => {
+                let acts = &t.acts[from as usize..to as usize];
+                match &mut sk {
+                    Some(sk) if per_flow => sk.add_activities(acts),
+                    _ => {
+                        black_box(acts);
+                    }
+                }
+            }
+            Ev::End(i) => {
+                let r = &t.ends[i as usize];
+                match &mut sk {
+                    Some(sk) => {
+                        if per_flow {
+                            sk.add_flow_end(r);
+                        }
+                        sk.record_flow(r);
+                    }
+                    None => {
+                        black_box(r);
+                    }
+                }
+            }
+            Ev::Epoch => {
+                if let (Some(sk), Some(acc)) = (&mut sk, &mut acc) {
+                    // The control core's side (another core in the product).
+                    acc.absorb(0, 1, sk);
+                    black_box(acc.snapshots);
+                    acc.reset();
+                }
                 for m in &mut maps {
                     black_box(m.len());
                     m.clear();
                 }
             }
         }
-        let seen = match &mut sk {
-            Some(sk) => table.process(&meta, now, &mut |r| {
-                if per_flow {
-                    sk.add_flow_end(r);
-                }
-                sk.record_flow(r);
-            }),
-            None => table.process(&meta, now, &mut |r| {
-                black_box(r);
-            }),
-        };
-        if let Some(sk) = &mut sk {
-            if per_packet {
-                sk.update(&meta, seen);
-            } else {
-                sk.probe_packet(&meta, seen);
-            }
-        }
-        for (spec, map) in specs.iter().zip(maps.iter_mut()) {
-            if spec.protocol.matches(meta.protocol) && spec.direction.matches(seen.c2s) {
-                let k = spec.key.key(&meta);
-                let inc = match spec.increment {
-                    Increment::Bytes => meta.wire_len as u64,
-                    Increment::Packets => 1,
-                };
-                *map.entry(Hashed(k, k.hash(SEED))).or_insert(0) += inc;
-            }
-        }
-        if n % 64 == 63 {
-            match &mut sk {
-                Some(sk) => table.expire(now, &mut |r| {
-                    if per_flow {
-                        sk.add_flow_end(r);
-                    }
-                    sk.record_flow(r);
-                }),
-                None => table.expire(now, &mut |r| {
-                    black_box(r);
-                }),
-            }
-        }
     }
     let cpu = thread_cpu() - start;
-    cpu.as_nanos() as f64 / packets as f64
+    cpu.as_nanos() as f64 / t.packets as f64
 }
 
 fn median(mut v: Vec<f64>) -> f64 {
@@ -528,41 +582,37 @@ fn main() -> Result<()> {
     );
     println!();
 
-    let measure = |v: &Variant, s: &Stream| -> f64 {
+    let traces: Vec<Trace> = streams
+        .iter()
+        .map(|s| trace(s, args.packets, args.epoch_packets.max(1)))
+        .collect();
+    let measure = |v: &Variant, i: usize| -> f64 {
         median(
             (0..args.repeat.max(1))
-                .map(|_| run(s, v, args.packets, args.epoch_packets.max(1)))
+                .map(|_| run(&streams[i], &traces[i], v))
                 .collect(),
         )
     };
-    let base: Vec<f64> = streams
-        .iter()
-        .map(|s| measure(&Variant::Flows, s))
+    let base: Vec<f64> = (0..streams.len())
+        .map(|i| measure(&Variant::Baseline, i))
         .collect();
-    for (s, b) in streams.iter().zip(&base) {
-        // Sketch updates per packet, the worker's way, with the default plan.
-        let plan = plan_of(CounterSpec::defaults(), true, true);
-        let mut table = FlowTable::new(FlowConfig::default());
-        let mut sk = Sketches::new(plan);
-        let mut now = 1u64 << 50;
-        for m in &s.packets {
-            now += 1_000;
-            table.process(m, now, &mut |r| sk.add_flow_end(r));
-        }
-        table.drain_activity(|a| sk.add_activity(a));
-        table.flush(&mut |r| sk.add_flow_end(r));
-        let updates = sk.updates();
+    for (i, s) in streams.iter().enumerate() {
+        let t = &traces[i];
+        let ends = t.ends.len();
         println!(
-            "stream {}: {} packets, {} flows, {:.3} sketch updates per packet (one per flow, direction and epoch); flow table alone {b:.1} ns/packet",
+            "stream {}: {} packets ({} distinct), {} activity records and {} flow ends: {:.3} flow updates per packet; loading the trace {:.1} ns/packet",
             s.name,
+            t.packets,
             s.packets.len(),
-            table.counters().created,
-            updates as f64 / s.packets.len() as f64,
+            t.acts.len(),
+            ends,
+            (t.acts.len() + ends) as f64 / t.packets as f64,
+            base[i],
         );
     }
     println!();
     let one_in = 1u32 << sampled_shift;
-    println!("CPU ns per packet added to the flow table's cost:");
+    println!("CPU ns per packet of the sketch stage:");
     println!();
     let mut head = vec!["stage".to_string()];
     for s in &streams {
@@ -570,13 +620,13 @@ fn main() -> Result<()> {
         head.push(format!("{}: per packet", s.name));
         head.push(format!("{}: exact map", s.name));
     }
-    head.push(format!("flood: per flow, 1 in {one_in}"));
+    head.push(format!("flood: per flow, sampled under {one_in} packets"));
     println!("| {} |", head.join(" | "));
     println!("|---|{}", "---:|".repeat(head.len() - 1));
     for (name, plan, exact) in &rows {
         let mut cells = Vec::new();
-        for (s, b) in streams.iter().zip(&base) {
-            let cost = |v: &Variant| format!("{:.1}", (measure(v, s) - b).max(0.0));
+        for (i, b) in base.iter().enumerate() {
+            let cost = |v: &Variant| format!("{:.1}", (measure(v, i) - b).max(0.0));
             cells.push(cost(&Variant::PerFlow(plan.clone(), 0)));
             cells.push(cost(&Variant::PerPacket(plan.clone())));
             cells.push(match exact {
@@ -584,13 +634,12 @@ fn main() -> Result<()> {
                 None => "".into(),
             });
         }
-        let (s, b) = (&streams[2], base[2]);
         cells.push(if plan.counters.is_empty() {
             "".into()
         } else {
             format!(
                 "{:.1}",
-                (measure(&Variant::PerFlow(plan.clone(), sampled_shift), s) - b).max(0.0)
+                (measure(&Variant::PerFlow(plan.clone(), sampled_shift), 2) - base[2]).max(0.0)
             )
         });
         println!("| {name} | {} |", cells.join(" | "));

@@ -605,6 +605,13 @@ impl Sketches {
         );
     }
 
+    /// [`Sketches::add_activity`] for each record.
+    pub fn add_activities(&mut self, acts: &[FlowActivity]) {
+        for a in acts {
+            self.add_activity(a);
+        }
+    }
+
     /// The packets and bytes of an ending flow not yet counted by
     /// [`Sketches::add_activity`] ([`FlowRecord::since_report`]).
     #[inline]
@@ -628,6 +635,9 @@ impl Sketches {
         server: (&[u8; 16], u16),
         d: [u64; 4],
     ) {
+        if self.counters.is_empty() {
+            return;
+        }
         // Packets carry no ports for ICMP (the flow keeps the echo id).
         let (cp, sp) = if matches!(protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
             (0, 0)
