@@ -206,6 +206,8 @@ class Lab:
         self.start("dnsmasq", "dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
                    "--no-resolv", "--no-hosts", "--bind-interfaces", f"--listen-address={SERVER}",
                    "--local=/probe.test/", f"--host-record=web.probe.test,{SERVER}",
+                   # Three strings of 200 bytes: more than fits a 512-byte UDP answer.
+                   "--txt-record=big.probe.test," + ",".join(c * 200 for c in "abc"),
                    f"--pid-file={self.tmp / 'dnsmasq.pid'}", "--user=root")
         chrony = self.tmp / "chrony.conf"
         chrony.write_text(f"allow 10.77.0.0/16\nlocal stratum 8\nbindaddress {SERVER}\n"
@@ -283,6 +285,7 @@ def tasks(lab):
         task("dns_ok", "dns", "web.probe.test", server=SERVER, expect=[SERVER]),
         task("dns_nxdomain", "dns", "nope.probe.test", server=SERVER),
         task("dns_unexpected", "dns", "web.probe.test", server=SERVER, expect=["10.77.2.99"]),
+        task("dns_tcp", "dns", "big.probe.test", server=SERVER, qtype="TXT"),
         task("dns_silent", "dns", "web.probe.test", server=f"{SERVER}:5353", wait_ms=500,
              timeout_s=2),
         task("http_ok", "http", f"http://{SERVER}:8080/index.html"),
@@ -399,6 +402,11 @@ def test_dns(once):
     assert nx["dns_rcode"] == "Non-Existent Domain"
     assert nx["dns_ms"] is not None, "the answer came: its time is known"
     check_failed(once["rows"]["dns_unexpected"], "unexpected_answer")
+    big = once["rows"]["dns_tcp"]
+    assert big["ok"], big
+    assert json.loads(big["details"])["transport"] == "tcp"
+    for c in "abc":
+        assert c * 200 in big["answers"]
     silent = once["rows"]["dns_silent"]
     check_failed(silent, "timeout")
     assert silent["dns_ms"] is None and silent["dns_rcode"] is None

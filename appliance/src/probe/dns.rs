@@ -67,6 +67,8 @@ pub struct Answer {
     /// Every answer record, `TYPE data`, for the details.
     pub all: Vec<String>,
     pub truncated: bool,
+    /// The answer came over TCP (the UDP one was truncated).
+    pub over_tcp: bool,
 }
 
 /// Reads the answer to query `id` for `rtype`.
@@ -89,6 +91,7 @@ pub fn parse_answer(bytes: &[u8], id: u16, rtype: RecordType) -> Result<Answer, 
         records,
         all,
         truncated: m.truncated(),
+        over_tcp: false,
     })
 }
 
@@ -140,9 +143,10 @@ pub async fn ask(
         return Ok((answer, ms_since(t)));
     }
     // Truncated: ask again over TCP (RFC 7766).
-    let answer = tokio::time::timeout_at(deadline, ask_tcp(server, &q, id, rtype))
+    let mut answer = tokio::time::timeout_at(deadline, ask_tcp(server, &q, id, rtype))
         .await
         .map_err(|_| ProbeError::timeout(&format!("DNS server {server} over TCP")))??;
+    answer.over_tcp = true;
     Ok((answer, ms_since(t)))
 }
 
@@ -198,8 +202,15 @@ pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError
     r.total_ms = Some(ms);
     r.dns_rcode = Some(answer.rcode.to_string());
     r.answers = Some(answer.records.clone());
+    let mut details = serde_json::Map::new();
     if answer.all.len() != answer.records.len() {
-        r.details = Some(serde_json::json!({ "answer_records": answer.all }));
+        details.insert("answer_records".into(), serde_json::json!(answer.all));
+    }
+    if answer.over_tcp {
+        details.insert("transport".into(), serde_json::json!("tcp"));
+    }
+    if !details.is_empty() {
+        r.details = Some(serde_json::Value::Object(details));
     }
     if let Some(class) = rcode_class(answer.rcode) {
         return Err(ProbeError::new(

@@ -69,7 +69,7 @@ const PROBES_COLS: &[Col] = &[
     col("sent_bps", Ty::F64, NULL, "throughput: bits per second the sender sent (iperf3 sum_sent)."),
     col("received_bps", Ty::F64, NULL, "throughput: bits per second the receiver got (iperf3 sum_received)."),
     col("retransmits", Ty::U64, NULL, "throughput (TCP): segments the sender retransmitted."),
-    col("details", Ty::Utf8, NULL, "JSON object with what else the run found (https: cert_error when verification is off; dns: every answer record; throughput: protocol, direction, UDP packets)."),
+    col("details", Ty::Utf8, NULL, "JSON object with what else the run found (https: cert_error when verification is off; dns: every answer record when some are of another type, transport tcp when the UDP answer was truncated; throughput: protocol, direction, UDP packets)."),
 ];
 
 /// Every column of the `probes` table, in file order.
