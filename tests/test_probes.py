@@ -215,10 +215,12 @@ class Lab:
         # -x: serve time without touching the clock (the namespaces share it).
         self.start("chronyd", "chronyd", "-d", "-x", "-u", "root", "-f", str(chrony))
         self.start("iperf3", "iperf3", "-s", "-B", SERVER, "-p", "5201")
+        # A second server: iperf3 serves one test at a time.
+        self.start("iperf3-udp", "iperf3", "-s", "-B", SERVER, "-p", "5202")
         self.start("echo", str(self.binary), "echo-server", "--listen", f"{SERVER}:7")
         self.start("echo6", str(self.binary), "echo-server", "--listen", f"[{SERVER6}]:7")
         for proto, addr in (("t", f"{SERVER}:8080"), ("t", f"{SERVER}:8443"),
-                            ("t", f"{SERVER}:8444"), ("t", f"{SERVER}:5201"),
+                            ("t", f"{SERVER}:8444"), ("t", f"{SERVER}:5201"), ("t", f"{SERVER}:5202"),
                             ("t", f"{SERVER}:5353"), ("u", f"{SERVER}:53"), ("u", f"{SERVER}:123"),
                             ("u", f"{SERVER}:7"), ("u", f"[{SERVER6}]:7"), ("u", f"{SERVER}:5353")):
             self.wait_listen(proto, addr)
@@ -303,6 +305,8 @@ def tasks(lab):
         task("trace", "traceroute", SERVER, max_hops=8, wait_ms=500),
         task("trace_unreachable", "traceroute", NOWHERE, max_hops=8, wait_ms=500),
         task("iperf_ok", "throughput", SERVER, duration_s=1),
+        task("iperf_udp", "throughput", SERVER, port=5202, duration_s=1, protocol="udp",
+             bandwidth="10M"),
         task("iperf_refused", "throughput", SERVER, port=5299, duration_s=1),
         task("iperf_missing", "throughput", SERVER, duration_s=1, iperf3="/nonexistent/iperf3"),
         task("icmp6_ok", "icmp", SERVER6, count=5, interval_ms=20),
@@ -497,6 +501,12 @@ def test_throughput_with_iperf3(once):
     assert ok["sent_bps"] > 1e6 and ok["received_bps"] > 1e6
     assert ok["retransmits"] is not None and ok["rtt_avg_ms"] is not None
     assert json.loads(ok["details"])["protocol"] == "tcp"
+    udp = once["rows"]["iperf_udp"]
+    assert udp["ok"], udp
+    # 10 Mbit/s asked; iperf3's own receiver figures.
+    assert 8e6 < udp["received_bps"] < 12e6 and 8e6 < udp["sent_bps"] < 12e6
+    assert udp["jitter_ms"] is not None and 0 <= udp["loss"] < 0.05
+    assert udp["retransmits"] is None and json.loads(udp["details"])["protocol"] == "udp"
     check_failed(once["rows"]["iperf_refused"], "refused")
     missing = once["rows"]["iperf_missing"]
     check_failed(missing, "not_installed")

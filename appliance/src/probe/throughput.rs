@@ -44,19 +44,25 @@ pub fn parse_report(json: &str) -> Result<Report, String> {
             .map(str::to_string),
         ..Report::default()
     };
-    if let Some(_sum) = v.pointer("/end/sum_sent") {
-        // TCP.
+    let udp = v
+        .pointer("/start/test_start/protocol")
+        .and_then(Value::as_str)
+        == Some("UDP")
+        || v.pointer("/end/streams/0/udp").is_some();
+    if udp {
+        // UDP: the receiver's view (sum_received, iperf3 3.8 and later),
+        // else the one summary older versions give.
+        let recv = |k: &str| f(&format!("/end/sum_received/{k}")).or(f(&format!("/end/sum/{k}")));
+        r.sent_bps = f("/end/sum_sent/bits_per_second").or(f("/end/sum/bits_per_second"));
+        r.received_bps = recv("bits_per_second");
+        r.jitter_ms = recv("jitter_ms");
+        r.lost_percent = recv("lost_percent");
+        r.packets = recv("packets").map(|p| p as u64);
+        r.lost_packets = recv("lost_packets").map(|p| p as u64);
+    } else {
         r.sent_bps = f("/end/sum_sent/bits_per_second");
         r.received_bps = f("/end/sum_received/bits_per_second");
         r.retransmits = u("/end/sum_sent/retransmits");
-    } else if v.pointer("/end/sum").is_some() {
-        // UDP: one summary; the receiver's view in sum_received when present.
-        r.sent_bps = f("/end/sum/bits_per_second");
-        r.received_bps = f("/end/sum_received/bits_per_second").or(r.sent_bps);
-        r.jitter_ms = f("/end/sum/jitter_ms");
-        r.lost_percent = f("/end/sum/lost_percent");
-        r.packets = u("/end/sum/packets");
-        r.lost_packets = u("/end/sum/lost_packets");
     }
     // RTT of the sending side's streams (TCP only; microseconds).
     let senders: Vec<&Value> = v
@@ -204,14 +210,33 @@ mod tests {
 
     #[test]
     fn udp_report_and_errors() {
-        let udp = r#"{"start": {}, "end": {"streams": [],
+        // iperf3 before 3.8: one `sum`.
+        let udp = r#"{"start": {"test_start": {"protocol": "UDP"}}, "end": {"streams": [],
             "sum": {"bits_per_second": 1048576.0, "jitter_ms": 0.05, "lost_packets": 2,
                     "packets": 100, "lost_percent": 2.0}}}"#;
         let r = parse_report(udp).unwrap();
         assert_eq!(r.sent_bps, Some(1048576.0));
         assert_eq!(r.received_bps, Some(1048576.0));
         assert_eq!(r.lost_percent, Some(2.0));
+        assert_eq!((r.packets, r.lost_packets), (Some(100), Some(2)));
         assert_eq!(r.rtt_ms, None);
+        assert_eq!(r.retransmits, None);
+        // iperf3 3.12 (Debian 12), as it prints it: the receiver's jitter
+        // and loss are in sum_received, sum_sent has jitter 0.
+        let udp312 = r#"{"start": {"test_start": {"protocol": "UDP", "num_streams": 1}},
+          "end": {"streams": [{"udp": {"bits_per_second": 10222695.9, "jitter_ms": 0.015,
+                                       "lost_packets": 0, "packets": 39, "sender": true}}],
+            "sum": {"bits_per_second": 10222695.957363838, "jitter_ms": 0.015057447581547716,
+                    "lost_packets": 0, "packets": 39, "lost_percent": 0, "sender": true},
+            "sum_sent": {"bits_per_second": 10222695.957363838, "jitter_ms": 0,
+                         "lost_packets": 0, "packets": 39, "lost_percent": 0, "sender": true},
+            "sum_received": {"bits_per_second": 10221142.483518988, "jitter_ms": 0.015057447581547716,
+                             "lost_packets": 1, "packets": 39, "lost_percent": 2.56, "sender": false}}}"#;
+        let r = parse_report(udp312).unwrap();
+        assert_eq!(r.sent_bps, Some(10222695.957363838));
+        assert_eq!(r.received_bps, Some(10221142.483518988));
+        assert_eq!(r.jitter_ms, Some(0.015057447581547716));
+        assert_eq!((r.lost_percent, r.lost_packets), (Some(2.56), Some(1)));
         assert_eq!(r.retransmits, None);
         let failed = r#"{"start": {"connected": [], "version": "iperf 3.12"}, "intervals": [],
             "end": {}, "error": "unable to connect to server: Connection refused"}"#;
