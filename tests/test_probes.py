@@ -295,6 +295,7 @@ def tasks(lab):
         task("http_silent", "http", f"http://{SERVER}:5353/", timeout_s=2),
         task("https_ok", "https", "https://web.probe.test:8443/index.html", server=SERVER,
              ca_file=ca),
+        task("https_nxdomain", "https", "https://nope.probe.test/", server=SERVER),
         task("https_untrusted", "https", f"https://web.probe.test:8443/", server=SERVER),
         task("https_expired", "https", "https://web.probe.test:8444/index.html", server=SERVER,
              ca_file=ca),
@@ -444,6 +445,10 @@ def test_https(once):
     assert ok["address"] == f"{SERVER}:8443"
     assert 28 < ok["cert_days_left"] <= 30.01
     assert abs(ok["cert_not_after"].timestamp() - (now + 30 * 86400)) < 3600
+
+    nx = once["rows"]["https_nxdomain"]
+    check_failed(nx, "dns_nxdomain")
+    assert nx["address"] is None and nx["connect_ms"] is None
 
     untrusted = once["rows"]["https_untrusted"]
     check_failed(untrusted, "cert_invalid")
