@@ -458,7 +458,7 @@ fn body_kind(headers: &[httparse::Header<'_>]) -> Result<Body, String> {
 
 /// A streaming decoder of a chunked body that counts its data bytes.
 #[derive(Debug, Default)]
-struct Chunked {
+pub(crate) struct Chunked {
     /// Bytes of the current line (size line or trailer), not yet complete.
     line: Vec<u8>,
     /// Data bytes left in the current chunk, then its CRLF.
@@ -471,7 +471,7 @@ struct Chunked {
 impl Chunked {
     /// Feeds bytes; returns the data bytes among them and whether the body
     /// ended.
-    fn feed(&mut self, mut b: &[u8]) -> Result<(u64, bool), String> {
+    pub(crate) fn feed(&mut self, mut b: &[u8]) -> Result<(u64, bool), String> {
         let mut data = 0;
         while !b.is_empty() {
             if self.left > 0 {

@@ -577,6 +577,25 @@ pub fn host_port(task: &ProbeTask, default: u16) -> Result<(String, u16), ProbeE
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// What the network sends back never panics a probe's parser.
+        #[test]
+        fn parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600), id in any::<u16>()) {
+            for (v6, raw) in [(false, false), (false, true), (true, false), (true, true)] {
+                let _ = icmp::parse(&bytes, v6, raw, id);
+            }
+            let _ = ntp::parse_reply(&bytes, 7);
+            let _ = dns::parse_answer(&bytes, id, hickory_proto::rr::RecordType::A);
+            let _ = udp_echo::parse(&bytes, id as u32);
+            let mut c = http::Chunked::default();
+            let _ = c.feed(&bytes);
+            let _ = throughput::parse_report(&String::from_utf8_lossy(&bytes));
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let _ = httparse::Response::new(&mut headers).parse(&bytes);
+        }
+    }
 
     #[test]
     fn host_port_forms() {
