@@ -310,9 +310,11 @@ async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
         url.authority(),
         env!("CARGO_PKG_VERSION")
     );
+    // From the start of the request: on a fast path the answer may be
+    // queued before the write returns.
+    let t = Instant::now();
     s.write_all(req.as_bytes()).await.map_err(io)?;
     s.flush().await.map_err(io)?;
-    let t = Instant::now();
     let mut buf = Vec::with_capacity(8192);
     let mut chunk = vec![0u8; 16384];
     // Headers.

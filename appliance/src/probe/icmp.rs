@@ -220,8 +220,11 @@ pub async fn echo(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeErro
         tokio::select! {
             _ = tokio::time::sleep_until(deadline.into()) => {
                 if next < count {
+                    // Stamped before the send: on a fast path the answer may
+                    // be queued before send returns.
+                    let t = Instant::now();
                     match s.send_echo(ip, id, next as u16, p.size).await {
-                        Ok(()) => sent_at[next] = Some(Instant::now()),
+                        Ok(()) => sent_at[next] = Some(t),
                         Err(e) => send_error = Some(e),
                     }
                     next += 1;
@@ -281,8 +284,9 @@ pub async fn traceroute(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), Pro
         let base = ttl as u16 * 16;
         let mut sent_at = vec![None; per_hop];
         for (k, slot) in sent_at.iter_mut().enumerate() {
+            let t = Instant::now();
             if s.send_echo(ip, id, base + k as u16, p.size).await.is_ok() {
-                *slot = Some(Instant::now());
+                *slot = Some(t);
             }
         }
         let mut rtts: Vec<Option<f64>> = vec![None; per_hop];

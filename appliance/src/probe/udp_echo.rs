@@ -72,8 +72,11 @@ pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError
             _ = tokio::time::sleep_until(deadline.into()) => {
                 if next < count {
                     let d = datagram(run_id, next, p.size);
+                    // Stamped before the send: on a fast path the echo may
+                    // be queued before send returns.
+                    let t = Instant::now();
                     match sock.send(&d).await {
-                        Ok(_) => sent_at[next as usize] = Some(Instant::now()),
+                        Ok(_) => sent_at[next as usize] = Some(t),
                         Err(e) => last_error = Some(e),
                     }
                     next += 1;

@@ -49,7 +49,7 @@ const PROBES_COLS: &[Col] = &[
     col("dns_ms", Ty::F64, NULL, "Name lookup time, ms (dns: the query; http(s), tcp, ...: the target's name); null when the target is an address or the lookup was not reached."),
     col("connect_ms", Ty::F64, NULL, "TCP handshake time, ms (tcp, http, https); null when not reached."),
     col("tls_ms", Ty::F64, NULL, "TLS handshake time, ms (https); null when not reached."),
-    col("first_byte_ms", Ty::F64, NULL, "From the request sent to the answer's first byte, ms (http, https)."),
+    col("first_byte_ms", Ty::F64, NULL, "From the start of sending the request to the answer's first byte, ms (http, https)."),
     col("transfer_ms", Ty::F64, NULL, "From the first byte to the end of the body, ms (http, https)."),
     col("total_ms", Ty::F64, NULL, "From the start to the last byte (http, https), the handshake (tcp), the answer (dns, ntp), ms."),
     col("http_status", Ty::U16, NULL, "HTTP status code."),
