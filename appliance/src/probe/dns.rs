@@ -9,9 +9,11 @@ use std::time::Instant;
 use hickory_proto::op::{Message, MessageType, OpCode, Query, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::net::TcpStream;
 
-use super::{ms_since, split_host_port, ErrorClass, ProbeError, ProbeResult, ProbeTask};
+use super::{
+    connected_udp, ms_since, split_host_port, ErrorClass, ProbeError, ProbeResult, ProbeTask,
+};
 
 /// The server of a task: `server` (`ip` or `ip:port`), else the first
 /// nameserver of /etc/resolv.conf.
@@ -104,17 +106,7 @@ pub async fn ask(
 ) -> Result<(Answer, f64), ProbeError> {
     let id = fastrand::u16(..);
     let q = query(name, rtype, id).map_err(|e| ProbeError::new(ErrorClass::Io, e))?;
-    let local: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(local)
-        .await
-        .map_err(|e| ProbeError::io("binding a UDP socket", &e))?;
-    sock.connect(server)
-        .await
-        .map_err(|e| ProbeError::io(&format!("DNS server {server}"), &e))?;
+    let sock = connected_udp(server, &format!("DNS server {server}")).await?;
     let t = Instant::now();
     sock.send(&q)
         .await

@@ -567,6 +567,26 @@ pub async fn resolve(host: &str, port: u16) -> Result<(SocketAddr, Option<f64>),
     Ok((a, Some(ms_since(t))))
 }
 
+/// A UDP socket bound to the wildcard address of `peer`'s family and
+/// connected to it; `what` names the peer in the error.
+pub async fn connected_udp(
+    peer: SocketAddr,
+    what: &str,
+) -> Result<tokio::net::UdpSocket, ProbeError> {
+    let local: SocketAddr = if peer.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let sock = tokio::net::UdpSocket::bind(local)
+        .await
+        .map_err(|e| ProbeError::io("binding a UDP socket", &e))?;
+    sock.connect(peer)
+        .await
+        .map_err(|e| ProbeError::io(what, &e))?;
+    Ok(sock)
+}
+
 /// The host and port of a target of the form `host[:port]`, with the
 /// task's `port` parameter, else `default`.
 pub fn host_port(task: &ProbeTask, default: u16) -> Result<(String, u16), ProbeError> {

@@ -1,12 +1,9 @@
 //! `ntp`: one SNTP exchange (RFC 4330 / RFC 5905 client mode): clock
 //! offset, round-trip delay, the server's stratum and reference id.
 
-use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use tokio::net::UdpSocket;
-
-use super::{host_port, resolve, ErrorClass, ProbeError, ProbeResult, ProbeTask};
+use super::{connected_udp, host_port, resolve, ErrorClass, ProbeError, ProbeResult, ProbeTask};
 
 /// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01.
 const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
@@ -118,17 +115,7 @@ pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError
     let (addr, dns_ms) = resolve(&host, port).await?;
     r.dns_ms = dns_ms;
     r.address = Some(addr.to_string());
-    let local: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(local)
-        .await
-        .map_err(|e| ProbeError::io("binding a UDP socket", &e))?;
-    sock.connect(addr)
-        .await
-        .map_err(|e| ProbeError::io(&format!("connecting to {addr}"), &e))?;
+    let sock = connected_udp(addr, &format!("connecting to {addr}")).await?;
     let t1_ns = now_ns();
     let t1 = to_ntp(t1_ns);
     sock.send(&request(t1))

@@ -5,10 +5,8 @@
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
-
 use super::stats::{fill_round, reordered};
-use super::{host_port, resolve, ErrorClass, ProbeError, ProbeResult, ProbeTask};
+use super::{connected_udp, host_port, resolve, ErrorClass, ProbeError, ProbeResult, ProbeTask};
 
 /// Marks tapscope's echo datagrams: magic, run id, sequence number.
 const MAGIC: &[u8; 4] = b"TSE1";
@@ -37,17 +35,7 @@ pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError
     let (addr, dns_ms) = resolve(&host, port).await?;
     r.dns_ms = dns_ms;
     r.address = Some(addr.to_string());
-    let local: SocketAddr = if addr.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let sock = UdpSocket::bind(local)
-        .await
-        .map_err(|e| ProbeError::io("binding a UDP socket", &e))?;
-    sock.connect(addr)
-        .await
-        .map_err(|e| ProbeError::io(&format!("connecting to {addr}"), &e))?;
+    let sock = connected_udp(addr, &format!("connecting to {addr}")).await?;
     let run_id = fastrand::u32(..);
     let count = p.count.max(1);
     let mut sent_at: Vec<Option<Instant>> = vec![None; count as usize];
