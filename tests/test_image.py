@@ -94,6 +94,17 @@ def test_image_boots_captures_and_serves_parquet(built_image):
     assert p.returncode == 0, f"image/test-boot failed:\n{p.stdout[-6000:]}\n{p.stderr[-3000:]}"
 
 
+def test_named_mirror_nic_stays_silent(built_image):
+    """capture.interface named on the boot partition: an e1000e (generic XDP)
+    mirror NIC that sends not one frame from power-on, and captures."""
+    image, _ = built_image
+    p = subprocess.run([str(IMAGE / "test-boot"), "--image", str(image), "--name-mirror",
+                        "--work", str(image.parent / "test-boot-named")],
+                       capture_output=True, text=True, timeout=1800)
+    print(p.stdout[-6000:])
+    assert p.returncode == 0, f"image/test-boot --name-mirror failed:\n{p.stdout[-6000:]}\n{p.stderr[-3000:]}"
+
+
 def test_buildroot_genimage_layout_matches_image(built_image, tmp_path):
     """buildroot/board/tapscope/genimage.cfg gives the image/build layout."""
     image, _ = built_image
