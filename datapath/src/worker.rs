@@ -170,10 +170,7 @@ impl Output {
     /// out).
     fn sketch_pending(&mut self) {
         let c = &self.cur;
-        for r in &c.flows[self.sketched_flows..] {
-            self.sketch.add_flow_end(r);
-            self.sketch.record_flow(r);
-        }
+        self.sketch.add_flow_ends(&c.flows[self.sketched_flows..]);
         self.sketch.add_activities(&c.activity[self.sketched..]);
         self.sketched_flows = c.flows.len();
         self.sketched = c.activity.len();

@@ -315,6 +315,9 @@ fn tag(m: &mut PacketMeta, pass: u16) {
     m.dst_ip[14] ^= b;
 }
 
+/// Flow records a worker's summary holds (`WorkerConfig::summary_flow_capacity`).
+const SUMMARY_RECORDS: usize = 16_384;
+
 /// One step of what a worker hands the sketch stage.
 #[derive(Clone, Copy)]
 enum Ev {
@@ -322,8 +325,9 @@ enum Ev {
     Packet(u32, u16, bool, bool),
     /// The epoch's activity records `acts[from..to]`.
     Activity(u32, u32),
-    /// Flow record `ends[i]` ended.
-    End(u32),
+    /// Flow records `ends[from..to]` ended (handed to the sketches in one
+    /// pass, as the worker does before each hand-over of its summary).
+    Ends(u32, u32),
     /// The epoch is handed over.
     Epoch,
 }
@@ -353,25 +357,32 @@ fn trace(stream: &Stream, packets: u64, epoch_packets: u64) -> Trace {
     let mut now = 1u64 << 50;
     let epoch_ns = epoch_packets * 1_000;
     let mut epoch_end = now + epoch_ns;
+    let mut ends_from = 0usize;
     for n in 0..packets {
         meta.clone_from(&pk[i]);
         tag(&mut meta, pass);
         now += 1_000;
         if now >= epoch_end {
             epoch_end += epoch_ns;
+            t.events
+                .push(Ev::Ends(ends_from as u32, t.ends.len() as u32));
+            ends_from = t.ends.len();
             let from = t.acts.len() as u32;
             table.drain_activity(|a| t.acts.push(*a));
             t.events.push(Ev::Activity(from, t.acts.len() as u32));
             t.events.push(Ev::Epoch);
         }
-        let (events, ends) = (&mut t.events, &mut t.ends);
-        let mut end = |r: &FlowRecord| {
-            events.push(Ev::End(ends.len() as u32));
-            ends.push(*r);
-        };
+        let ends = &mut t.ends;
+        let mut end = |r: &FlowRecord| ends.push(*r);
         let seen = table.process(&meta, now, &mut end);
         if n % 64 == 63 {
             table.expire(now, &mut end);
+        }
+        if t.ends.len() - ends_from >= SUMMARY_RECORDS {
+            // A full record buffer is handed over mid-epoch.
+            t.events
+                .push(Ev::Ends(ends_from as u32, t.ends.len() as u32));
+            ends_from = t.ends.len();
         }
         t.events
             .push(Ev::Packet(i as u32, pass, seen.c2s, seen.new_flow));
@@ -448,17 +459,17 @@ fn run(stream: &Stream, t: &Trace, v: &Variant) -> f64 {
                     }
                 }
             }
-            Ev::End(i) => {
-                let r = &t.ends[i as usize];
+            Ev::Ends(from, to) => {
+                let recs = &t.ends[from as usize..to as usize];
                 match &mut sk {
+                    Some(sk) if per_flow => sk.add_flow_ends(recs),
                     Some(sk) => {
-                        if per_flow {
-                            sk.add_flow_end(r);
+                        for r in recs {
+                            sk.record_flow(r);
                         }
-                        sk.record_flow(r);
                     }
                     None => {
-                        black_box(r);
+                        black_box(recs);
                     }
                 }
             }

@@ -210,6 +210,17 @@ impl CountMin {
         }
     }
 
+    /// Asks the CPU to bring the cells of the key with hash `h` into the
+    /// cache, so that an update a little later does not wait for memory.
+    #[inline]
+    pub fn prefetch(&self, h: u64) {
+        let w = self.width as usize;
+        for r in 0..self.depth as usize {
+            let i = r * w + row_index(self.mults[r], h, w as u64);
+            prefetch(&self.cells[i]);
+        }
+    }
+
     /// The estimate of the key with hash `h`: never below its true count.
     #[inline]
     pub fn estimate(&self, h: u64) -> u64 {
@@ -290,6 +301,20 @@ impl CountMin {
         self.cells[i] = v;
         self.touched_len = LOG_OVERFLOW;
     }
+}
+
+/// Brings the cache line of `x` towards the core (a hint; no effect on
+/// other targets).
+#[inline(always)]
+fn prefetch<T>(x: &T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it reads nothing and cannot fault,
+    // and `x` is a valid reference anyway.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(x as *const T as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = x;
 }
 
 #[cfg(test)]

@@ -420,6 +420,29 @@ pub(crate) struct ScanSketches {
 pub(crate) const SCAN_SEED_PORTS: u64 = SEED ^ 0x706f_7274;
 pub(crate) const SCAN_SEED_HOSTS: u64 = SEED ^ 0x686f_7374;
 const ELEMENT_SEED: u64 = SEED ^ 0x656c_656d;
+/// One flow's endpoints and the packets and bytes to add (c2s packets,
+/// c2s bytes, s2c packets, s2c bytes), from an activity or flow record.
+struct FlowView {
+    protocol: u8,
+    ip_version: u8,
+    client: ([u8; 16], u16),
+    server: ([u8; 16], u16),
+    d: [u64; 4],
+}
+
+/// The ports a flow's packets carry: none for ICMP (the flow keeps the
+/// echo id in them).
+#[inline]
+fn flow_ports(protocol: u8, client: u16, server: u16) -> (u16, u16) {
+    if matches!(protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
+        (0, 0)
+    } else {
+        (client, server)
+    }
+}
+
+/// Records ahead whose cells [`Sketches::add_activities`] prefetches.
+const PREFETCH_AHEAD: usize = 4;
 /// Largest sampling threshold: 2^10 packets.
 pub const MAX_SAMPLE_SHIFT: u32 = 10;
 
@@ -602,13 +625,98 @@ impl Sketches {
             (&a.client_ip, a.client_port),
             (&a.server_ip, a.server_port),
             [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
+            None,
         );
     }
 
-    /// [`Sketches::add_activity`] for each record.
+    /// [`Sketches::add_activity`] for each record. The records' hashes are
+    /// computed a few records ahead and their count-min cells fetched into
+    /// the cache meanwhile: between hand-overs the packet path pushes the
+    /// tables out of the cache, and this way the updates do not wait for
+    /// memory one after the other.
     pub fn add_activities(&mut self, acts: &[FlowActivity]) {
-        for a in acts {
-            self.add_activity(a);
+        let view = |a: &FlowActivity| FlowView {
+            protocol: a.protocol,
+            ip_version: a.ip_version,
+            client: (a.client_ip, a.client_port),
+            server: (a.server_ip, a.server_port),
+            d: [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
+        };
+        self.add_views(acts, view, |_, _| {});
+    }
+
+    /// [`Sketches::add_flow_end`] and [`Sketches::record_flow`] for each
+    /// record, hashing ahead as [`Sketches::add_activities`] does.
+    pub fn add_flow_ends(&mut self, recs: &[FlowRecord]) {
+        let view = |r: &FlowRecord| FlowView {
+            protocol: r.protocol,
+            ip_version: r.ip_version,
+            client: (r.client_ip, r.client_port),
+            server: (r.server_ip, r.server_port),
+            d: r.since_report,
+        };
+        self.add_views(recs, view, |sk, r| sk.record_flow(r));
+    }
+
+    /// Adds the flow of every item, `PREFETCH_AHEAD` items ahead computing
+    /// the hashes and fetching the cells (not under sampling: most updates
+    /// are then skipped); `then` runs after each item's update.
+    #[inline]
+    fn add_views<T>(
+        &mut self,
+        items: &[T],
+        view: impl Fn(&T) -> FlowView,
+        mut then: impl FnMut(&mut Sketches, &T),
+    ) {
+        const RING: usize = PREFETCH_AHEAD + 1;
+        let ahead = !self.counters.is_empty() && self.sample_shift == 0;
+        let mut ring = [[[0u64; MAX_COUNTERS]; 2]; RING];
+        if ahead {
+            for (k, it) in items.iter().take(PREFETCH_AHEAD).enumerate() {
+                self.hash_ahead(&view(it), &mut ring[k]);
+            }
+        }
+        for (i, it) in items.iter().enumerate() {
+            if ahead {
+                if let Some(n) = items.get(i + PREFETCH_AHEAD) {
+                    self.hash_ahead(&view(n), &mut ring[(i + PREFETCH_AHEAD) % RING]);
+                }
+            }
+            let v = view(it);
+            let pre = ahead.then_some(&ring[i % RING]);
+            self.add_flow(
+                v.protocol,
+                v.ip_version,
+                (&v.client.0, v.client.1),
+                (&v.server.0, v.server.1),
+                v.d,
+                pre,
+            );
+            then(self, it);
+        }
+    }
+
+    /// The hashes [`Sketches::add_flow`] will need for `v` (per direction,
+    /// per counter), with the count-min cells they point at prefetched.
+    #[inline]
+    fn hash_ahead(&self, v: &FlowView, out: &mut [[u64; MAX_COUNTERS]; 2]) {
+        let (cp, sp) = flow_ports(v.protocol, v.client.1, v.server.1);
+        for (dir, c2s) in [(0, true), (1, false)] {
+            if v.d[2 * dir] == 0 {
+                continue;
+            }
+            let full = if c2s {
+                Packed::endpoints(&v.client.0, &v.server.0, cp, sp, v.protocol, v.ip_version)
+            } else {
+                Packed::endpoints(&v.server.0, &v.client.0, sp, cp, v.protocol, v.ip_version)
+            };
+            for (j, c) in self.counters.iter().enumerate() {
+                if c.protocol.matches(v.protocol) && c.direction.matches(c2s) {
+                    let h = c.key.mask(&full).hash(SEED);
+                    c.cm.prefetch(h);
+                    out[dir][j] = h;
+                }
+            }
         }
     }
 
@@ -622,6 +730,7 @@ impl Sketches {
             (&r.client_ip, r.client_port),
             (&r.server_ip, r.server_port),
             r.since_report,
+            None,
         );
     }
 
@@ -634,23 +743,19 @@ impl Sketches {
         client: (&[u8; 16], u16),
         server: (&[u8; 16], u16),
         d: [u64; 4],
+        pre: Option<&[[u64; MAX_COUNTERS]; 2]>,
     ) {
         if self.counters.is_empty() {
             return;
         }
-        // Packets carry no ports for ICMP (the flow keeps the echo id).
-        let (cp, sp) = if matches!(protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
-            (0, 0)
-        } else {
-            (client.1, server.1)
-        };
+        let (cp, sp) = flow_ports(protocol, client.1, server.1);
         if d[0] != 0 {
             let full = Packed::endpoints(client.0, server.0, cp, sp, protocol, ip_version);
-            self.add(&full, protocol, true, d[0], d[1]);
+            self.add_hashed(&full, protocol, true, d[0], d[1], pre.map(|p| &p[0]));
         }
         if d[2] != 0 {
             let full = Packed::endpoints(server.0, client.0, sp, cp, protocol, ip_version);
-            self.add(&full, protocol, false, d[2], d[3]);
+            self.add_hashed(&full, protocol, false, d[2], d[3], pre.map(|p| &p[1]));
         }
     }
 
@@ -661,6 +766,21 @@ impl Sketches {
     /// `2^s`; totals always count everything.
     #[inline]
     pub fn add(&mut self, full: &Packed, protocol: u8, c2s: bool, packets: u64, bytes: u64) {
+        self.add_hashed(full, protocol, c2s, packets, bytes, None);
+    }
+
+    /// [`Sketches::add`], with each counter's key hash already computed
+    /// (by [`Sketches::hash_ahead`]) when `pre` is given.
+    #[inline]
+    fn add_hashed(
+        &mut self,
+        full: &Packed,
+        protocol: u8,
+        c2s: bool,
+        packets: u64,
+        bytes: u64,
+        pre: Option<&[u64; MAX_COUNTERS]>,
+    ) {
         self.updates += 1;
         let shift = self.sample_shift;
         // Below the threshold a packet-weighted coin: kept with
@@ -674,7 +794,7 @@ impl Sketches {
             }
             return;
         }
-        for c in self.counters.iter_mut() {
+        for (j, c) in self.counters.iter_mut().enumerate() {
             if !c.protocol.matches(protocol) || !c.direction.matches(c2s) {
                 continue;
             }
@@ -687,7 +807,10 @@ impl Sketches {
                 inc
             };
             let key = c.key.mask(full);
-            let h = key.hash(SEED);
+            let h = match pre {
+                Some(p) => p[j],
+                None => key.hash(SEED),
+            };
             c.cm_total += scaled;
             let est = c.cm.update(h, scaled);
             c.top.offer(&key, h, est);

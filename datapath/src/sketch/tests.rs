@@ -753,15 +753,35 @@ proptest! {
             let mut per_packet = Sketches::new(p.clone());
             let mut per_flow = Sketches::new(p.clone());
             let mut exact: Vec<HashMap<SketchKey, u64>> = vec![HashMap::new(); p.counters.len()];
+            // As the worker does: records and activity gathered in buffers,
+            // counted in one pass each (alternately one by one, to check
+            // both ways in).
+            let (mut ends, mut acts) = (Vec::new(), Vec::new());
+            let mut flush = |sk: &mut Sketches, ends: &mut Vec<_>, acts: &mut Vec<_>, batch: bool| {
+                if batch {
+                    sk.add_flow_ends(ends);
+                    sk.add_activities(acts);
+                } else {
+                    for r in ends.iter() {
+                        sk.add_flow_end(r);
+                    }
+                    for x in acts.iter() {
+                        sk.add_activity(x);
+                    }
+                }
+                ends.clear();
+                acts.clear();
+            };
             for (i, t) in a.iter().enumerate() {
                 let m = flow_packet(t);
                 let now = 1_000 * (i as u64 + 1);
                 if i % epoch_every == 0 {
-                    tb.drain_activity(|x| per_flow.add_activity(x));
+                    tb.drain_activity(|x| acts.push(*x));
+                    flush(&mut per_flow, &mut ends, &mut acts, i % 2 == 0);
                 }
                 let seen = ta.process(&m, now, &mut |_| {});
                 per_packet.update(&m, seen);
-                let seen_b = tb.process(&m, now, &mut |r| per_flow.add_flow_end(r));
+                let seen_b = tb.process(&m, now, &mut |r| ends.push(*r));
                 prop_assert_eq!(seen.c2s, seen_b.c2s);
                 per_flow.probe_packet(&m, seen_b);
                 for (j, spec) in p.counters.iter().enumerate() {
@@ -769,8 +789,9 @@ proptest! {
                     *exact[j].entry(spec.key.key(&m)).or_default() += inc;
                 }
             }
-            tb.drain_activity(|x| per_flow.add_activity(x));
-            tb.flush(&mut |r| per_flow.add_flow_end(r));
+            tb.drain_activity(|x| acts.push(*x));
+            tb.flush(&mut |r| ends.push(*r));
+            flush(&mut per_flow, &mut ends, &mut acts, true);
             for (j, (x, y)) in per_packet.counters.iter().zip(per_flow.counters.iter()).enumerate() {
                 prop_assert_eq!(x.total, y.total);
                 if !conservative {
