@@ -757,7 +757,7 @@ proptest! {
             // counted in one pass each (alternately one by one, to check
             // both ways in).
             let (mut ends, mut acts) = (Vec::new(), Vec::new());
-            let mut flush = |sk: &mut Sketches, ends: &mut Vec<_>, acts: &mut Vec<_>, batch: bool| {
+            let flush = |sk: &mut Sketches, ends: &mut Vec<_>, acts: &mut Vec<_>, batch: bool| {
                 if batch {
                     sk.add_flow_ends(ends);
                     sk.add_activities(acts);
