@@ -129,7 +129,7 @@ struct Output {
     /// Sketches of a new plan from the control core.
     sketch_cmd: rtrb::Consumer<Box<Sketches>>,
     /// Activity records of `cur` already counted in `sketch`.
-    sketched: usize,
+    sketched_activity: usize,
     /// Flow records of `cur` already counted in `sketch`.
     sketched_flows: usize,
     epoch_start: u64,
@@ -171,9 +171,10 @@ impl Output {
     fn sketch_pending(&mut self) {
         let c = &self.cur;
         self.sketch.add_flow_ends(&c.flows[self.sketched_flows..]);
-        self.sketch.add_activities(&c.activity[self.sketched..]);
+        self.sketch
+            .add_activities(&c.activity[self.sketched_activity..]);
         self.sketched_flows = c.flows.len();
-        self.sketched = c.activity.len();
+        self.sketched_activity = c.activity.len();
     }
 
     /// Pushes the current summary to the control core. `partial` hands over
@@ -196,7 +197,7 @@ impl Output {
             return false;
         };
         let mut done = std::mem::replace(&mut self.cur, fresh);
-        self.sketched = 0;
+        self.sketched_activity = 0;
         self.sketched_flows = 0;
         done.worker = self.id;
         done.partial = partial;
@@ -311,7 +312,7 @@ impl Worker {
                 counters: CaptureCounters::default(),
                 sketch: Box::new(Sketches::new(plan.clone())),
                 sketch_cmd,
-                sketched: 0,
+                sketched_activity: 0,
                 sketched_flows: 0,
                 epoch_start: 0,
                 epoch_end: 0,

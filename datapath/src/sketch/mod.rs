@@ -430,14 +430,43 @@ struct FlowView {
     d: [u64; 4],
 }
 
-/// The ports a flow's packets carry: none for ICMP (the flow keeps the
-/// echo id in them).
-#[inline]
-fn flow_ports(protocol: u8, client: u16, server: u16) -> (u16, u16) {
-    if matches!(protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
-        (0, 0)
-    } else {
-        (client, server)
+impl FlowView {
+    fn of_activity(a: &FlowActivity) -> FlowView {
+        FlowView {
+            protocol: a.protocol,
+            ip_version: a.ip_version,
+            client: (a.client_ip, a.client_port),
+            server: (a.server_ip, a.server_port),
+            d: [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
+        }
+    }
+
+    fn of_record(r: &FlowRecord) -> FlowView {
+        FlowView {
+            protocol: r.protocol,
+            ip_version: r.ip_version,
+            client: (r.client_ip, r.client_port),
+            server: (r.server_ip, r.server_port),
+            d: r.since_report,
+        }
+    }
+
+    /// The full key of the flow's packets one way (`c2s`: from the
+    /// client). Packets carry no ports for ICMP (the flow keeps the echo
+    /// id in them).
+    #[inline]
+    fn full(&self, c2s: bool) -> Packed {
+        let icmp = matches!(self.protocol, ip_proto::ICMP | ip_proto::ICMPV6);
+        let (c, s) = if icmp {
+            ((&self.client.0, 0), (&self.server.0, 0))
+        } else {
+            (
+                (&self.client.0, self.client.1),
+                (&self.server.0, self.server.1),
+            )
+        };
+        let (src, dst) = if c2s { (c, s) } else { (s, c) };
+        Packed::endpoints(src.0, dst.0, src.1, dst.1, self.protocol, self.ip_version)
     }
 }
 
@@ -619,14 +648,7 @@ impl Sketches {
     /// one update per direction that carried packets.
     #[inline]
     pub fn add_activity(&mut self, a: &FlowActivity) {
-        self.add_flow(
-            a.protocol,
-            a.ip_version,
-            (&a.client_ip, a.client_port),
-            (&a.server_ip, a.server_port),
-            [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
-            None,
-        );
+        self.add_flow(&FlowView::of_activity(a), None);
     }
 
     /// [`Sketches::add_activity`] for each record. The records' hashes are
@@ -635,27 +657,13 @@ impl Sketches {
     /// tables out of the cache, and this way the updates do not wait for
     /// memory one after the other.
     pub fn add_activities(&mut self, acts: &[FlowActivity]) {
-        let view = |a: &FlowActivity| FlowView {
-            protocol: a.protocol,
-            ip_version: a.ip_version,
-            client: (a.client_ip, a.client_port),
-            server: (a.server_ip, a.server_port),
-            d: [a.c2s_packets, a.c2s_bytes, a.s2c_packets, a.s2c_bytes],
-        };
-        self.add_views(acts, view, |_, _| {});
+        self.add_views(acts, FlowView::of_activity, |_, _| {});
     }
 
     /// [`Sketches::add_flow_end`] and [`Sketches::record_flow`] for each
     /// record, hashing ahead as [`Sketches::add_activities`] does.
     pub fn add_flow_ends(&mut self, recs: &[FlowRecord]) {
-        let view = |r: &FlowRecord| FlowView {
-            protocol: r.protocol,
-            ip_version: r.ip_version,
-            client: (r.client_ip, r.client_port),
-            server: (r.server_ip, r.server_port),
-            d: r.since_report,
-        };
-        self.add_views(recs, view, |sk, r| sk.record_flow(r));
+        self.add_views(recs, FlowView::of_record, |sk, r| sk.record_flow(r));
     }
 
     /// Adds the flow of every item, `PREFETCH_AHEAD` items ahead computing
@@ -682,16 +690,7 @@ impl Sketches {
                     self.hash_ahead(&view(n), &mut ring[(i + PREFETCH_AHEAD) % RING]);
                 }
             }
-            let v = view(it);
-            let pre = ahead.then_some(&ring[i % RING]);
-            self.add_flow(
-                v.protocol,
-                v.ip_version,
-                (&v.client.0, v.client.1),
-                (&v.server.0, v.server.1),
-                v.d,
-                pre,
-            );
+            self.add_flow(&view(it), ahead.then_some(&ring[i % RING]));
             then(self, it);
         }
     }
@@ -700,16 +699,11 @@ impl Sketches {
     /// per counter), with the count-min cells they point at prefetched.
     #[inline]
     fn hash_ahead(&self, v: &FlowView, out: &mut [[u64; MAX_COUNTERS]; 2]) {
-        let (cp, sp) = flow_ports(v.protocol, v.client.1, v.server.1);
         for (dir, c2s) in [(0, true), (1, false)] {
             if v.d[2 * dir] == 0 {
                 continue;
             }
-            let full = if c2s {
-                Packed::endpoints(&v.client.0, &v.server.0, cp, sp, v.protocol, v.ip_version)
-            } else {
-                Packed::endpoints(&v.server.0, &v.client.0, sp, cp, v.protocol, v.ip_version)
-            };
+            let full = v.full(c2s);
             for (j, c) in self.counters.iter().enumerate() {
                 if c.protocol.matches(v.protocol) && c.direction.matches(c2s) {
                     let h = c.key.mask(&full).hash(SEED);
@@ -724,46 +718,31 @@ impl Sketches {
     /// [`Sketches::add_activity`] ([`FlowRecord::since_report`]).
     #[inline]
     pub fn add_flow_end(&mut self, r: &FlowRecord) {
-        self.add_flow(
-            r.protocol,
-            r.ip_version,
-            (&r.client_ip, r.client_port),
-            (&r.server_ip, r.server_port),
-            r.since_report,
-            None,
-        );
+        self.add_flow(&FlowView::of_record(r), None);
     }
 
-    /// `d`: c2s packets, c2s bytes, s2c packets, s2c bytes.
+    /// One update per direction of `v` that carried packets, with the
+    /// hashes `pre` computed ahead if given.
     #[inline]
-    fn add_flow(
-        &mut self,
-        protocol: u8,
-        ip_version: u8,
-        client: (&[u8; 16], u16),
-        server: (&[u8; 16], u16),
-        d: [u64; 4],
-        pre: Option<&[[u64; MAX_COUNTERS]; 2]>,
-    ) {
+    fn add_flow(&mut self, v: &FlowView, pre: Option<&[[u64; MAX_COUNTERS]; 2]>) {
         if self.counters.is_empty() {
             return;
         }
-        let (cp, sp) = flow_ports(protocol, client.1, server.1);
-        if d[0] != 0 {
-            let full = Packed::endpoints(client.0, server.0, cp, sp, protocol, ip_version);
-            self.add_hashed(&full, protocol, true, d[0], d[1], pre.map(|p| &p[0]));
-        }
-        if d[2] != 0 {
-            let full = Packed::endpoints(server.0, client.0, sp, cp, protocol, ip_version);
-            self.add_hashed(&full, protocol, false, d[2], d[3], pre.map(|p| &p[1]));
+        for (dir, c2s) in [(0, true), (1, false)] {
+            let (packets, bytes) = (v.d[2 * dir], v.d[2 * dir + 1]);
+            if packets != 0 {
+                let hashes = pre.map(|p| &p[dir]);
+                self.add_hashed(&v.full(c2s), v.protocol, c2s, packets, bytes, hashes);
+            }
         }
     }
 
     /// Adds `packets` packets of `bytes` bytes going one way with the full
     /// key `full` ([`Packed::endpoints`]): one update of every counter that
     /// matches `protocol` and the direction (`c2s`: from the flow's client).
-    /// With sampling on, one call in `2^s` updates the sketches, weighted
-    /// `2^s`; totals always count everything.
+    /// Under sampling, a call of fewer than `2^s` packets updates the
+    /// sketches with probability `packets / 2^s`, scaled up; totals always
+    /// count everything.
     #[inline]
     pub fn add(&mut self, full: &Packed, protocol: u8, c2s: bool, packets: u64, bytes: u64) {
         self.add_hashed(full, protocol, c2s, packets, bytes, None);
