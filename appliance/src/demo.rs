@@ -16,11 +16,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
-use crate::config::Config;
-use crate::control::{reason_name, Control};
-use crate::iface;
 use crate::live::{self, RunArgs};
 use crate::replay::{group, human_bytes};
+use config::Config;
+use control::control::{reason_name, Control};
+use control::iface;
 
 const NS: &str = "tapscope-demo";
 const CAP: &str = "tsdemo-cap";
@@ -42,10 +42,10 @@ fn ip(args: &[&str]) -> Result<()> {
 }
 
 /// The demo's namespace and veth pair; removed when dropped.
-pub struct DemoLink;
+pub(crate) struct DemoLink;
 
 impl DemoLink {
-    pub fn create() -> Result<DemoLink> {
+    pub(crate) fn create() -> Result<DemoLink> {
         DemoLink::remove();
         ip(&["netns", "add", NS])?;
         let link = DemoLink;
@@ -96,7 +96,7 @@ fn enter_namespace() -> Result<()> {
 }
 
 /// Runs the demo. `seconds` is how long traffic flows and the view refreshes.
-pub fn run(seconds: u64, out: PathBuf, rate_pps: u64) -> Result<()> {
+pub(crate) fn run(seconds: u64, out: PathBuf, rate_pps: u64) -> Result<()> {
     if !iface::is_root() {
         bail!(
             "the demo needs root: it creates a network namespace and a veth pair and \
@@ -289,5 +289,5 @@ fn send_traffic(
     stop: &AtomicBool,
     sent: &std::sync::atomic::AtomicU64,
 ) -> Result<()> {
-    crate::gen::demo_send(iface, rate_pps, stop, sent)
+    Ok(generator::demo_send(iface, rate_pps, stop, sent)?)
 }

@@ -17,15 +17,15 @@ use anyhow::{bail, Context, Result};
 use datapath::source::xdp::{AttachMode, XdpConfig, XdpSource, ZeroCopy};
 use datapath::worker::Worker;
 
-use crate::config::Config;
-use crate::control::{Control, RunInfo, Totals, WorkerSource};
-use crate::ctl::{CtlServer, MetricsServer};
-use crate::iface;
-use crate::pipeline::{control_loop, pin, CorePlan, Until};
-use crate::sink::{Sink, SinkConfig, SinkStats};
+use config::Config;
+use control::control::{Control, RunInfo, Totals, WorkerSource};
+use control::ctl::{CtlServer, MetricsServer};
+use control::iface;
+use control::pipeline::{control_loop, pin, CorePlan, Until};
+use sink::{Sink, SinkConfig, SinkStats};
 
 /// What `run` was asked to do.
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     pub config: Config,
     /// The file `config` came from (what SIGHUP and `tapscope reload` re-read).
     pub config_path: Option<std::path::PathBuf>,
@@ -36,7 +36,7 @@ pub struct RunArgs {
 
 /// What a live run did.
 #[derive(Debug)]
-pub struct RunReport {
+pub(crate) struct RunReport {
     pub totals: Totals,
     pub sink: SinkStats,
     /// Capture mode per queue, e.g. `xdp-copy-native`.
@@ -47,7 +47,7 @@ pub struct RunReport {
 }
 
 /// The AF_XDP settings of queue `q` from the configuration.
-pub fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
+pub(crate) fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
     let c = &cfg.capture;
     XdpConfig {
         frame_count: c.umem_frames,
@@ -70,7 +70,7 @@ pub fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
 }
 
 /// Checks what live capture needs before anything is started.
-pub fn preflight(iface_name: &str) -> Result<()> {
+pub(crate) fn preflight(iface_name: &str) -> Result<()> {
     if !iface::is_root() {
         bail!(
             "live capture needs root (AF_XDP sockets need CAP_NET_ADMIN, CAP_BPF and \
@@ -86,7 +86,10 @@ pub fn preflight(iface_name: &str) -> Result<()> {
 
 /// Captures until a signal (or `args.duration`), calling `on_tick` about
 /// once a second with the control core's state.
-pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Result<RunReport> {
+pub(crate) fn run(
+    args: RunArgs,
+    mut on_tick: impl FnMut(&Control, &[String]),
+) -> Result<RunReport> {
     let cfg = &args.config;
     preflight(&args.iface)?;
     iface::ensure_bpffs();
@@ -248,7 +251,7 @@ pub fn run(args: RunArgs, mut on_tick: impl FnMut(&Control, &[String])) -> Resul
 }
 
 /// One status line: modes, packets, drops, flows.
-pub fn status_line(iface: &str, modes: &[String], t: &Totals) -> String {
+pub(crate) fn status_line(iface: &str, modes: &[String], t: &Totals) -> String {
     let c = &t.counters;
     let drops = c.src_dropped + c.src_ring_full + c.records_dropped + c.summary_queue_full;
     format!(

@@ -4,12 +4,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use appliance::config::Config;
-use appliance::ctl::Command;
-use appliance::live;
-use appliance::opcli;
-use appliance::replay::{self, ReplayArgs, Speed};
 use clap::{Parser, Subcommand, ValueEnum};
+use config::Config;
+use control::ctl::Command;
+use replay::{ReplayArgs, Speed};
+
+mod demo;
+mod gen_cli;
+mod live;
+mod opcli;
+mod probe_cli;
+mod replay;
 
 #[derive(Parser)]
 #[command(
@@ -66,7 +71,7 @@ enum Cmd {
     },
     /// Generate the synthetic traffic mix onto an interface or into a pcap.
     #[command(hide = true)]
-    Gen(appliance::gen::cli::GenArgs),
+    Gen(gen_cli::GenArgs),
     /// Live demo on a virtual link: namespace + veth pair, synthetic traffic,
     /// a status view for about 30 s, Parquet under ./tapscope-demo (needs root).
     Demo {
@@ -183,7 +188,7 @@ impl CtlArgs {
             .ok()
             .map(|c| c.control.socket)
             .filter(|s| !s.as_os_str().is_empty())
-            .unwrap_or_else(|| PathBuf::from(appliance::ctl::DEFAULT_SOCKET))
+            .unwrap_or_else(|| PathBuf::from(config::DEFAULT_SOCKET))
     }
 }
 
@@ -344,7 +349,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )?;
             println!(
-                "capture stopped: {} packets, {} flow records, {} files under {}",
+                "capture stopped{} after {:.1} s: {} packets, {} flow records, {} files under {}",
+                if report.interrupted {
+                    " by a signal"
+                } else {
+                    ""
+                },
+                report.elapsed.as_secs_f64(),
                 replay::group(report.totals.counters.packets),
                 replay::group(report.totals.flows()),
                 report.sink.files_written,
@@ -363,7 +374,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let config = config.or_else(|| default.exists().then_some(default));
             let cfg = load_config(config.as_ref())?;
             let out = out.unwrap_or_else(|| cfg.output.dir.clone());
-            let report = appliance::probe::cli::run(appliance::probe::cli::ProbeArgs {
+            let report = probe_cli::run(probe_cli::ProbeArgs {
                 config: cfg,
                 out,
                 once,
@@ -378,13 +389,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             })
         }
         Cmd::EchoServer { listen } => {
-            appliance::probe::udp_echo::serve(listen)
-                .with_context(|| format!("echo server on {listen}"))?;
+            probe::udp_echo::serve(listen).with_context(|| format!("echo server on {listen}"))?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Gen(args) => appliance::gen::cli::run(args),
+        Cmd::Gen(args) => gen_cli::run(args),
         Cmd::Demo { seconds, out, rate } => {
-            appliance::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
+            crate::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Status { ctl } => opcli::status(&ctl.socket(), ctl.json),

@@ -3,8 +3,8 @@
 //!
 //! Human output fits 100 columns and carries no escape codes unless `top`
 //! runs on a terminal; `--json` prints the daemon's answer as JSON (the
-//! shapes of [`crate::status::Status`], [`crate::classify::labeler::OpenFlow`],
-//! [`crate::ctl::FileEntry`] and [`crate::config::CounterEntry`]).
+//! shapes of [`control::status::Status`], [`classify::labeler::OpenFlow`],
+//! [`control::ctl::FileEntry`] and [`config::CounterEntry`]).
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -13,13 +13,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::classify::labeler::OpenFlow;
-use crate::config::CounterEntry;
-use crate::ctl::{self, ClientError, Command, FileEntry};
-use crate::status::{self, Status};
+use classify::labeler::OpenFlow;
+use config::CounterEntry;
+use control::ctl::{self, ClientError, Command, FileEntry};
+use control::status::{self, Status};
 
 /// Width of the human output.
-pub const WIDTH: usize = 100;
+pub(crate) const WIDTH: usize = 100;
 
 fn ask(socket: &Path, cmd: Command) -> Result<serde_json::Value> {
     ctl::request(socket, cmd).map_err(|e: ClientError| anyhow::anyhow!(e))
@@ -31,7 +31,7 @@ fn print_json(v: &serde_json::Value) -> Result<ExitCode> {
 }
 
 /// `tapscope status`.
-pub fn status(socket: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn status(socket: &Path, json: bool) -> Result<ExitCode> {
     let v = ask(socket, Command::Status)?;
     if json {
         return print_json(&v);
@@ -44,7 +44,7 @@ pub fn status(socket: &Path, json: bool) -> Result<ExitCode> {
 /// `tapscope top`: the status view, refreshed every second; `q` quits.
 /// On a terminal the screen is redrawn in place; otherwise each refresh is
 /// printed plainly after the last.
-pub fn top(socket: &Path, interval: Duration, iterations: Option<u64>) -> Result<ExitCode> {
+pub(crate) fn top(socket: &Path, interval: Duration, iterations: Option<u64>) -> Result<ExitCode> {
     let tty = std::io::stdout().is_terminal() && std::io::stdin().is_terminal();
     let _raw = if tty { RawMode::enter() } else { None };
     let mut n = 0u64;
@@ -80,7 +80,12 @@ pub fn top(socket: &Path, interval: Duration, iterations: Option<u64>) -> Result
 }
 
 /// `tapscope flows [FILTER...]`.
-pub fn flows(socket: &Path, filter: &[String], limit: usize, json: bool) -> Result<ExitCode> {
+pub(crate) fn flows(
+    socket: &Path,
+    filter: &[String],
+    limit: usize,
+    json: bool,
+) -> Result<ExitCode> {
     let v = ask(
         socket,
         Command::Flows {
@@ -97,7 +102,7 @@ pub fn flows(socket: &Path, filter: &[String], limit: usize, json: bool) -> Resu
 }
 
 /// The human table of `tapscope flows`.
-pub fn render_flows(flows: &[OpenFlow]) -> String {
+pub(crate) fn render_flows(flows: &[OpenFlow]) -> String {
     let mut s = String::new();
     if flows.is_empty() {
         s.push_str("no open flows match (flows appear after their first second)\n");
@@ -144,7 +149,7 @@ fn endpoint(ip: &str, port: u16) -> String {
 }
 
 /// `tapscope files [--since T]`.
-pub fn files(socket: &Path, since: Option<&str>, json: bool) -> Result<ExitCode> {
+pub(crate) fn files(socket: &Path, since: Option<&str>, json: bool) -> Result<ExitCode> {
     let since = since
         .map(|s| ctl::parse_since(s, ctl::now_unix_s()))
         .transpose()
@@ -164,7 +169,7 @@ pub fn files(socket: &Path, since: Option<&str>, json: bool) -> Result<ExitCode>
 }
 
 /// The human table of `tapscope files`.
-pub fn render_files(files: &[FileEntry]) -> String {
+pub(crate) fn render_files(files: &[FileEntry]) -> String {
     let mut s = String::new();
     if files.is_empty() {
         s.push_str("no complete files (yet)\n");
@@ -209,7 +214,7 @@ pub fn render_files(files: &[FileEntry]) -> String {
 }
 
 /// `tapscope reload`.
-pub fn reload(socket: &Path, json: bool) -> Result<ExitCode> {
+pub(crate) fn reload(socket: &Path, json: bool) -> Result<ExitCode> {
     let v = ask(socket, Command::Reload)?;
     if json {
         return print_json(&v);
@@ -223,7 +228,7 @@ pub fn reload(socket: &Path, json: bool) -> Result<ExitCode> {
 }
 
 /// `tapscope counters list|add|rm`.
-pub fn counters(socket: &Path, cmd: Command, json: bool) -> Result<ExitCode> {
+pub(crate) fn counters(socket: &Path, cmd: Command, json: bool) -> Result<ExitCode> {
     let v = ask(socket, cmd)?;
     if json {
         return print_json(&v);
@@ -234,7 +239,7 @@ pub fn counters(socket: &Path, cmd: Command, json: bool) -> Result<ExitCode> {
 }
 
 /// The human table of `tapscope counters`.
-pub fn render_counters(list: &[CounterEntry]) -> String {
+pub(crate) fn render_counters(list: &[CounterEntry]) -> String {
     let mut s = format!(
         "{:<24} {:<11} {:<9} {:<9} {:<9}\n",
         "name", "key", "increment", "protocol", "direction"

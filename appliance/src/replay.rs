@@ -18,14 +18,14 @@ use datapath::source::replay::{Dispatcher, FileChain, Paced, ReplayProgress};
 use datapath::source::FrameSource;
 use datapath::worker::{Worker, WorkerConfig};
 
-use crate::config::Config;
-use crate::control::{reason_name, Control, Totals, WorkerSource};
-use crate::pipeline::{control_loop, pin, CorePlan, Until};
-use crate::sink::{Sink, SinkConfig, SinkStats};
+use config::Config;
+use control::control::{reason_name, Control, Totals, WorkerSource};
+use control::pipeline::{control_loop, pin, CorePlan, Until};
+use sink::{Sink, SinkConfig, SinkStats};
 
 /// Replay pacing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Speed {
+pub(crate) enum Speed {
     /// As fast as the pipeline goes.
     Max,
     /// At the capture's own pace.
@@ -34,7 +34,7 @@ pub enum Speed {
 
 /// What `replay` was asked to do.
 #[derive(Clone, Debug)]
-pub struct ReplayArgs {
+pub(crate) struct ReplayArgs {
     pub captures: Vec<PathBuf>,
     pub config: Config,
     pub workers: usize,
@@ -45,7 +45,7 @@ pub struct ReplayArgs {
 
 /// What a replay did.
 #[derive(Debug)]
-pub struct ReplayReport {
+pub(crate) struct ReplayReport {
     pub totals: Totals,
     pub sink: SinkStats,
     pub elapsed: Duration,
@@ -53,7 +53,7 @@ pub struct ReplayReport {
 }
 
 /// Runs a replay to the end (or until interrupted).
-pub fn run(args: ReplayArgs) -> Result<ReplayReport> {
+pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let cfg = &args.config;
     let progress = Arc::new(ReplayProgress::default());
     let chain =
@@ -217,7 +217,7 @@ fn print_progress(p: &ReplayProgress, t: &Totals, started: Instant, tty: bool) {
 }
 
 /// Thousands separators for counts.
-pub fn group(n: u64) -> String {
+pub(crate) fn group(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
@@ -229,7 +229,7 @@ pub fn group(n: u64) -> String {
     out
 }
 
-pub fn human_bytes(b: u64) -> String {
+pub(crate) fn human_bytes(b: u64) -> String {
     const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = b as f64;
     let mut i = 0;

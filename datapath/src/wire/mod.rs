@@ -40,6 +40,7 @@ pub mod ipv6;
 pub mod mpls;
 pub mod null;
 pub mod pppoe;
+pub mod proto;
 pub mod sll;
 pub mod tcp;
 pub mod udp;
@@ -53,6 +54,7 @@ pub use ipv6::{ExtHeader as Ipv6ExtHeader, FragHeader as Ipv6FragHeader, Packet 
 pub use mpls::Label as MplsLabel;
 pub use null::Header as NullHeader;
 pub use pppoe::{PppHeader, Session as PppoeSession};
+pub use proto::{checksum, IpProtocol};
 pub use sll::{Header as SllHeader, Header2 as Sll2Header};
 pub use tcp::{Packet as TcpPacket, SynOptions as TcpSynOptions};
 pub use udp::Packet as UdpPacket;

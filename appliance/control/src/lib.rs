@@ -1,0 +1,18 @@
+//! The control core: it drains the workers' summaries, classifies flows,
+//! feeds the sink, runs the probes, and answers operators.
+//!
+//! - [`control`]: the merge loop ([`control::Control`]).
+//! - [`pipeline`]: what `replay` and `run` share: the core plan, signals and
+//!   the control loop.
+//! - [`ctl`]: the control socket (server and client) and the Prometheus
+//!   endpoint.
+//! - [`status`]: the status snapshot, its rendering and Prometheus text.
+//! - [`probes`]: the control core's side of the probe thread.
+//! - [`iface`]: interface facts from sysfs, promiscuous mode, bpffs.
+
+pub mod control;
+pub mod ctl;
+pub mod iface;
+pub mod pipeline;
+pub mod probes;
+pub mod status;
