@@ -829,27 +829,7 @@ pub fn format_percent(fraction: f64) -> String {
     }
 }
 
-/// Unix seconds as a UTC date and time: `2025-06-01 08:00:00 UTC`.
-pub fn format_utc(unix_s: u64) -> String {
-    let days = unix_s / 86_400;
-    let rem = unix_s % 86_400;
-    // Civil date from days since 1970-01-01 (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
+pub use model::time::format_utc;
 
 /// The snapshot in the Prometheus text exposition format (version 0.0.4):
 /// the same counters as the status view, `tapscope_` prefixed, counters

@@ -4,3 +4,4 @@
 
 pub mod probe;
 pub mod rows;
+pub mod time;

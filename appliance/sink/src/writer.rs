@@ -54,8 +54,7 @@ const ROW_GROUP_MAX_BYTES: usize = 64 << 20;
 /// zstd's own default level: a good ratio at a small CPU cost.
 const ZSTD_LEVEL: i32 = 3;
 
-const NS_PER_SEC: u64 = 1_000_000_000;
-const SECS_PER_DAY: u64 = 86_400;
+use model::time::{civil_from_days, days_from_civil, NS_PER_SEC, SECS_PER_DAY};
 
 /// Settings shared by the table writers of one sink.
 #[derive(Clone, Debug)]
@@ -462,26 +461,8 @@ pub(crate) fn day_of(ns: u64) -> u64 {
     ns / NS_PER_SEC / SECS_PER_DAY
 }
 
-/// Proleptic Gregorian (year, month, day) of a day number (days since
-/// 1970-01-01); H. Hinnant's `civil_from_days`.
-fn civil_from_days(days: u64) -> (u64, u32, u32) {
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + u64::from(m <= 2);
-    (y, m, d)
-}
-
 /// `YYYY-MM-DD` of a day number.
-pub(crate) fn date_string(day: u64) -> String {
-    let (y, m, d) = civil_from_days(day);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub(crate) use model::time::date_string;
 
 /// `YYYYMMDDTHHMMSSZ` of a Unix time in ns.
 pub(crate) fn file_stamp(ns: u64) -> String {
@@ -515,14 +496,7 @@ pub(crate) fn parse_file_stamp(s: &str) -> Option<u64> {
     {
         return None;
     }
-    // days_from_civil (H. Hinnant), for years >= 1970.
-    let y = if mo <= 2 { y - 1 } else { y };
-    let era = y / 400;
-    let yoe = y - era * 400;
-    let mp = if mo > 2 { mo - 3 } else { mo + 9 };
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = (era * 146_097 + doe).checked_sub(719_468)?;
+    let days = days_from_civil(y, mo as u32, d as u32)?;
     Some(days * SECS_PER_DAY + h * 3_600 + mi * 60 + se)
 }
 
