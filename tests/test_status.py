@@ -151,6 +151,47 @@ def test_prometheus_metrics_on_localhost(tapscope, daemon):
     assert e.value.code == 404
 
 
+def test_tcp_handshake_times_in_status_json_and_metrics(tapscope, daemon):
+    import re
+    import urllib.request
+    sock, _, ts = daemon
+    # The replayed captures close most of their TCP flows (FIN/RST): their
+    # records, carrying the handshake times, reach the control core a few
+    # seconds of packet time later.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        j = json.loads(cli(tapscope, "status", "--socket", sock, "--json").stdout)
+        if j.get("tcp_rtt", {}).get("handshake", {}).get("count", 0) > 0:
+            break
+        time.sleep(0.5)
+    rtt = j["tcp_rtt"]
+    assert set(rtt) == {"handshake", "server_side", "client_side", "recent", "recent_window_s"}
+    h = rtt["handshake"]
+    assert h["count"] > 0, rtt
+    assert 0 < h["p50_ms"] <= h["p90_ms"] <= h["p99_ms"] <= h["max_ms"], h
+    assert h["sum_ms"] >= h["count"] * 0.001
+    le = [b["le_ms"] for b in h["buckets"]]
+    assert le == [0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000], le
+    counts = [b["count"] for b in h["buckets"]]
+    assert counts == sorted(counts) and counts[-1] <= h["count"], counts
+    assert rtt["server_side"]["count"] >= h["count"] and rtt["client_side"]["count"] >= h["count"]
+    assert rtt["recent_window_s"] == 60 and 0 < rtt["recent"]["count"] <= h["count"]
+
+    human = cli(tapscope, "status", "--socket", sock).stdout
+    line = re.search(r"^tcp rtt    [\d,]+ handshakes?   p50 \S+ m?s   p90 .* max \S+ m?s$", human,
+                     re.M)
+    assert line, human
+
+    body = urllib.request.urlopen(f"http://127.0.0.1:{ts.port}/metrics", timeout=5).read().decode()
+    assert "# TYPE tapscope_tcp_rtt_seconds histogram" in body
+    lines = dict(x.rsplit(" ", 1) for x in body.splitlines() if not x.startswith("#"))
+    n = float(lines['tapscope_tcp_rtt_seconds_count{leg="handshake"}'])
+    assert n >= h["count"]
+    assert float(lines['tapscope_tcp_rtt_seconds_bucket{leg="handshake",le="+Inf"}']) == n
+    assert float(lines['tapscope_tcp_rtt_seconds_bucket{leg="handshake",le="0.0005"}']) <= n
+    assert 'tapscope_tcp_rtt_recent_seconds{quantile="0.5"}' in lines
+
+
 def test_reload_keeps_the_last_good_config_and_applies_a_good_one(tapscope, daemon):
     sock, _, ts = daemon
     before = json.loads(cli(tapscope, "counters", "list", "--socket", sock, "--json").stdout)

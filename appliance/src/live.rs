@@ -17,12 +17,12 @@ use anyhow::{bail, Context, Result};
 use datapath::source::xdp::{AttachMode, XdpConfig, XdpSource, ZeroCopy};
 use datapath::worker::Worker;
 
-use config::Config;
+use config::{Config, XdpMode, ZeroCopyMode};
 use control::control::{Control, RunInfo, Totals, WorkerSource};
 use control::ctl::{CtlServer, MetricsServer};
 use control::iface;
-use control::pipeline::{control_loop, pin, CorePlan, Until};
-use sink::{Sink, SinkConfig, SinkStats};
+use control::pipeline::{control_loop, pin, start_sink, CorePlan, Until};
+use sink::SinkStats;
 
 /// What `run` was asked to do.
 pub(crate) struct RunArgs {
@@ -53,15 +53,15 @@ pub(crate) fn xdp_config(cfg: &Config, iface: &str, q: u32) -> XdpConfig {
         frame_count: c.umem_frames,
         frame_size: c.frame_size,
         rx_ring: c.rx_ring,
-        attach: match c.xdp_mode.as_str() {
-            "native" => AttachMode::Native,
-            "generic" => AttachMode::Generic,
-            _ => AttachMode::Auto,
+        attach: match c.xdp_mode {
+            XdpMode::Auto => AttachMode::Auto,
+            XdpMode::Native => AttachMode::Native,
+            XdpMode::Generic => AttachMode::Generic,
         },
-        zero_copy: match c.zero_copy.as_str() {
-            "off" => ZeroCopy::Off,
-            "required" => ZeroCopy::Required,
-            _ => ZeroCopy::Auto,
+        zero_copy: match c.zero_copy {
+            ZeroCopyMode::Auto => ZeroCopy::Auto,
+            ZeroCopyMode::Off => ZeroCopy::Off,
+            ZeroCopyMode::Required => ZeroCopy::Required,
         },
         idle_wait_ms: c.idle_wait_ms as i32,
         coalesce_us: c.coalesce_us,
@@ -102,15 +102,10 @@ pub(crate) fn run(
     let classifier = cfg.classifier(queues)?;
     let _promisc = iface::Promisc::enable(&args.iface)
         .with_context(|| format!("setting {} promiscuous", args.iface))?;
-    let sink = Sink::open(SinkConfig {
-        root: cfg.output.dir.clone(),
-        tap_id: cfg.tap_id.clone(),
-        rotate_secs: cfg.output.rotate_interval_s,
-        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
-        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
-        row_group_rows: cfg.output.row_group_rows,
-    })
-    .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
+    // Live capture never waits for the sink: what its queue cannot take
+    // is counted.
+    let sink = start_sink(cfg, &cfg.output.dir, false)
+        .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let plan = CorePlan::new(cfg.capture.pin_cores);
@@ -239,10 +234,15 @@ pub(crate) fn run(
         let _ = t.join();
     }
     control.poll()?;
-    control.close().context("closing Parquet files")?;
+    let closed = control.close();
+    let sink = control.sink().stats();
+    if let Some(line) = crate::replay::sink_damage(&sink) {
+        tracing::warn!("sink: {line}");
+    }
+    closed.context("closing Parquet files")?;
     Ok(RunReport {
         totals: control.totals().clone(),
-        sink: control.sink().stats(),
+        sink,
         modes,
         elapsed: started.elapsed(),
         interrupted,

@@ -3,8 +3,9 @@
 //!
 //! Human output fits 100 columns and carries no escape codes unless `top`
 //! runs on a terminal; `--json` prints the daemon's answer as JSON (the
-//! shapes of [`control::status::Status`], [`classify::labeler::OpenFlow`],
-//! [`control::ctl::FileEntry`] and [`config::CounterEntry`]).
+//! shapes of [`model::status::Status`], [`classify::labeler::OpenFlow`],
+//! [`control::ctl::FileEntry`] and [`config::CounterEntry`]). The status
+//! view is [`render`]'s.
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
@@ -12,14 +13,18 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use rustix::event::{self, PollFd, PollFlags, Timespec};
+use rustix::termios::{self, OptionalActions, Termios};
 
 use classify::labeler::OpenFlow;
 use config::CounterEntry;
 use control::ctl::{self, ClientError, Command, FileEntry};
-use control::status::{self, Status};
+use model::status::Status;
+
+pub(crate) mod render;
 
 /// Width of the human output.
-pub(crate) const WIDTH: usize = 100;
+pub(crate) const WIDTH: usize = render::DEFAULT_WIDTH;
 
 fn ask(socket: &Path, cmd: Command) -> Result<serde_json::Value> {
     ctl::request(socket, cmd).map_err(|e: ClientError| anyhow::anyhow!(e))
@@ -37,7 +42,7 @@ pub(crate) fn status(socket: &Path, json: bool) -> Result<ExitCode> {
         return print_json(&v);
     }
     let s: Status = serde_json::from_value(v).context("reading the daemon's status")?;
-    print!("{}", status::render(&s, WIDTH));
+    print!("{}", render::render(&s, WIDTH));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -51,7 +56,7 @@ pub(crate) fn top(socket: &Path, interval: Duration, iterations: Option<u64>) ->
     loop {
         let s: Status = serde_json::from_value(ask(socket, Command::Status)?)
             .context("reading the daemon's status")?;
-        let view = status::render(&s, WIDTH);
+        let view = render::render(&s, WIDTH);
         let mut o = std::io::stdout().lock();
         if tty {
             // Raw mode: lines need \r\n.
@@ -128,11 +133,11 @@ pub(crate) fn render_flows(flows: &[OpenFlow]) -> String {
         s.push_str(&format!(
             "{:<5} {:<38} {:<22} {:<12} {:>9} {:>9}\n",
             proto,
-            status::truncate(&ends, 38),
-            status::truncate(f.server_name.as_deref().unwrap_or("-"), 22),
-            status::truncate(&f.service, 12),
-            status::human_bytes(f.c2s_bytes),
-            status::human_bytes(f.s2c_bytes),
+            render::truncate(&ends, 38),
+            render::truncate(f.server_name.as_deref().unwrap_or("-"), 22),
+            render::truncate(&f.service, 12),
+            render::human_bytes(f.c2s_bytes),
+            render::human_bytes(f.s2c_bytes),
         ));
     }
     s
@@ -184,7 +189,7 @@ pub(crate) fn render_files(files: &[FileEntry]) -> String {
         total += f.bytes;
         let range = match (f.first_unix_s, f.last_unix_s) {
             (Some(a), Some(b)) => {
-                let (a, b) = (status::format_utc(a), status::format_utc(b));
+                let (a, b) = (render::format_utc(a), render::format_utc(b));
                 // "2024-05-01 10:15:00 - 10:19:59" when on one day.
                 let b = if a[..10] == b[..10] {
                     b[11..19].to_string()
@@ -193,22 +198,22 @@ pub(crate) fn render_files(files: &[FileEntry]) -> String {
                 };
                 format!("{} - {b}", &a[..19])
             }
-            _ => format!("{} (closed)", &status::format_utc(f.modified_unix_s)[..19]),
+            _ => format!("{} (closed)", &render::format_utc(f.modified_unix_s)[..19]),
         };
         let line = format!(
             "{:<14} {:>9}  {:<31} {}",
             f.table,
-            status::human_bytes(f.bytes),
+            render::human_bytes(f.bytes),
             range,
             f.path
         );
-        s.push_str(&status::truncate(&line, WIDTH));
+        s.push_str(&render::truncate(&line, WIDTH));
         s.push('\n');
     }
     s.push_str(&format!(
         "{} files, {}\n",
-        status::group(files.len() as u64),
-        status::human_bytes(total)
+        render::group(files.len() as u64),
+        render::human_bytes(total)
     ));
     s
 }
@@ -247,11 +252,11 @@ pub(crate) fn render_counters(list: &[CounterEntry]) -> String {
     for c in list {
         s.push_str(&format!(
             "{:<24} {:<11} {:<9} {:<9} {:<9}\n",
-            status::truncate(&c.name, 24),
-            c.key,
-            c.increment,
-            c.protocol,
-            c.direction
+            render::truncate(&c.name, 24),
+            c.key.name(),
+            c.increment.name(),
+            c.protocol.name(),
+            c.direction.name()
         ));
     }
     if list.is_empty() {
@@ -262,49 +267,36 @@ pub(crate) fn render_counters(list: &[CounterEntry]) -> String {
 
 /// The terminal in raw mode (no echo, no line buffering) until dropped.
 struct RawMode {
-    saved: libc::termios,
+    saved: Termios,
 }
 
 impl RawMode {
     fn enter() -> Option<RawMode> {
-        // SAFETY: termios is plain data; tcgetattr fills it for fd 0.
-        let mut t: libc::termios = unsafe { std::mem::zeroed() };
-        if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
-            return None;
-        }
-        let saved = t;
-        // SAFETY: cfmakeraw only edits the struct.
-        unsafe { libc::cfmakeraw(&mut t) };
-        if unsafe { libc::tcsetattr(0, libc::TCSANOW, &t) } != 0 {
-            return None;
-        }
+        let stdin = rustix::stdio::stdin();
+        let saved = termios::tcgetattr(stdin).ok()?;
+        let mut raw = saved.clone();
+        raw.make_raw();
+        termios::tcsetattr(stdin, OptionalActions::Now, &raw).ok()?;
         Some(RawMode { saved })
     }
 }
 
 impl Drop for RawMode {
     fn drop(&mut self) {
-        // SAFETY: restores the attributes read in `enter`.
-        unsafe { libc::tcsetattr(0, libc::TCSANOW, &self.saved) };
+        let _ = termios::tcsetattr(rustix::stdio::stdin(), OptionalActions::Now, &self.saved);
     }
 }
 
 /// A key pressed within `wait` on stdin, if any.
 fn key_within(wait: Duration) -> Option<u8> {
-    let mut fds = libc::pollfd {
-        fd: 0,
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd.
-    let n = unsafe { libc::poll(&mut fds, 1, wait.as_millis() as i32) };
-    if n <= 0 {
+    let stdin = rustix::stdio::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let timeout = Timespec::try_from(wait).ok()?;
+    if event::poll(&mut fds, Some(&timeout)).ok()? == 0 {
         return None;
     }
     let mut b = [0u8; 1];
-    // SAFETY: reads at most one byte into b.
-    let r = unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
-    (r == 1).then_some(b[0])
+    (rustix::io::read(stdin, &mut b).ok()? == 1).then_some(b[0])
 }
 
 #[cfg(test)]

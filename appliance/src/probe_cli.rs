@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 
 use config::Config;
+use control::pipeline::start_sink;
 use control::probes::Probes;
 use probe::ProbeResult;
-use sink::{Sink, SinkConfig};
 
 /// What `tapscope probe` was asked to do.
 pub(crate) struct ProbeArgs {
@@ -42,15 +42,9 @@ pub(crate) fn run(args: ProbeArgs) -> Result<ProbeReport> {
     if tasks.is_empty() {
         bail!("no probe tasks: add [[probes]] entries to the configuration (see tapscope.example.toml)");
     }
-    let mut sink = Sink::open(SinkConfig {
-        root: args.out.clone(),
-        tap_id: cfg.tap_id.clone(),
-        rotate_secs: cfg.output.rotate_interval_s,
-        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
-        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
-        row_group_rows: cfg.output.row_group_rows,
-    })
-    .with_context(|| format!("opening output folder {}", args.out.display()))?;
+    // No capture here: nothing is lost by waiting for the sink.
+    let mut sink = start_sink(cfg, &args.out, true)
+        .with_context(|| format!("opening output folder {}", args.out.display()))?;
     let mut settings = cfg.probe_settings();
     settings.once = args.once;
     let stop = Arc::new(AtomicBool::new(false));
@@ -77,7 +71,11 @@ pub(crate) fn run(args: ProbeArgs) -> Result<ProbeReport> {
     };
     loop {
         let finished = probes.finished();
-        print(probes.poll(&mut sink, false));
+        print(
+            probes
+                .poll(&mut sink)
+                .context("handing probe rows to the sink")?,
+        );
         if (args.once && finished)
             || stop.load(Ordering::SeqCst)
             || deadline.is_some_and(|d| Instant::now() >= d)
@@ -86,11 +84,16 @@ pub(crate) fn run(args: ProbeArgs) -> Result<ProbeReport> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    print(probes.close(&mut sink));
-    let spool = probes.spool();
+    print(
+        probes
+            .close(&mut sink)
+            .context("handing probe rows to the sink")?,
+    );
     if let Err(e) = sink.close() {
         tracing::warn!("closing the Parquet files: {e}");
     }
+    let stats = sink.stats();
+    let spool = stats.probe_spool;
     let (runs, failures, queue_dropped, _) = probes.counters();
     let report = ProbeReport {
         runs,
@@ -110,7 +113,7 @@ pub(crate) fn run(args: ProbeArgs) -> Result<ProbeReport> {
                 format!(
                     ", {} NOT written ({})",
                     report.unwritten,
-                    probes.last_error().unwrap_or("write failed")
+                    stats.probe_write_error.as_deref().unwrap_or("write failed")
                 )
             } else {
                 String::new()

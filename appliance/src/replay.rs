@@ -20,8 +20,8 @@ use datapath::worker::{Worker, WorkerConfig};
 
 use config::Config;
 use control::control::{reason_name, Control, Totals, WorkerSource};
-use control::pipeline::{control_loop, pin, CorePlan, Until};
-use sink::{Sink, SinkConfig, SinkStats};
+use control::pipeline::{control_loop, pin, start_sink, CorePlan, Until};
+use sink::SinkStats;
 
 /// Replay pacing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,15 +58,9 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let progress = Arc::new(ReplayProgress::default());
     let chain =
         FileChain::open(args.captures.clone(), progress.clone()).context("opening captures")?;
-    let sink = Sink::open(SinkConfig {
-        root: cfg.output.dir.clone(),
-        tap_id: cfg.tap_id.clone(),
-        rotate_secs: cfg.output.rotate_interval_s,
-        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
-        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
-        row_group_rows: cfg.output.row_group_rows,
-    })
-    .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
+    // Replay is lossless: the control core waits when the sink falls behind.
+    let sink = start_sink(cfg, &cfg.output.dir, true)
+        .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
 
     let stop = Arc::new(AtomicBool::new(false));
     let n = args.workers.max(1);
@@ -326,11 +320,34 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
     if r.sink.files_written > 10 {
         println!("    ... and {} more", r.sink.files_written - 10);
     }
-    if r.sink.rows_lost > 0 || r.sink.write_errors > 0 {
-        println!(
-            "  sink:     {} rows lost in {} write errors",
-            group(r.sink.rows_lost),
-            group(r.sink.write_errors)
-        );
+    if let Some(line) = sink_damage(&r.sink) {
+        println!("  sink:     {line}");
     }
+}
+
+/// What the sink could not write, in a line; `None` when it wrote
+/// everything.
+pub(crate) fn sink_damage(st: &SinkStats) -> Option<String> {
+    let mut parts = Vec::new();
+    if st.rows_lost > 0 || st.write_errors > 0 {
+        parts.push(format!(
+            "{} rows lost in {} write errors",
+            group(st.rows_lost),
+            group(st.write_errors)
+        ));
+    }
+    if st.rows_dropped > 0 {
+        let tables: Vec<String> = st
+            .tables
+            .iter()
+            .filter(|t| t.rows_dropped > 0)
+            .map(|t| format!("{} {}", t.table, group(t.rows_dropped)))
+            .collect();
+        parts.push(format!(
+            "{} rows dropped because the sink fell behind ({})",
+            group(st.rows_dropped),
+            tables.join(", ")
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
 }

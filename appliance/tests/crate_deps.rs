@@ -1,5 +1,5 @@
 //! The crate graph enforces the architecture's invariants: Arrow and
-//! Parquet only in the sink, rustls and hickory only in the probes, anyhow
+//! Parquet only in the sink, rustls, hickory and hyper only in the probes, anyhow
 //! only in binaries, tokio never in the datapath. Read from `cargo
 //! metadata`, so a dependency added anywhere else fails this test.
 
@@ -17,6 +17,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("tokio-rustls", &["tapscope-probe"]),
     ("hickory", &["tapscope-probe"]),
     ("x509-parser", &["tapscope-probe"]),
+    ("hyper", &["tapscope-probe"]),
+    ("http-body", &["tapscope-probe"]),
     ("anyhow", &["tapscope", "tapscope-bench"]),
     ("clap", &["tapscope", "tapscope-bench"]),
     ("tracing-subscriber", &["tapscope"]),

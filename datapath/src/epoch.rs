@@ -7,6 +7,7 @@
 
 use crate::names::NameLog;
 use crate::parse::{Tunnel, PARSE_REASONS};
+use crate::wire::IpProtocol;
 use crate::sketch::Sketches;
 
 /// Why a flow record was emitted.
@@ -157,7 +158,7 @@ pub struct FlowRecord {
     pub vlan: u16,
     pub tunnel: Tunnel,
     pub ip_version: u8,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub client_mac: [u8; 6],
     pub server_mac: [u8; 6],
     /// IPv4-mapped for IPv4.
@@ -194,7 +195,7 @@ pub struct FlowActivity {
     /// First packet of the flow (Unix ns), to tell a reused id from a new flow.
     pub first_ns: u64,
     pub ip_version: u8,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub client_mac: [u8; 6],
     pub server_mac: [u8; 6],
     pub client_ip: [u8; 16],

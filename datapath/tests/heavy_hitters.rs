@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 use datapath::flow::key::symmetric_hash;
 use datapath::flow::{FlowConfig, FlowTable};
-use datapath::parse::{ip_proto, parse_frame};
+use datapath::parse::{parse_frame};
+use datapath::wire::IpProtocol;
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
 };
@@ -124,7 +125,7 @@ fn replay_capture(
         let (r, _) = flows.flow_mut(seen.slot);
         let mut m = *m;
         let (cp, sp) = match m.protocol {
-            ip_proto::ICMP | ip_proto::ICMPV6 => (0, 0),
+            IpProtocol::ICMP | IpProtocol::ICMPV6 => (0, 0),
             _ => (r.client_port, r.server_port),
         };
         if seen.c2s {

@@ -34,7 +34,8 @@ use std::sync::Mutex;
 
 use datapath::names::dns::{self, NameBuf, Rdata};
 use datapath::names::{dhcp, http, tls};
-use datapath::parse::{ip_proto, parse_frame_into, PacketMeta};
+use datapath::parse::{parse_frame_into, PacketMeta};
+use datapath::wire::IpProtocol;
 use datapath::source::pcap::PcapSource;
 use datapath::source::{FrameSource, Poll};
 
@@ -408,9 +409,9 @@ fn check_capture(path: &Path) -> Report {
         let Some(row) = rows.get(&n) else { continue };
         let udp_ports = f
             .meta
-            .filter(|m| m.protocol == ip_proto::UDP)
+            .filter(|m| m.protocol == IpProtocol::UDP)
             .map(|m| [m.src_port, m.dst_port]);
-        let is_tcp = f.meta.is_some_and(|m| m.protocol == ip_proto::TCP);
+        let is_tcp = f.meta.is_some_and(|m| m.protocol == IpProtocol::TCP);
 
         if let Some(ports) = udp_ports {
             if (ports.contains(&53) || ports.contains(&5353)) && !f.payload.is_empty() {

@@ -26,7 +26,8 @@ use std::sync::Mutex;
 
 use datapath::names::quic::{self, CryptoReasm, Scratch};
 use datapath::names::tls::{self, TlsError};
-use datapath::parse::{ip_proto, parse_frame_into, PacketMeta};
+use datapath::parse::{parse_frame_into, PacketMeta};
+use datapath::wire::IpProtocol;
 use datapath::source::pcap::PcapSource;
 use datapath::source::{FrameSource, Poll};
 
@@ -99,7 +100,7 @@ fn read_ours(path: &Path) -> Result<Ours, String> {
         let p = src.poll_batch(64, |f| {
             frame_no += 1;
             if parse_frame_into(f.link, f.data, f.wire_len, &mut meta).is_err()
-                || meta.protocol != ip_proto::UDP
+                || meta.protocol != IpProtocol::UDP
             {
                 return;
             }

@@ -48,6 +48,7 @@ impl Prefix {
         })
     }
 
+    /// Whether the address is in the prefix.
     pub fn contains(&self, ip: &[u8; 16]) -> bool {
         mask(*ip, self.len) == self.addr
     }
@@ -86,6 +87,7 @@ impl Default for LocalNets {
 }
 
 impl LocalNets {
+    /// The subnets of a list of CIDR prefixes, or why one is not.
     pub fn parse<'a>(list: impl IntoIterator<Item = &'a str>) -> Result<LocalNets, String> {
         let nets = list
             .into_iter()
@@ -94,6 +96,7 @@ impl LocalNets {
         Ok(LocalNets { nets })
     }
 
+    /// Whether the address is in a local subnet.
     pub fn contains(&self, ip: &[u8; 16]) -> bool {
         self.nets.iter().any(|p| p.contains(ip))
     }
@@ -102,7 +105,9 @@ impl LocalNets {
 /// Where a device's name comes from (best first).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeviceNameSource {
+    /// Its DHCP hostname (option 12).
     Dhcp = 0,
+    /// Its mDNS name.
     Mdns = 1,
     /// No name seen: `Unknown-<ip>`.
     Address = 2,
@@ -111,12 +116,14 @@ pub enum DeviceNameSource {
 /// How a device is identified.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DeviceKey {
+    /// Its MAC address.
     Mac([u8; 6]),
     /// No MAC known (raw IP captures): the address.
     Ip([u8; 16]),
 }
 
 impl DeviceKey {
+    /// The key of a device seen with this MAC and address (the MAC unless it is all zeros).
     pub fn of(mac: [u8; 6], ip: [u8; 16]) -> DeviceKey {
         if mac == [0; 6] {
             DeviceKey::Ip(ip)
@@ -125,6 +132,7 @@ impl DeviceKey {
         }
     }
 
+    /// The MAC, for a device keyed by one.
     pub fn mac(&self) -> Option<[u8; 6]> {
         match self {
             DeviceKey::Mac(m) => Some(*m),
@@ -136,12 +144,17 @@ impl DeviceKey {
 /// One device.
 #[derive(Clone, Debug)]
 pub struct Device {
+    /// How the device is identified.
     pub key: DeviceKey,
     /// Addresses seen for it, oldest first (at most [`MAX_IPS`]).
     pub ips: Vec<[u8; 16]>,
+    /// Its name (best source so far).
     pub name: Arc<str>,
+    /// Where the name comes from.
     pub name_source: DeviceNameSource,
+    /// When it was first seen (ns).
     pub first_ns: u64,
+    /// When it was last seen (ns).
     pub last_ns: u64,
 }
 
@@ -239,14 +252,17 @@ impl Devices {
         }
     }
 
+    /// A device, by key.
     pub fn get(&self, key: &DeviceKey) -> Option<&Device> {
         self.by_key.get(key)
     }
 
+    /// Devices known.
     pub fn len(&self) -> usize {
         self.by_key.len()
     }
 
+    /// Whether no device is known.
     pub fn is_empty(&self) -> bool {
         self.by_key.is_empty()
     }

@@ -27,8 +27,12 @@ use std::sync::Arc;
 use datapath::epoch::{AppProto, EndReason, EpochSummary, FlowRecord};
 use datapath::names::{NameEvent, NameKind};
 
+mod views;
+
+pub use views::{flow_matches, OpenFlow};
+
 use super::catalog::{Catalog, ServiceId};
-use super::devices::{DeviceKey, DeviceNameSource, Devices, LocalNets};
+use super::devices::{DeviceKey, Devices, LocalNets};
 use model::rows::{FlowLabels, TrafficRow};
 
 const NS: u64 = 1_000_000_000;
@@ -56,6 +60,7 @@ pub enum NameSource {
 }
 
 impl NameSource {
+    /// The `flows` table's `name_source` text.
     pub fn name(self) -> &'static str {
         match self {
             NameSource::Flow(k) => k.name(),
@@ -68,13 +73,18 @@ impl NameSource {
 /// How the service was matched.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MatchedBy {
+    /// By the server name.
     Name,
+    /// By the server address's prefix.
     Prefix,
+    /// By the port.
     Port,
+    /// Not matched.
     None,
 }
 
 impl MatchedBy {
+    /// The `flows` table's `service_match` text (none when not matched).
     pub fn name(self) -> Option<&'static str> {
         match self {
             MatchedBy::Name => Some("name"),
@@ -99,6 +109,7 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// The `flows` table's `direction` text.
     pub fn name(self) -> &'static str {
         match self {
             Direction::Outbound => "outbound",
@@ -112,13 +123,19 @@ impl Direction {
 /// What the classifier says about one flow.
 #[derive(Clone, Debug)]
 pub struct FlowLabel {
+    /// The server's name, if known.
     pub server_name: Option<Arc<str>>,
+    /// Where the server name comes from.
     pub name_source: Option<NameSource>,
     /// ALPN protocols offered by the client, comma-separated.
     pub alpn: Option<Arc<str>>,
+    /// The catalog's service, if matched.
     pub service: Option<ServiceId>,
+    /// How the service was matched.
     pub matched_by: MatchedBy,
+    /// Where the flow stands relative to the local subnets.
     pub direction: Direction,
+    /// The flow's local device.
     pub device: DeviceKey,
     /// The device's address in this flow.
     pub device_ip: [u8; 16],
@@ -126,59 +143,10 @@ pub struct FlowLabel {
     pub device_is_client: bool,
 }
 
-/// An open flow, for `tapscope flows`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct OpenFlow {
-    pub flow_id: u64,
-    pub protocol: u8,
-    pub client_ip: String,
-    pub client_port: u16,
-    pub server_ip: String,
-    pub server_port: u16,
-    pub server_name: Option<String>,
-    pub service: String,
-    pub device: String,
-    /// Counts up to the end of the last epoch.
-    pub c2s_packets: u64,
-    pub c2s_bytes: u64,
-    pub s2c_packets: u64,
-    pub s2c_bytes: u64,
-    pub first_unix_s: u64,
-    pub last_unix_s: u64,
-}
-
-/// Whether `f` matches every term: `key=value` (keys `service`, `port`,
-/// `ip`, `proto` (tcp, udp, icmp or a number), `device`, `name`) or a bare
-/// word found in its addresses, name, service or device (case-insensitive).
-pub fn flow_matches(f: &OpenFlow, terms: &[String]) -> bool {
-    let proto = match f.protocol {
-        6 => "tcp".to_string(),
-        17 => "udp".to_string(),
-        1 | 58 => "icmp".to_string(),
-        p => p.to_string(),
-    };
-    let name = f.server_name.as_deref().unwrap_or("").to_lowercase();
-    let device = f.device.to_lowercase();
-    terms.iter().all(|t| match t.split_once('=') {
-        Some(("service", v)) => f.service == v,
-        Some(("port", v)) => v.parse() == Ok(f.server_port) || v.parse() == Ok(f.client_port),
-        Some(("ip", v)) => f.client_ip == v || f.server_ip == v,
-        Some(("proto", v)) => proto == v || f.protocol.to_string() == v,
-        Some(("device", v)) => device.contains(v),
-        Some(("name", v)) => name.contains(v),
-        _ => {
-            f.client_ip.contains(t.as_str())
-                || f.server_ip.contains(t.as_str())
-                || name.contains(t.as_str())
-                || f.service.contains(t.as_str())
-                || device.contains(t.as_str())
-        }
-    })
-}
-
 /// Classifier settings.
 #[derive(Clone, Debug)]
 pub struct ClassifyConfig {
+    /// The local subnets.
     pub local: LocalNets,
     /// Length of a `traffic` interval (ns).
     pub interval_ns: u64,
@@ -235,10 +203,15 @@ type CellKey = (DeviceKey, Option<ServiceId>);
 /// Totals for the status line and reports.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClassifyTotals {
+    /// Flows that got a server name.
     pub flows_named: u64,
+    /// Flows that got a service.
     pub flows_with_service: u64,
+    /// Name events absorbed.
     pub name_events: u64,
+    /// DNS answers absorbed.
     pub dns_answers: u64,
+    /// `traffic` rows written.
     pub traffic_rows: u64,
 }
 
@@ -266,6 +239,7 @@ pub struct Classifier {
 }
 
 impl Classifier {
+    /// A classifier with this catalog and settings, for `workers` workers.
     pub fn new(catalog: Arc<Catalog>, cfg: ClassifyConfig, workers: usize) -> Classifier {
         Classifier {
             catalog,
@@ -285,6 +259,7 @@ impl Classifier {
         }
     }
 
+    /// The catalog in use.
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
     }
@@ -303,10 +278,12 @@ impl Classifier {
         self.cfg.interval_ns
     }
 
+    /// The device table.
     pub fn devices(&self) -> &Devices {
         &self.devices
     }
 
+    /// Totals since the start.
     pub fn totals(&self) -> &ClassifyTotals {
         &self.totals
     }
@@ -322,7 +299,7 @@ impl Classifier {
         for a in &s.activity {
             let st = self.state(a.flow_id, || Endpoints {
                 first_ns: a.first_ns,
-                protocol: a.protocol,
+                protocol: a.protocol.0,
                 client_mac: a.client_mac,
                 server_mac: a.server_mac,
                 client_ip: a.client_ip,
@@ -413,75 +390,6 @@ impl Classifier {
         }
     }
 
-    /// Open flows as of the last epoch (those with activity reported and
-    /// no record yet), most bytes first, matching every term of `filter`
-    /// (see [`flow_matches`]), at most `limit`.
-    pub fn open_flows(&self, filter: &str, limit: usize) -> Vec<OpenFlow> {
-        let terms: Vec<String> = filter.split_whitespace().map(str::to_lowercase).collect();
-        let mut v: Vec<OpenFlow> = self
-            .flows
-            .iter()
-            .filter(|(_, s)| s.last_ns != 0)
-            .map(|(&id, s)| {
-                let (service, _) = match s.label.service {
-                    Some(sid) => (Arc::from(self.catalog.service(sid).name.as_str()), ()),
-                    None => (self.unknown.clone(), ()),
-                };
-                OpenFlow {
-                    flow_id: id,
-                    protocol: s.protocol,
-                    client_ip: super::devices::ip_text(&s.client_ip),
-                    client_port: s.client_port,
-                    server_ip: super::devices::ip_text(&s.server_ip),
-                    server_port: s.server_port,
-                    server_name: s.label.server_name.as_deref().map(str::to_string),
-                    service: service.to_string(),
-                    device: self
-                        .device_name(&s.label.device, &s.label.device_ip)
-                        .to_string(),
-                    c2s_packets: s.reported[0],
-                    c2s_bytes: s.reported[1],
-                    s2c_packets: s.reported[2],
-                    s2c_bytes: s.reported[3],
-                    first_unix_s: s.first_ns / NS,
-                    last_unix_s: s.last_ns / NS,
-                }
-            })
-            .filter(|f| flow_matches(f, &terms))
-            .collect();
-        v.sort_by(|a, b| {
-            (b.c2s_bytes + b.s2c_bytes)
-                .cmp(&(a.c2s_bytes + a.s2c_bytes))
-                .then(a.flow_id.cmp(&b.flow_id))
-        });
-        v.truncate(limit);
-        v
-    }
-
-    /// The `n` services with the most bytes since the start, most first.
-    pub fn top_services(&self, n: usize) -> Vec<(Arc<str>, u64)> {
-        let mut v: Vec<(Option<ServiceId>, u64)> =
-            self.service_bytes.iter().map(|(k, b)| (*k, *b)).collect();
-        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-        v.truncate(n);
-        v.into_iter()
-            .map(|(id, b)| match id {
-                Some(id) => (Arc::from(self.catalog.service(id).name.as_str()), b),
-                None => (self.unknown.clone(), b),
-            })
-            .collect()
-    }
-
-    /// The `n` devices with the most bytes since the start: name, bytes.
-    pub fn top_devices(&self, n: usize) -> Vec<(Arc<str>, u64)> {
-        let mut v: Vec<(&DeviceKey, &([u8; 16], u64))> = self.device_bytes.iter().collect();
-        v.sort_by(|a, b| b.1 .1.cmp(&a.1 .1).then(a.0.cmp(b.0)));
-        v.into_iter()
-            .take(n)
-            .map(|(k, (ip, b))| (self.device_name(k, ip), *b))
-            .collect()
-    }
-
     /// The service's name and category (`unknown` for none).
     pub fn service_names(&mut self, svc: Option<ServiceId>) -> (Arc<str>, Arc<str>) {
         let Some(id) = svc else {
@@ -526,13 +434,6 @@ impl Classifier {
             .get(key)
             .map(|d| d.name.clone())
             .unwrap_or_else(|| super::devices::unknown_name(ip))
-    }
-
-    /// Where a device's name came from.
-    pub fn device_name_source(&self, key: &DeviceKey) -> DeviceNameSource {
-        self.devices
-            .get(key)
-            .map_or(DeviceNameSource::Address, |d| d.name_source)
     }
 
     fn interval_of(&self, ts_ns: u64) -> u64 {
@@ -785,7 +686,7 @@ impl Classifier {
                 &self.ip_names,
                 &mut label,
                 r.server_ip,
-                r.protocol,
+                r.protocol.0,
                 [r.server_port, r.client_port],
                 r.app_proto,
                 r.last_ns,
@@ -878,7 +779,7 @@ impl Endpoints {
     fn of(r: &FlowRecord) -> Endpoints {
         Endpoints {
             first_ns: r.first_ns,
-            protocol: r.protocol,
+            protocol: r.protocol.0,
             client_mac: r.client_mac,
             server_mac: r.server_mac,
             client_ip: r.client_ip,
@@ -950,193 +851,4 @@ fn resolve_service(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use datapath::epoch::{DirCounters, FlowActivity};
-    use datapath::names::NameEvent;
-
-    const T0: u64 = 1_700_000_000 * NS;
-
-    fn v4(a: [u8; 4]) -> [u8; 16] {
-        datapath::parse::v4_mapped(a)
-    }
-
-    const PHONE: [u8; 4] = [192, 168, 1, 7];
-    const PHONE_MAC: [u8; 6] = [2, 0, 0, 0, 0, 7];
-    const CDN: [u8; 4] = [198, 51, 100, 9];
-
-    fn classifier() -> Classifier {
-        Classifier::new(Arc::new(Catalog::builtin()), ClassifyConfig::default(), 1)
-    }
-
-    fn summary(start: u64) -> EpochSummary {
-        let mut s = EpochSummary::with_capacity(0, 64);
-        s.start_ns = start;
-        s.end_ns = start + NS;
-        s
-    }
-
-    fn activity(id: u64, up: u64, down: u64) -> FlowActivity {
-        FlowActivity {
-            flow_id: id,
-            first_ns: T0,
-            protocol: 6,
-            client_mac: PHONE_MAC,
-            client_ip: v4(PHONE),
-            server_ip: v4(CDN),
-            client_port: 50_000,
-            server_port: 443,
-            c2s_packets: 1,
-            c2s_bytes: up,
-            s2c_packets: 1,
-            s2c_bytes: down,
-            ..FlowActivity::default()
-        }
-    }
-
-    fn record(id: u64, last: u64, up: u64, down: u64) -> FlowRecord {
-        FlowRecord {
-            flow_id: id,
-            first_ns: T0,
-            last_ns: last,
-            end_reason: EndReason::Fin,
-            protocol: 6,
-            client_mac: PHONE_MAC,
-            client_ip: v4(PHONE),
-            server_ip: v4(CDN),
-            client_port: 50_000,
-            server_port: 443,
-            c2s: DirCounters {
-                packets: 2,
-                bytes: up,
-                payload_bytes: 0,
-            },
-            s2c: DirCounters {
-                packets: 2,
-                bytes: down,
-                payload_bytes: 0,
-            },
-            ..FlowRecord::default()
-        }
-    }
-
-    fn name(s: &mut EpochSummary, kind: NameKind, flow_id: u64, ip: [u8; 16], n: &str, x: &str) {
-        let ev = NameEvent {
-            ts_ns: s.start_ns,
-            kind,
-            flow_id,
-            ip,
-            mac: PHONE_MAC,
-            ttl: 300,
-            ..NameEvent::default()
-        };
-        assert!(s.names.push(ev, n.as_bytes(), [x.as_bytes()]));
-    }
-
-    fn traffic(c: &mut Classifier) -> Vec<TrafficRow> {
-        let mut rows = Vec::new();
-        c.ready_traffic(true, &mut rows);
-        rows
-    }
-
-    #[test]
-    fn a_flow_named_by_its_sni_gets_the_catalogs_service_and_traffic_adds_up() {
-        let mut c = classifier();
-        let mut labels = Vec::new();
-        // Epoch 1: the SNI and the flow's first activity.
-        let mut s = summary(T0);
-        name(
-            &mut s,
-            NameKind::TlsSni,
-            1,
-            [0; 16],
-            "www.netflix.com",
-            "h2",
-        );
-        s.activity.push(activity(1, 100, 1_000));
-        c.absorb(0, &s, &mut labels);
-        // Epoch 7 (another interval): the flow ends.
-        let mut s = summary(T0 + 6 * NS);
-        s.flows.push(record(1, T0 + 6 * NS, 150, 5_000));
-        c.absorb(0, &s, &mut labels);
-        let l = &labels[0];
-        assert_eq!(l.server_name.as_deref(), Some("www.netflix.com"));
-        assert_eq!(l.name_source, Some(NameSource::Flow(NameKind::TlsSni)));
-        assert_eq!(l.alpn.as_deref(), Some("h2"));
-        assert_eq!(l.direction, Direction::Outbound);
-        let (svc, cat) = c.service_names(l.service);
-        assert_eq!((&*svc, &*cat), ("netflix", "video"));
-        let rows = traffic(&mut c);
-        assert_eq!(rows.len(), 2);
-        assert_eq!((rows[0].bytes_up, rows[0].bytes_down), (100, 1_000));
-        assert_eq!((rows[1].bytes_up, rows[1].bytes_down), (50, 4_000));
-        assert!(rows
-            .iter()
-            .all(|r| r.flows == 1 && &*r.service == "netflix"));
-        assert_eq!(rows[0].device_mac, Some(PHONE_MAC));
-    }
-
-    #[test]
-    fn a_flow_without_a_name_takes_its_servers_dns_name_and_devices_their_dhcp_name() {
-        let mut c = classifier();
-        let mut labels = Vec::new();
-        let mut s = summary(T0);
-        name(
-            &mut s,
-            NameKind::DnsAnswer,
-            0,
-            v4(CDN),
-            "edge.example.net",
-            "i.ytimg.com",
-        );
-        name(
-            &mut s,
-            NameKind::DhcpHost,
-            0,
-            v4(PHONE),
-            "kitchen-tablet",
-            "",
-        );
-        s.flows.push(record(2, T0 + NS / 2, 10, 20));
-        c.absorb(0, &s, &mut labels);
-        let l = &labels[0];
-        assert_eq!(l.server_name.as_deref(), Some("i.ytimg.com"));
-        assert_eq!(l.name_source, Some(NameSource::Dns));
-        assert_eq!(&*c.service_names(l.service).0, "youtube");
-        assert_eq!(&*c.device_name(&l.device, &l.device_ip), "kitchen-tablet");
-        let rows = traffic(&mut c);
-        assert_eq!(rows.len(), 1);
-        assert_eq!(&*rows[0].device_name, "kitchen-tablet");
-    }
-
-    #[test]
-    fn unmatched_flows_keep_their_name_as_unknown_and_a_clock_jump_loses_no_state() {
-        let mut c = classifier();
-        let mut labels = Vec::new();
-        let mut s = summary(T0);
-        name(
-            &mut s,
-            NameKind::TlsSni,
-            3,
-            [0; 16],
-            "intranet.corp.example",
-            "",
-        );
-        s.activity.push(activity(3, 1, 1));
-        c.absorb(0, &s, &mut labels);
-        // Thousands of summaries and years later (a merged capture), the
-        // flow's record still finds its name.
-        for i in 0..5_000u64 {
-            c.absorb(0, &summary(T0 + (1 << 60) + i * NS), &mut labels);
-        }
-        let mut s = summary(T0 + (1 << 60) + 5_000 * NS);
-        s.flows.push(record(3, T0 + NS, 2, 2));
-        c.absorb(0, &s, &mut labels);
-        assert_eq!(
-            labels[0].server_name.as_deref(),
-            Some("intranet.corp.example")
-        );
-        assert_eq!(labels[0].service, None);
-        assert_eq!(&*c.service_names(None).0, "unknown");
-    }
-}
+mod tests;

@@ -6,7 +6,12 @@
 //!   DHCP/mDNS names).
 //! - [`labeler`]: the [`labeler::Classifier`]: names, services and devices
 //!   for every flow, and the per-interval `traffic` rows.
+//! - [`toml_span`]: lines and dotted keys of TOML errors, from the parser's
+//!   spans (the catalog file and the configuration).
+
+#![warn(missing_docs)]
 
 pub mod catalog;
 pub mod devices;
 pub mod labeler;
+pub mod toml_span;

@@ -23,7 +23,8 @@ use crate::status::{
 };
 use classify::labeler::{Classifier, FlowLabel};
 use config::{counter_entries, CounterEntry};
-use sink::{CaptureRow, FlowRow, NicRow, Sink, SinkError, SketchStateRow, TrafficRow};
+use sink::tables::{Capture, FlowSizes, Flows, HeavyHitters, Scans, SketchState, Traffic};
+use sink::{CaptureRow, FlowRow, NicRow, SinkError, SinkThread, SketchStateRow, TrafficRow};
 
 /// Where a worker's frames come from, for the `capture` table.
 #[derive(Clone, Debug)]
@@ -76,7 +77,8 @@ pub struct Control {
     links: Vec<ControlLink>,
     sources: Vec<WorkerSource>,
     finished: Vec<bool>,
-    sink: Sink,
+    /// The sink thread: rows are handed over, never written here.
+    sink: SinkThread,
     totals: Totals,
     rows: Vec<CaptureRow>,
     /// Merges the workers' sketches into windows (parameters from the
@@ -102,6 +104,8 @@ pub struct Control {
     probes: Option<crate::probes::Probes>,
     /// The core the probe thread is pinned to (kept for a reload).
     probe_core: Option<core_affinity::CoreId>,
+    /// TCP handshake round-trip times of the merged flow records.
+    rtt: crate::rtt::HandshakeRtts,
 }
 
 /// What the status view says about the run besides its counters.
@@ -128,7 +132,7 @@ impl Control {
     pub fn new(
         links: Vec<ControlLink>,
         sources: Vec<WorkerSource>,
-        sink: Sink,
+        sink: SinkThread,
         classifier: Classifier,
     ) -> Control {
         let n = links.len();
@@ -160,6 +164,7 @@ impl Control {
             rate_samples: [(Instant::now(), 0, 0); 2],
             probes: None,
             probe_core: None,
+            rtt: Default::default(),
         }
     }
 
@@ -174,6 +179,12 @@ impl Control {
         self.probe_core = core;
         if tasks.is_empty() {
             return Ok(());
+        }
+        if let Err(e) = self
+            .sink
+            .configure_probes(settings.buffer_rows, settings.flush_every)
+        {
+            return Err(std::io::Error::other(e));
         }
         tracing::info!(tasks = tasks.len(), "probes started");
         self.probes = Some(crate::probes::Probes::start(tasks, settings, core)?);
@@ -220,14 +231,13 @@ impl Control {
                 res?;
             }
         }
-        if !self.rows.is_empty() {
-            self.sink.write_capture(&self.rows)?;
-            self.rows.clear();
-        }
+        // Never blocks in live capture: what the sink thread's queue cannot
+        // take is counted (see `SinkThread`).
+        self.sink.send::<Capture>(std::mem::take(&mut self.rows))?;
         if let Some(p) = self.probes.as_mut() {
-            // Never blocks: takes what the probe thread finished; a failed
-            // write keeps the rows for later.
-            p.poll(&mut self.sink, false);
+            // Never blocks: takes what the probe thread finished and hands
+            // it to the probe buffer on the sink thread.
+            p.poll(&mut self.sink)?;
         }
         self.windows.ready(&mut self.reports);
         self.write_windows()?;
@@ -254,8 +264,8 @@ impl Control {
                 }
             };
             if !r.heavy_hitters.is_empty() {
-                write(self.sink.write_heavy_hitters(&r.heavy_hitters));
                 self.latest_hh.clone_from(&r.heavy_hitters);
+                write(self.sink.send::<HeavyHitters>(r.heavy_hitters));
             }
             if !r.scans.is_empty() {
                 for s in &r.scans {
@@ -266,20 +276,20 @@ impl Control {
                         "scan"
                     );
                 }
-                write(self.sink.write_scans(&r.scans));
                 for sc in &r.scans {
                     if self.recent_scans.len() == RECENT_SCANS {
                         self.recent_scans.pop_front();
                     }
                     self.recent_scans.push_back(sc.clone());
                 }
+                write(self.sink.send::<Scans>(r.scans));
             }
             if !r.flow_sizes.is_empty() {
-                write(self.sink.write_flow_sizes(&r.flow_sizes));
+                write(self.sink.send::<FlowSizes>(r.flow_sizes));
             }
             if let Some(state) = r.state {
                 t.state_bytes += state.len() as u64;
-                write(self.sink.write_sketch_state(&[SketchStateRow {
+                write(self.sink.send::<SketchState>(vec![SketchStateRow {
                     start_ns: r.start_ns,
                     end_ns: r.end_ns,
                     workers: r.workers,
@@ -397,7 +407,7 @@ impl Control {
                 .map(|h| HeavyHitterRow {
                     counter: h.counter.name.clone(),
                     rank: h.rank as u16,
-                    key: sink::sketch_tables::key_text(h),
+                    key: sink::key_text(h),
                     estimate: h.estimate,
                     share: if h.total > 0 {
                         h.estimate as f64 / h.total as f64
@@ -417,18 +427,20 @@ impl Control {
                     window_end_unix_s: sc.end_ns / 1_000_000_000,
                 })
                 .collect(),
-            probes: self.probes.as_ref().map(probe_summary),
+            probes: self.probes.as_ref().map(|p| probe_summary(p, &st)),
             files: FilesStatus {
                 complete_files: st.files_written,
                 bytes_written: st.bytes_written,
-                disk_used_bytes: crate::ctl::list_files(&self.info.output_dir, None)
-                    .iter()
-                    .map(|f| f.bytes)
-                    .sum(),
+                disk_used_bytes: sink::files::disk_used_bytes(&self.info.output_dir),
                 quota_bytes: self.info.quota_bytes,
                 deleted_files: st.files_deleted_by_retention,
                 output_dir: self.info.output_dir.display().to_string(),
+                rows_dropped: st.rows_dropped,
+                rows_lost: st.rows_lost,
+                write_errors: st.write_errors,
+                write_error: st.last_error.clone(),
             },
+            tcp_rtt: self.rtt.status(),
         }
     }
 
@@ -489,7 +501,9 @@ impl Control {
             // The old tasks stop (runs in progress are abandoned) and their
             // rows are written; the new ones start with a fresh schedule.
             if let Some(mut p) = self.probes.take() {
-                p.close(&mut self.sink);
+                if let Err(e) = p.close(&mut self.sink) {
+                    done.push(format!("probe rows not handed to the sink: {e}"));
+                }
             }
             let tasks = new.probe_tasks();
             let n = tasks.len();
@@ -531,7 +545,7 @@ impl Control {
             Command::Flows { filter, limit } => json(serde_json::to_value(
                 self.classifier.open_flows(&filter, limit.unwrap_or(50)),
             )),
-            Command::Files { since_unix_s } => json(serde_json::to_value(crate::ctl::list_files(
+            Command::Files { since_unix_s } => json(serde_json::to_value(sink::files::list_files(
                 &self.info.output_dir,
                 since_unix_s,
             ))),
@@ -547,14 +561,9 @@ impl Control {
                 protocol,
                 direction,
             } => {
-                let entry = CounterEntry {
-                    name,
-                    key,
-                    increment,
-                    protocol,
-                    direction,
-                };
-                let spec = match entry.spec() {
+                let entry =
+                    CounterEntry::from_names(name, &key, &increment, &protocol, &direction);
+                let spec = match entry.and_then(|e| e.spec()) {
                     Ok(s) => s,
                     Err((field, msg)) => return Response::err(format!("`{field}`: {msg}")),
                 };
@@ -618,9 +627,7 @@ impl Control {
         if self.traffic.is_empty() {
             return Ok(());
         }
-        let r = self.sink.write_traffic(&self.traffic);
-        self.traffic.clear();
-        r
+        self.sink.send::<Traffic>(std::mem::take(&mut self.traffic))
     }
 
     fn absorb(&mut self, i: usize, s: &mut EpochSummary) -> Result<(), SinkError> {
@@ -629,10 +636,12 @@ impl Control {
             self.flow_rows.clear();
             for (r, l) in s.flows.iter().zip(&self.labels) {
                 self.totals.flows_by_reason[r.end_reason as usize] += 1;
+                self.rtt.record(r);
                 let labels = self.classifier.flow_labels(l);
                 self.flow_rows.push(FlowRow { rec: *r, labels });
             }
-            self.sink.write_flows(&self.flow_rows)?;
+            self.sink
+                .send::<Flows>(std::mem::take(&mut self.flow_rows))?;
         }
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
@@ -678,20 +687,24 @@ impl Control {
         &self.totals
     }
 
-    /// Reports every window still open, then closes every open file
-    /// (moving it into its table folder).
+    /// Reports every window still open, hands the last rows to the sink
+    /// and closes it: what is queued is written, every open file moved into
+    /// its table folder, the sink thread stopped. Returns the first error
+    /// the sink met in the run (its damage is counted in the sink's stats).
     pub fn close(&mut self) -> Result<(), SinkError> {
         self.windows.flush(&mut self.reports);
         let r = self.write_windows();
         let t = self.write_traffic(true);
-        if let Some(p) = self.probes.as_mut() {
-            p.close(&mut self.sink);
-        }
+        let p = match self.probes.as_mut() {
+            Some(p) => p.close(&mut self.sink).map(|_| ()),
+            None => Ok(()),
+        };
         let c = self.sink.close();
-        r.and(t).and(c)
+        r.and(t).and(p).and(c)
     }
 
-    pub fn sink(&self) -> &Sink {
+    /// The sink thread's handle (its counters: `sink().stats()`).
+    pub fn sink(&self) -> &SinkThread {
         &self.sink
     }
 
@@ -701,9 +714,9 @@ impl Control {
 }
 
 /// The status view of the probes.
-fn probe_summary(p: &crate::probes::Probes) -> crate::status::ProbeSummary {
+fn probe_summary(p: &crate::probes::Probes, sink: &sink::SinkStats) -> crate::status::ProbeSummary {
     let (runs, failures, queue_dropped, running) = p.counters();
-    let spool = p.spool();
+    let spool = sink.probe_spool;
     crate::status::ProbeSummary {
         runs,
         failures,
@@ -711,7 +724,7 @@ fn probe_summary(p: &crate::probes::Probes) -> crate::status::ProbeSummary {
         buffered: spool.buffered,
         dropped: spool.dropped + queue_dropped,
         write_errors: spool.write_errors,
-        write_error: p.last_error().map(str::to_string),
+        write_error: sink.probe_write_error.clone(),
         tasks: p
             .latest()
             .iter()

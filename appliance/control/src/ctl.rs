@@ -29,7 +29,9 @@ const MAX_REQUEST: u64 = 64 * 1024;
 /// A request.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Request {
+    /// The client's protocol version ([`PROTOCOL_VERSION`]).
     pub protocol: u32,
+    /// What it asks for.
     #[serde(flatten)]
     pub command: Command,
 }
@@ -42,13 +44,16 @@ pub enum Command {
     Status,
     /// Open flows (as of the last epoch), optionally filtered.
     Flows {
+        /// Words every shown flow matches (address, name, service, device).
         #[serde(default)]
         filter: String,
+        /// Most flows to return (50 when absent).
         #[serde(default)]
         limit: Option<usize>,
     },
     /// Complete Parquet files, optionally only those modified since.
     Files {
+        /// Only files closed at or after this time, Unix seconds.
         #[serde(default)]
         since_unix_s: Option<u64>,
     },
@@ -56,19 +61,26 @@ pub enum Command {
     CountersList,
     /// Adds a counter (takes effect at the next epoch).
     CountersAdd {
+        /// The new counter's name.
         name: String,
+        /// What it counts by (`src`, `dst`, `src_dport`, ...).
         key: String,
+        /// `bytes` (the default) or `packets`.
         #[serde(default = "default_increment")]
         increment: String,
         /// The counter's protocol filter (`protocol` names the message's
         /// protocol version on the wire).
         #[serde(default = "default_any", rename = "ip_protocol")]
         protocol: String,
+        /// Which packets it counts by direction (`any` by default).
         #[serde(default = "default_any")]
         direction: String,
     },
     /// Removes a counter by name.
-    CountersRm { name: String },
+    CountersRm {
+        /// The counter's name.
+        name: String,
+    },
     /// Re-reads the configuration file (as SIGHUP does).
     Reload,
 }
@@ -84,15 +96,20 @@ fn default_any() -> String {
 /// A response: `ok` with a `result`, or an `error`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Response {
+    /// The daemon's protocol version ([`PROTOCOL_VERSION`]).
     pub protocol: u32,
+    /// Whether the command was carried out.
     pub ok: bool,
+    /// What it answered, when `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<serde_json::Value>,
+    /// Why not, when not `ok`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
 }
 
 impl Response {
+    /// A carried-out command and its result.
     pub fn ok(result: serde_json::Value) -> Response {
         Response {
             protocol: PROTOCOL_VERSION,
@@ -102,6 +119,7 @@ impl Response {
         }
     }
 
+    /// A refused or failed command and why.
     pub fn err(msg: impl Into<String>) -> Response {
         Response {
             protocol: PROTOCOL_VERSION,
@@ -142,12 +160,7 @@ impl CtlServer {
         let mode = if gid.is_some() { 0o660 } else { 0o600 };
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
         if let Some(gid) = gid {
-            let c = CString::new(path.as_os_str().as_encoded_bytes())
-                .map_err(|_| io::Error::other("socket path holds a NUL byte"))?;
-            // SAFETY: a valid C string; uid -1 leaves the owner unchanged.
-            if unsafe { libc::chown(c.as_ptr(), u32::MAX, gid) } != 0 {
-                return Err(io::Error::last_os_error());
-            }
+            std::os::unix::fs::chown(path, None, Some(gid))?;
         }
         Ok(CtlServer {
             listener,
@@ -155,6 +168,7 @@ impl CtlServer {
         })
     }
 
+    /// Where the socket is.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -212,12 +226,14 @@ pub struct MetricsServer {
 }
 
 impl MetricsServer {
+    /// Listens on `addr` (`127.0.0.1:9464`), without blocking.
     pub fn bind(addr: &str) -> io::Result<MetricsServer> {
         let listener = std::net::TcpListener::bind(addr)?;
         listener.set_nonblocking(true)?;
         Ok(MetricsServer { listener })
     }
 
+    /// The address it listens on (the port chosen when `:0` was asked).
     pub fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
         self.listener.local_addr()
     }
@@ -260,14 +276,19 @@ fn answer_http(stream: std::net::TcpStream, body: &mut impl FnMut() -> String) -
 /// Why a client could not get an answer, in words for an operator.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// Nothing answers on the socket's path.
     #[error("tapscope is not running: no daemon answers on {0} (start it with `tapscope run` or the tapscope service)")]
     NotRunning(PathBuf),
+    /// The socket exists but this user may not use it.
     #[error("permission denied on {0}: run as root or as a member of the `{GROUP}` group")]
     Denied(PathBuf),
+    /// Another error talking over the socket.
     #[error("control socket {0}: {1}")]
     Io(PathBuf, io::Error),
+    /// The answer could not be read.
     #[error("the daemon answered with something unreadable: {0}")]
     Protocol(String),
+    /// The daemon refused the command; its reason.
     #[error("{0}")]
     Refused(String),
 }
@@ -321,79 +342,8 @@ fn group_id(name: &str) -> Option<u32> {
     (!g.is_null()).then(|| unsafe { (*g).gr_gid })
 }
 
-/// One complete Parquet file, for `tapscope files`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileEntry {
-    pub table: String,
-    /// Relative to the output folder, e.g. `flows/date=2024-05-01/flows-....parquet`.
-    pub path: String,
-    pub bytes: u64,
-    /// When it was closed (moved into its table folder), Unix seconds.
-    pub modified_unix_s: u64,
-    /// UTC date of its rows (the Hive partition).
-    pub date: String,
-    /// Earliest and latest data time of its rows (Unix seconds, from the
-    /// file's footer); absent if the footer has no statistics.
-    #[serde(default)]
-    pub first_unix_s: Option<u64>,
-    #[serde(default)]
-    pub last_unix_s: Option<u64>,
-}
-
-/// The complete files under `root` (the folders of every table; files
-/// being written live in `.inprogress` and are never listed), oldest
-/// first, those modified at or after `since` only if given.
-pub fn list_files(root: &Path, since: Option<u64>) -> Vec<FileEntry> {
-    let mut out = Vec::new();
-    let Ok(tables) = std::fs::read_dir(root) else {
-        return out;
-    };
-    for t in tables.flatten() {
-        let table = t.file_name().to_string_lossy().into_owned();
-        if table.starts_with('.') || !t.path().is_dir() {
-            continue;
-        }
-        let Ok(dates) = std::fs::read_dir(t.path()) else {
-            continue;
-        };
-        for d in dates.flatten() {
-            let dname = d.file_name().to_string_lossy().into_owned();
-            let Some(date) = dname.strip_prefix("date=") else {
-                continue;
-            };
-            let Ok(files) = std::fs::read_dir(d.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if !name.ends_with(".parquet") {
-                    continue;
-                }
-                let Ok(meta) = f.metadata() else { continue };
-                let modified = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |d| d.as_secs());
-                if since.is_some_and(|s| modified < s) {
-                    continue;
-                }
-                let range = sink::file_time_range(&table, &f.path());
-                out.push(FileEntry {
-                    table: table.clone(),
-                    path: format!("{table}/{dname}/{name}"),
-                    bytes: meta.len(),
-                    modified_unix_s: modified,
-                    date: date.to_string(),
-                    first_unix_s: range.map(|r| (r.0 / 1_000_000) as u64),
-                    last_unix_s: range.map(|r| (r.1 / 1_000_000) as u64),
-                });
-            }
-        }
-    }
-    out.sort_by(|a, b| (a.modified_unix_s, &a.path).cmp(&(b.modified_unix_s, &b.path)));
-    out
-}
+/// The complete files (`tapscope files`): the sink knows its layout.
+pub use sink::files::{list_files, FileEntry};
 
 /// Unix seconds now.
 pub fn now_unix_s() -> u64 {
@@ -493,23 +443,5 @@ mod tests {
         let _l = UnixListener::bind(&path).unwrap();
         drop(_l);
         assert!(CtlServer::bind(&path).is_ok());
-    }
-
-    #[test]
-    fn files_lists_complete_files_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path();
-        std::fs::create_dir_all(root.join("flows/date=2024-05-01")).unwrap();
-        std::fs::create_dir_all(root.join(".inprogress/flows")).unwrap();
-        std::fs::write(root.join("flows/date=2024-05-01/a.parquet"), b"PAR1").unwrap();
-        std::fs::write(root.join(".inprogress/flows/b.parquet"), b"PAR1").unwrap();
-        let f = list_files(root, None);
-        assert_eq!(f.len(), 1);
-        assert_eq!(f[0].path, "flows/date=2024-05-01/a.parquet");
-        assert_eq!(
-            (f[0].table.as_str(), f[0].date.as_str(), f[0].bytes),
-            ("flows", "2024-05-01", 4)
-        );
-        assert!(list_files(root, Some(now_unix_s() + 3600)).is_empty());
     }
 }

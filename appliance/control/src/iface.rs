@@ -1,14 +1,20 @@
 //! The capture interface: checks, queue count, promiscuous mode, bpffs.
+//!
+//! System calls go through `rustix` (socket, the SIOCGIFINDEX ioctl,
+//! geteuid, mount). One stays hand-written: `setsockopt(PACKET_ADD_MEMBERSHIP)`
+//! with a `packet_mreq`, which neither `rustix` nor `socket2` offers.
 
 use std::fs;
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::Path;
+
+use rustix::net::{AddressFamily, SocketFlags, SocketType};
 
 /// Whether the process runs with root privileges (AF_XDP needs
 /// CAP_NET_ADMIN, CAP_BPF/CAP_SYS_ADMIN and CAP_NET_RAW).
 pub fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    rustix::process::geteuid().is_root()
 }
 
 /// Whether an interface of that name exists.
@@ -28,19 +34,13 @@ pub fn rx_queues(iface: &str) -> usize {
         .max(1)
 }
 
-/// Whether the link is up (operstate `up`, or `unknown` for virtual links
-/// without carrier reporting).
-pub fn is_up(iface: &str) -> bool {
-    fs::read_to_string(Path::new("/sys/class/net").join(iface).join("operstate"))
-        .map(|s| matches!(s.trim(), "up" | "unknown"))
-        .unwrap_or(false)
-}
-
 /// The interface's own counters and link state (sysfs), as the kernel
 /// driver keeps them: what reached the NIC, whether or not tapscope saw it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct NicStats {
+    /// Frames received.
     pub rx_packets: u64,
+    /// Their bytes.
     pub rx_bytes: u64,
     /// Dropped by the driver or stack (no buffer, XDP_DROP/redirect failure).
     pub rx_dropped: u64,
@@ -93,18 +93,6 @@ impl NicStats {
     }
 }
 
-fn ifindex(iface: &str) -> io::Result<i32> {
-    let name =
-        std::ffi::CString::new(iface).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
-    // SAFETY: a valid NUL-terminated string.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    if idx == 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(idx as i32)
-    }
-}
-
 /// Keeps an interface in promiscuous mode while it lives.
 ///
 /// It holds a packet-socket membership (PACKET_MR_PROMISC) rather than
@@ -113,47 +101,40 @@ fn ifindex(iface: &str) -> io::Result<i32> {
 /// even if tapscope is killed with SIGKILL. The socket has protocol 0, so it
 /// receives no packets.
 pub struct Promisc {
-    fd: i32,
+    /// The packet socket; closing it drops the membership.
+    _socket: OwnedFd,
 }
 
 impl Promisc {
+    /// Puts `iface` in promiscuous mode until the value is dropped.
     pub fn enable(iface: &str) -> io::Result<Promisc> {
-        let idx = ifindex(iface)?;
-        // SAFETY: plain socket call.
-        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        let socket = rustix::net::socket_with(
+            AddressFamily::PACKET,
+            SocketType::RAW,
+            SocketFlags::CLOEXEC,
+            None,
+        )?;
+        let index = rustix::net::netdevice::name_to_index(&socket, iface)?;
         let mreq = libc::packet_mreq {
-            mr_ifindex: idx,
+            mr_ifindex: index as i32,
             mr_type: libc::PACKET_MR_PROMISC as u16,
             mr_alen: 0,
             mr_address: [0; 8],
         };
-        // SAFETY: a valid packet_mreq of the size given.
+        // SAFETY: a valid packet_mreq of the size given, on a socket we own.
         let rc = unsafe {
             libc::setsockopt(
-                fd,
+                socket.as_raw_fd(),
                 libc::SOL_PACKET,
                 libc::PACKET_ADD_MEMBERSHIP,
-                &mreq as *const _ as *const libc::c_void,
+                (&raw const mreq).cast::<libc::c_void>(),
                 std::mem::size_of::<libc::packet_mreq>() as u32,
             )
         };
         if rc != 0 {
-            let e = io::Error::last_os_error();
-            // SAFETY: fd is ours.
-            unsafe { libc::close(fd) };
-            return Err(e);
+            return Err(io::Error::last_os_error());
         }
-        Ok(Promisc { fd })
-    }
-}
-
-impl Drop for Promisc {
-    fn drop(&mut self) {
-        // SAFETY: fd is ours; closing drops the membership.
-        unsafe { libc::close(self.fd) };
+        Ok(Promisc { _socket: socket })
     }
 }
 
@@ -170,29 +151,44 @@ pub fn ensure_bpffs() {
         return;
     }
     let _ = fs::create_dir_all("/sys/fs/bpf");
-    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL");
-    let (src, target, fstype) = (c("bpf"), c("/sys/fs/bpf"), c("bpf"));
-    // SAFETY: valid NUL-terminated strings; a failure only loses pinning.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
-    if rc != 0 {
-        tracing::warn!(
-            "could not mount bpffs at /sys/fs/bpf: {}",
-            io::Error::last_os_error()
-        );
+    // A failure only loses pinning.
+    if let Err(e) = rustix::mount::mount(
+        "bpf",
+        "/sys/fs/bpf",
+        "bpf",
+        rustix::mount::MountFlags::empty(),
+        None,
+    ) {
+        tracing::warn!("could not mount bpffs at /sys/fs/bpf: {e}");
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// IFF_PROMISC in the interface's sysfs `flags`.
+    fn promiscuous(iface: &str) -> bool {
+        let flags = fs::read_to_string(Path::new("/sys/class/net").join(iface).join("flags"))
+            .expect("sysfs flags");
+        let flags = u32::from_str_radix(flags.trim().trim_start_matches("0x"), 16).unwrap();
+        flags & 0x100 != 0
+    }
+
+    #[test]
+    fn promiscuous_mode_lasts_as_long_as_the_membership() {
+        assert!(Promisc::enable("no-such-if0").is_err());
+        if !is_root() {
+            let e = Promisc::enable("lo").err().expect("needs CAP_NET_RAW");
+            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+            return;
+        }
+        let before = promiscuous("lo");
+        let p = Promisc::enable("lo").unwrap();
+        assert!(promiscuous("lo"));
+        drop(p);
+        assert_eq!(promiscuous("lo"), before);
+    }
 
     #[test]
     fn loopback_exists_and_has_a_queue() {

@@ -52,6 +52,35 @@ pub enum PipelineError {
     Sink(#[from] sink::SinkError),
 }
 
+/// Opens the output folder `root` for the configuration's tables and
+/// starts the sink thread over it. `lossless` (replay) makes the control
+/// core wait when the sink falls behind; live capture never waits, and what
+/// the sink's queue cannot take is counted.
+pub fn start_sink(
+    cfg: &config::Config,
+    root: &std::path::Path,
+    lossless: bool,
+) -> Result<sink::SinkThread, sink::SinkError> {
+    let sink = sink::Sink::open(sink::SinkConfig {
+        root: root.to_path_buf(),
+        tap_id: cfg.tap_id.clone(),
+        rotate_secs: cfg.output.rotate_interval_s,
+        rotate_bytes: cfg.output.rotate_size_mb * 1024 * 1024,
+        quota_bytes: cfg.output.quota_mb * 1024 * 1024,
+        row_group_rows: cfg.output.row_group_rows,
+    })?;
+    let probes = cfg.probe_settings();
+    sink::SinkThread::spawn(
+        sink,
+        sink::SinkThreadConfig {
+            lossless,
+            probe_buffer_rows: probes.buffer_rows,
+            probe_flush_every: probes.flush_every,
+            ..sink::SinkThreadConfig::default()
+        },
+    )
+}
+
 /// Raises `stop` on SIGINT or SIGTERM (needs a tokio runtime).
 /// Registers SIGINT/SIGTERM/SIGHUP handlers now (not when the task first
 /// runs, so a signal right after start-up is not lost): SIGINT and SIGTERM

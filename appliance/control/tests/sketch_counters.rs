@@ -18,7 +18,7 @@ use datapath::sketch::{merge_encoded, CounterSpec, Increment, KeyType, SketchPla
 use datapath::source::{Frame, FrameSource, Poll};
 use datapath::worker::{Worker, WorkerConfig};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use sink::{Sink, SinkConfig};
+use sink::{Sink, SinkConfig, SinkThread, SinkThreadConfig};
 
 const S: u64 = 1_000_000_000;
 /// 2024-05-01T00:00:00Z.
@@ -101,6 +101,14 @@ fn counters_change_at_run_time_without_stopping_the_worker() {
         tap_id: "t".into(),
         ..SinkConfig::default()
     })
+    .unwrap();
+    let sink = SinkThread::spawn(
+        sink,
+        SinkThreadConfig {
+            lossless: true,
+            ..SinkThreadConfig::default()
+        },
+    )
     .unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let (mut worker, link) = Worker::with_sketches(

@@ -3,10 +3,19 @@
 //! keeps both sides' sequence numbers so handshakes, data, teardowns and
 //! resets come out as a tap between the two would see them.
 //!
+//! Every header is written by the datapath's `Repr::emit` (the same views
+//! the parser reads, and the one Internet checksum); this module only
+//! decides what goes into them.
+//!
 //! Frames shorter than the Ethernet minimum are padded to 60 bytes (without
 //! the FCS), as they are on the wire.
 
 use std::net::IpAddr;
+
+use datapath::wire::{
+    ethernet, icmp, ipv4, ipv6, tcp, udp, EtherType, EthernetFrame, IcmpPacket, IpPair, IpProtocol,
+    Ipv4Packet, Ipv6Packet, TcpFlags, TcpPacket, UdpPacket,
+};
 
 /// A MAC address.
 pub type Mac = [u8; 6];
@@ -14,30 +23,15 @@ pub type Mac = [u8; 6];
 /// The shortest Ethernet frame without its FCS; shorter frames are padded.
 pub const MIN_FRAME: usize = 60;
 /// Ethernet header length.
-pub const ETH_LEN: usize = 14;
-
-pub const ETHERTYPE_IPV4: u16 = 0x0800;
-pub const ETHERTYPE_IPV6: u16 = 0x86dd;
-
-pub const PROTO_ICMP: u8 = 1;
-pub const PROTO_TCP: u8 = 6;
-pub const PROTO_UDP: u8 = 17;
-pub const PROTO_ICMPV6: u8 = 58;
-
-/// TCP flag bits.
-pub mod flags {
-    pub const FIN: u8 = 0x01;
-    pub const SYN: u8 = 0x02;
-    pub const RST: u8 = 0x04;
-    pub const PSH: u8 = 0x08;
-    pub const ACK: u8 = 0x10;
-}
+pub const ETH_LEN: usize = ethernet::HEADER_LEN;
 
 /// One generated frame: its time relative to the start of the generation
 /// and its bytes from the Ethernet header on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Frame {
+    /// Time since the start of the generation, in nanoseconds.
     pub ts_ns: u64,
+    /// The frame from the Ethernet header on, without FCS.
     pub data: Vec<u8>,
 }
 
@@ -45,10 +39,15 @@ pub struct Frame {
 /// TTL (hop limit) the packets carry where they are seen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
+    /// Source MAC address.
     pub src_mac: Mac,
+    /// Destination MAC address.
     pub dst_mac: Mac,
+    /// Source address.
     pub src: IpAddr,
+    /// Destination address, of the same family as `src`.
     pub dst: IpAddr,
+    /// TTL or hop limit where the packets are seen.
     pub ttl: u8,
 }
 
@@ -64,209 +63,168 @@ impl Link {
         }
     }
 
+    /// True if the link's addresses are IPv6.
     pub fn is_ipv6(&self) -> bool {
         self.src.is_ipv6()
     }
 
     /// Bytes of Ethernet and IP headers in front of the transport header.
     pub fn header_len(&self) -> usize {
-        ETH_LEN + if self.is_ipv6() { 40 } else { 20 }
+        ETH_LEN
+            + if self.is_ipv6() {
+                ipv6::HEADER_LEN
+            } else {
+                ipv4::HEADER_LEN
+            }
+    }
+
+    /// The addresses as the transport checksum sees them. Panics if the
+    /// source and destination are of different IP versions.
+    fn ip_pair(&self) -> IpPair {
+        IpPair::new(self.src, self.dst).expect("source and destination of one IP version")
     }
 }
 
-/// RFC 1071 Internet checksum accumulator: 16-bit big-endian words summed
-/// in one's complement. Data may be added in pieces of any length.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Checksum {
-    sum: u64,
-    odd: bool,
+/// The transport part of a frame.
+#[derive(Clone, Copy, Debug)]
+enum Transport<'a> {
+    Tcp(tcp::Repr<'a>),
+    Udp(udp::Repr<'a>),
+    Echo(icmp::EchoRepr<'a>),
 }
 
-impl Checksum {
-    pub fn new() -> Self {
-        Self::default()
+impl Transport<'_> {
+    fn protocol(&self) -> IpProtocol {
+        match self {
+            Transport::Tcp(_) => IpProtocol::TCP,
+            Transport::Udp(_) => IpProtocol::UDP,
+            Transport::Echo(e) if e.v6 => IpProtocol::ICMPV6,
+            Transport::Echo(_) => IpProtocol::ICMP,
+        }
     }
 
-    pub fn add(&mut self, data: &[u8]) -> &mut Self {
-        let mut d = data;
-        if self.odd && !d.is_empty() {
-            self.sum += d[0] as u64;
-            d = &d[1..];
-            self.odd = false;
+    fn buffer_len(&self) -> usize {
+        match self {
+            Transport::Tcp(r) => r.buffer_len(),
+            Transport::Udp(r) => r.buffer_len(),
+            Transport::Echo(r) => r.buffer_len(),
         }
-        let mut chunks = d.chunks_exact(2);
-        for c in &mut chunks {
-            self.sum += u16::from_be_bytes([c[0], c[1]]) as u64;
-        }
-        if let [last] = chunks.remainder() {
-            self.sum += (*last as u64) << 8;
-            self.odd = true;
-        }
-        self
     }
 
-    /// The checksum to store: the complement of the folded sum.
-    pub fn finish(&self) -> u16 {
-        let mut s = self.sum;
-        while s > 0xffff {
-            s = (s & 0xffff) + (s >> 16);
+    /// The ports, for the IPv6 flow label (none for ICMP).
+    fn ports(&self) -> Option<(u16, u16)> {
+        match self {
+            Transport::Tcp(r) => Some((r.src_port, r.dst_port)),
+            Transport::Udp(r) => Some((r.src_port, r.dst_port)),
+            Transport::Echo(_) => None,
         }
-        !(s as u16)
     }
-}
 
-/// The Internet checksum of `data`.
-pub fn checksum(data: &[u8]) -> u16 {
-    Checksum::new().add(data).finish()
-}
-
-/// Sum of the TCP/UDP/ICMPv6 pseudo header.
-fn pseudo_header(link: &Link, proto: u8, len: usize) -> Checksum {
-    let mut c = Checksum::new();
-    match (link.src, link.dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            c.add(&s.octets()).add(&d.octets());
-            c.add(&[0, proto]).add(&(len as u16).to_be_bytes());
+    /// Writes the transport header and payload, checksum included, into
+    /// `buf` (exactly [`Transport::buffer_len`] bytes).
+    fn emit(&self, buf: &mut [u8], ip: &IpPair) {
+        match self {
+            Transport::Tcp(r) => r.emit(&mut TcpPacket::new_unchecked(buf), ip),
+            Transport::Udp(r) => r.emit(&mut UdpPacket::new_unchecked(buf), ip),
+            Transport::Echo(r) => r.emit(&mut IcmpPacket::new_unchecked(buf), Some(ip)),
         }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            c.add(&s.octets()).add(&d.octets());
-            c.add(&(len as u32).to_be_bytes()).add(&[0, 0, 0, proto]);
-        }
-        _ => unreachable!("checked by ip_frame"),
     }
-    c
 }
 
 /// A 20-bit IPv6 flow label from addresses, protocol and (for TCP and
 /// UDP) ports: FNV-1a folded to 20 bits, never zero.
-fn flow_label(src: &[u8; 16], dst: &[u8; 16], proto: u8, l4: &[u8]) -> u32 {
-    let ports = match proto {
-        PROTO_TCP | PROTO_UDP => l4.get(..4).unwrap_or(&[]),
-        _ => &[],
-    };
+fn flow_label(src: &[u8; 16], dst: &[u8; 16], proto: IpProtocol, ports: Option<(u16, u16)>) -> u32 {
+    let ports = ports.map(|(s, d)| {
+        let mut b = [0u8; 4];
+        b[..2].copy_from_slice(&s.to_be_bytes());
+        b[2..].copy_from_slice(&d.to_be_bytes());
+        b
+    });
     let mut h: u32 = 0x811c_9dc5;
-    for b in src.iter().chain(dst).chain([proto].iter()).chain(ports) {
+    let ports = ports.as_ref().map_or(&[][..], |p| &p[..]);
+    for b in src.iter().chain(dst).chain([proto.0].iter()).chain(ports) {
         h = (h ^ *b as u32).wrapping_mul(0x0100_0193);
     }
     ((h >> 20) ^ h) & 0xfffff | 1
 }
 
-/// Builds a frame: Ethernet, the IP header for `link`, then `l4` (transport
-/// header with a zero checksum field, and payload). The transport checksum
-/// is computed and stored at `csum_at` within `l4` (`None`: no checksum).
-/// IPv4 packets carry `ip_id` and, when `dont_fragment`, the DF flag.
-fn ip_frame(
-    link: &Link,
-    ip_id: u16,
-    dont_fragment: bool,
-    proto: u8,
-    l4: &[u8],
-    csum_at: Option<usize>,
-) -> Vec<u8> {
-    assert_eq!(
-        link.src.is_ipv6(),
-        link.dst.is_ipv6(),
-        "source and destination of one IP version"
-    );
-    let mut f = Vec::with_capacity((link.header_len() + l4.len()).max(MIN_FRAME));
-    f.extend_from_slice(&link.dst_mac);
-    f.extend_from_slice(&link.src_mac);
-    let l4_at = match (link.src, link.dst) {
-        (IpAddr::V4(s), IpAddr::V4(d)) => {
-            f.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-            let total = 20 + l4.len();
-            assert!(total <= 0xffff, "IPv4 packet too long");
-            let frag = if dont_fragment { 0x4000u16 } else { 0 };
-            f.extend_from_slice(&[0x45, 0x00]);
-            f.extend_from_slice(&(total as u16).to_be_bytes());
-            f.extend_from_slice(&ip_id.to_be_bytes());
-            f.extend_from_slice(&frag.to_be_bytes());
-            f.extend_from_slice(&[link.ttl, proto, 0, 0]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-            let c = checksum(&f[ETH_LEN..ETH_LEN + 20]);
-            f[ETH_LEN + 10..ETH_LEN + 12].copy_from_slice(&c.to_be_bytes());
-            ETH_LEN + 20
-        }
-        (IpAddr::V6(s), IpAddr::V6(d)) => {
-            f.extend_from_slice(&ETHERTYPE_IPV6.to_be_bytes());
-            assert!(l4.len() <= 0xffff, "IPv6 payload too long");
-            // Version 6, traffic class 0, and a flow label hashed from
-            // the addresses and ports (as Linux does), so each direction
-            // of a conversation keeps one label.
-            let label = flow_label(&s.octets(), &d.octets(), proto, l4);
-            f.extend_from_slice(&(0x6000_0000u32 | label).to_be_bytes());
-            f.extend_from_slice(&(l4.len() as u16).to_be_bytes());
-            f.extend_from_slice(&[proto, link.ttl]);
-            f.extend_from_slice(&s.octets());
-            f.extend_from_slice(&d.octets());
-            ETH_LEN + 40
-        }
-        _ => unreachable!(),
+/// Builds a frame: Ethernet, the IP header for `link`, then `l4` with its
+/// checksum. IPv4 packets carry `ip_id` and, when `dont_fragment`, the DF
+/// flag.
+fn ip_frame(link: &Link, ip_id: u16, dont_fragment: bool, l4: &Transport) -> Vec<u8> {
+    let ip = link.ip_pair();
+    let hlen = link.header_len();
+    let l4_len = l4.buffer_len();
+    let end = hlen + l4_len;
+    let mut f = vec![0u8; end.max(MIN_FRAME)];
+    let ethertype = if ip.is_ipv6() {
+        EtherType::IPV6
+    } else {
+        EtherType::IPV4
     };
-    f.extend_from_slice(l4);
-    if let Some(at) = csum_at {
-        let mut c = pseudo_header(link, proto, l4.len());
-        c.add(l4);
-        let mut v = c.finish();
-        if proto == PROTO_UDP && v == 0 {
-            // A computed UDP checksum of zero is sent as all ones.
-            v = 0xffff;
+    ethernet::Repr {
+        src_addr: link.src_mac,
+        dst_addr: link.dst_mac,
+        ethertype,
+    }
+    .emit(&mut EthernetFrame::new_unchecked(&mut f[..]));
+    let protocol = l4.protocol();
+    match ip {
+        IpPair::V4 { src, dst } => {
+            assert!(ipv4::HEADER_LEN + l4_len <= 0xffff, "IPv4 packet too long");
+            ipv4::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                protocol,
+                payload_len: l4_len,
+                ttl: link.ttl,
+                ident: ip_id,
+                dont_frag: dont_fragment,
+            }
+            .emit(&mut Ipv4Packet::new_unchecked(&mut f[ETH_LEN..end]));
         }
-        f[l4_at + at..l4_at + at + 2].copy_from_slice(&v.to_be_bytes());
+        IpPair::V6 { src, dst } => {
+            assert!(l4_len <= 0xffff, "IPv6 payload too long");
+            // Traffic class 0 and a flow label hashed from the addresses
+            // and ports (as Linux does), so each direction of a
+            // conversation keeps one label.
+            ipv6::Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: protocol,
+                payload_len: l4_len,
+                hop_limit: link.ttl,
+                traffic_class: 0,
+                flow_label: flow_label(&src, &dst, protocol, l4.ports()),
+            }
+            .emit(&mut Ipv6Packet::new_unchecked(&mut f[ETH_LEN..end]));
+        }
     }
-    if f.len() < MIN_FRAME {
-        f.resize(MIN_FRAME, 0);
-    }
+    l4.emit(&mut f[hlen..end], &ip);
     f
 }
 
-/// A TCP segment's header fields and payload.
-#[derive(Clone, Copy, Debug)]
-pub struct TcpSegment<'a> {
-    pub src_port: u16,
-    pub dst_port: u16,
-    pub seq: u32,
-    pub ack: u32,
-    pub flags: u8,
-    pub window: u16,
-    /// Options, already padded to a multiple of 4 bytes.
-    pub options: &'a [u8],
-    pub payload: &'a [u8],
-}
+/// A TCP segment: header fields, options (padded to a multiple of 4
+/// bytes, at most 40) and payload.
+pub type TcpSegment<'a> = tcp::Repr<'a>;
 
 /// A TCP segment in an Ethernet frame (IPv4 with DF set, or IPv6).
 pub fn tcp_frame(link: &Link, ip_id: u16, seg: &TcpSegment) -> Vec<u8> {
-    assert!(
-        seg.options.len().is_multiple_of(4) && seg.options.len() <= 40,
-        "TCP options padded to 4 bytes, at most 40"
-    );
-    let hlen = 20 + seg.options.len();
-    let mut l4 = Vec::with_capacity(hlen + seg.payload.len());
-    l4.extend_from_slice(&seg.src_port.to_be_bytes());
-    l4.extend_from_slice(&seg.dst_port.to_be_bytes());
-    l4.extend_from_slice(&seg.seq.to_be_bytes());
-    l4.extend_from_slice(&seg.ack.to_be_bytes());
-    l4.push(((hlen / 4) as u8) << 4);
-    l4.push(seg.flags);
-    l4.extend_from_slice(&seg.window.to_be_bytes());
-    l4.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent pointer
-    l4.extend_from_slice(seg.options);
-    l4.extend_from_slice(seg.payload);
-    ip_frame(link, ip_id, true, PROTO_TCP, &l4, Some(16))
+    ip_frame(link, ip_id, true, &Transport::Tcp(*seg))
 }
 
 /// A UDP datagram in an Ethernet frame.
 pub fn udp_frame(link: &Link, ip_id: u16, src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
-    let len = 8 + payload.len();
-    assert!(len <= 0xffff, "UDP datagram too long");
-    let mut l4 = Vec::with_capacity(len);
-    l4.extend_from_slice(&src_port.to_be_bytes());
-    l4.extend_from_slice(&dst_port.to_be_bytes());
-    l4.extend_from_slice(&(len as u16).to_be_bytes());
-    l4.extend_from_slice(&[0, 0]);
-    l4.extend_from_slice(payload);
-    ip_frame(link, ip_id, false, PROTO_UDP, &l4, Some(6))
+    assert!(
+        udp::HEADER_LEN + payload.len() <= 0xffff,
+        "UDP datagram too long"
+    );
+    let r = udp::Repr {
+        src_port,
+        dst_port,
+        payload,
+    };
+    ip_frame(link, ip_id, false, &Transport::Udp(r))
 }
 
 /// An ICMP (IPv4) or ICMPv6 (IPv6) echo request or reply.
@@ -278,25 +236,14 @@ pub fn icmp_echo_frame(
     seq: u16,
     payload: &[u8],
 ) -> Vec<u8> {
-    let v6 = link.is_ipv6();
-    let ty = match (v6, reply) {
-        (false, false) => 8,
-        (false, true) => 0,
-        (true, false) => 128,
-        (true, true) => 129,
+    let r = icmp::EchoRepr {
+        v6: link.is_ipv6(),
+        reply,
+        ident,
+        seq_no: seq,
+        data: payload,
     };
-    let mut l4 = Vec::with_capacity(8 + payload.len());
-    l4.extend_from_slice(&[ty, 0, 0, 0]);
-    l4.extend_from_slice(&ident.to_be_bytes());
-    l4.extend_from_slice(&seq.to_be_bytes());
-    l4.extend_from_slice(payload);
-    if v6 {
-        ip_frame(link, ip_id, false, PROTO_ICMPV6, &l4, Some(2))
-    } else {
-        let c = checksum(&l4);
-        l4[2..4].copy_from_slice(&c.to_be_bytes());
-        ip_frame(link, ip_id, false, PROTO_ICMP, &l4, None)
-    }
+    ip_frame(link, ip_id, false, &Transport::Echo(r))
 }
 
 /// SYN options as a Linux or Windows stack sends them without timestamps:
@@ -421,23 +368,31 @@ impl TcpConversation {
         }
     }
 
-    fn push(&mut self, ts_ns: u64, dir: Dir, seq: u32, fl: u8, options: &[u8], payload: &[u8]) {
+    fn push(
+        &mut self,
+        ts_ns: u64,
+        dir: Dir,
+        seq: u32,
+        fl: TcpFlags,
+        options: &[u8],
+        payload: &[u8],
+    ) {
         let (me, peer) = self.sides(dir);
-        let ack = if fl & flags::ACK != 0 {
+        let ack = if fl.contains(TcpFlags::ACK) {
             peer.next_seq
         } else {
             0
         };
-        if fl & flags::ACK != 0 {
+        if fl.contains(TcpFlags::ACK) {
             me.acked = ack;
         }
         let seg = TcpSegment {
             src_port: me.port,
             dst_port: peer.port,
-            seq,
-            ack,
+            seq_number: seq,
+            ack_number: ack,
             flags: fl,
-            window: if fl & flags::SYN != 0 {
+            window_len: if fl.contains(TcpFlags::SYN) {
                 me.syn_window
             } else {
                 me.window
@@ -457,7 +412,7 @@ impl TcpConversation {
     pub fn syn(&mut self, ts_ns: u64) {
         let opts = syn_options(self.c.mss, self.c.sack, self.c_ws);
         let seq = self.c.next_seq;
-        self.push(ts_ns, Dir::C2s, seq, flags::SYN, &opts, &[]);
+        self.push(ts_ns, Dir::C2s, seq, TcpFlags::SYN, &opts, &[]);
         self.c.next_seq = seq.wrapping_add(1);
     }
 
@@ -467,7 +422,14 @@ impl TcpConversation {
         let ws = self.s_ws.filter(|_| self.c_ws.is_some());
         let opts = syn_options(self.s.mss, sack, ws);
         let seq = self.s.next_seq;
-        self.push(ts_ns, Dir::S2c, seq, flags::SYN | flags::ACK, &opts, &[]);
+        self.push(
+            ts_ns,
+            Dir::S2c,
+            seq,
+            TcpFlags::SYN | TcpFlags::ACK,
+            &opts,
+            &[],
+        );
         self.s.next_seq = seq.wrapping_add(1);
     }
 
@@ -484,7 +446,7 @@ impl TcpConversation {
     /// A pure ACK of everything `dir`'s peer has sent.
     pub fn ack(&mut self, ts_ns: u64, dir: Dir) {
         let seq = self.next_seq(dir);
-        self.push(ts_ns, dir, seq, flags::ACK, &[], &[]);
+        self.push(ts_ns, dir, seq, TcpFlags::ACK, &[], &[]);
     }
 
     /// A duplicate ACK carrying one SACK block `[left, right)`; it
@@ -497,10 +459,10 @@ impl TcpConversation {
         let seg = TcpSegment {
             src_port: me.port,
             dst_port: peer.port,
-            seq: me.next_seq,
-            ack: me.acked,
-            flags: flags::ACK,
-            window: me.window,
+            seq_number: me.next_seq,
+            ack_number: me.acked,
+            flags: TcpFlags::ACK,
+            window_len: me.window,
             options: &opts,
             payload: &[],
         };
@@ -517,7 +479,11 @@ impl TcpConversation {
     pub fn data(&mut self, ts_ns: u64, dir: Dir, payload: &[u8], push: bool) -> u32 {
         assert!(payload.len() <= self.mss(dir), "segment larger than MSS");
         let seq = self.next_seq(dir);
-        let fl = flags::ACK | if push { flags::PSH } else { 0 };
+        let fl = if push {
+            TcpFlags::ACK | TcpFlags::PSH
+        } else {
+            TcpFlags::ACK
+        };
         self.push(ts_ns, dir, seq, fl, &[], payload);
         let me = self.sides(dir).0;
         me.next_seq = seq.wrapping_add(payload.len() as u32);
@@ -527,7 +493,11 @@ impl TcpConversation {
     /// Sends data already sent once at sequence `seq` again (a
     /// retransmission); acknowledges the peer's data as usual.
     pub fn retransmit(&mut self, ts_ns: u64, dir: Dir, seq: u32, payload: &[u8], push: bool) {
-        let fl = flags::ACK | if push { flags::PSH } else { 0 };
+        let fl = if push {
+            TcpFlags::ACK | TcpFlags::PSH
+        } else {
+            TcpFlags::ACK
+        };
         self.push(ts_ns, dir, seq, fl, &[], payload);
     }
 
@@ -556,7 +526,7 @@ impl TcpConversation {
     /// A FIN (with ACK) from `dir`.
     pub fn fin(&mut self, ts_ns: u64, dir: Dir) {
         let seq = self.next_seq(dir);
-        self.push(ts_ns, dir, seq, flags::FIN | flags::ACK, &[], &[]);
+        self.push(ts_ns, dir, seq, TcpFlags::FIN | TcpFlags::ACK, &[], &[]);
         let me = self.sides(dir).0;
         me.next_seq = seq.wrapping_add(1);
     }
@@ -574,13 +544,13 @@ impl TcpConversation {
     /// A RST from `dir` at its next sequence number (no ACK).
     pub fn rst(&mut self, ts_ns: u64, dir: Dir) {
         let seq = self.next_seq(dir);
-        self.push(ts_ns, dir, seq, flags::RST, &[], &[]);
+        self.push(ts_ns, dir, seq, TcpFlags::RST, &[], &[]);
     }
 
     /// A RST/ACK from `dir` (a closed port's answer to a SYN).
     pub fn rst_ack(&mut self, ts_ns: u64, dir: Dir) {
         let seq = self.next_seq(dir);
-        self.push(ts_ns, dir, seq, flags::RST | flags::ACK, &[], &[]);
+        self.push(ts_ns, dir, seq, TcpFlags::RST | TcpFlags::ACK, &[], &[]);
     }
 }
 
@@ -595,7 +565,13 @@ pub fn other(dir: Dir) -> Dir {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datapath::wire::checksum;
     use std::net::{Ipv4Addr, Ipv6Addr};
+
+    const FIN: TcpFlags = TcpFlags::FIN;
+    const SYN: TcpFlags = TcpFlags::SYN;
+    const PSH: TcpFlags = TcpFlags::PSH;
+    const ACK: TcpFlags = TcpFlags::ACK;
 
     const A: Mac = [0x02, 0, 0, 0, 0, 0x0a];
     const B: Mac = [0x02, 0, 0, 0, 0, 0x0b];
@@ -621,24 +597,16 @@ mod tests {
     }
 
     #[test]
-    fn rfc1071_example() {
-        // RFC 1071 section 3: the sum of these words is ddf2, checksum 220d.
-        let d = [0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7];
-        assert_eq!(checksum(&d), !0xddf2);
-        // Pieces of odd length give the same result as the whole.
-        let mut c = Checksum::new();
-        c.add(&d[..3]).add(&d[3..4]).add(&d[4..]);
-        assert_eq!(c.finish(), !0xddf2);
-        // An odd final byte is padded with a zero on the right.
-        assert_eq!(checksum(&[0x12]), !0x1200);
-    }
-
-    #[test]
     fn ipv4_header_known_checksum() {
         // The classic example header: 4500 0073 0000 4000 4011 b861
         // c0a8 0001 c0a8 00c7 (UDP, DF, TTL 64, total length 0x73).
-        let l4 = vec![0u8; 0x73 - 20];
-        let f = ip_frame(&v4(), 0, true, PROTO_UDP, &l4, None);
+        let payload = vec![0u8; 0x73 - 28];
+        let udp = udp::Repr {
+            src_port: 0,
+            dst_port: 0,
+            payload: &payload,
+        };
+        let f = ip_frame(&v4(), 0, true, &Transport::Udp(udp));
         let expected = [
             0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8,
             0x00, 0x01, 0xc0, 0xa8, 0x00, 0xc7,
@@ -660,25 +628,27 @@ mod tests {
         assert!(f[42..].iter().all(|&b| b == 0));
     }
 
-    fn verify_l4(f: &[u8], proto: u8) {
-        let (src, dst, l4, v6): (&[u8], &[u8], &[u8], bool) =
-            if u16::from_be_bytes([f[12], f[13]]) == ETHERTYPE_IPV6 {
-                let plen = u16::from_be_bytes([f[18], f[19]]) as usize;
-                (&f[22..38], &f[38..54], &f[54..54 + plen], true)
-            } else {
-                let total = u16::from_be_bytes([f[16], f[17]]) as usize;
-                (&f[26..30], &f[30..34], &f[34..14 + total], false)
+    fn verify_l4(f: &[u8], proto: IpProtocol) {
+        let (ip, l4): (IpPair, &[u8]) = if u16::from_be_bytes([f[12], f[13]]) == EtherType::IPV6.0 {
+            let plen = u16::from_be_bytes([f[18], f[19]]) as usize;
+            let ip = IpPair::V6 {
+                src: f[22..38].try_into().unwrap(),
+                dst: f[38..54].try_into().unwrap(),
             };
-        let mut c = Checksum::new();
-        c.add(src).add(dst);
-        if v6 {
-            c.add(&(l4.len() as u32).to_be_bytes())
-                .add(&[0, 0, 0, proto]);
+            (ip, &f[54..54 + plen])
         } else {
-            c.add(&[0, proto]).add(&(l4.len() as u16).to_be_bytes());
-        }
-        c.add(l4);
-        assert_eq!(c.finish(), 0, "transport checksum verifies");
+            let total = u16::from_be_bytes([f[16], f[17]]) as usize;
+            let ip = IpPair::V4 {
+                src: f[26..30].try_into().unwrap(),
+                dst: f[30..34].try_into().unwrap(),
+            };
+            (ip, &f[34..14 + total])
+        };
+        assert_eq!(
+            ip.transport_checksum(proto, l4),
+            0,
+            "transport checksum verifies"
+        );
     }
 
     #[test]
@@ -688,25 +658,25 @@ mod tests {
         let seg = TcpSegment {
             src_port: 40000,
             dst_port: 443,
-            seq: 0x01020304,
-            ack: 0,
-            flags: flags::SYN,
-            window: 64240,
+            seq_number: 0x01020304,
+            ack_number: 0,
+            flags: SYN,
+            window_len: 64240,
             options: &opts,
             payload: &[],
         };
         let f = tcp_frame(&v4(), 0x1234, &seg);
         assert_eq!(f.len(), 14 + 20 + 32);
         assert_eq!(&f[20..22], &[0x40, 0x00], "DF set");
-        assert_eq!(f[23], PROTO_TCP);
+        assert_eq!(f[23], IpProtocol::TCP.0);
         let t = &f[34..];
         assert_eq!(&t[0..4], &[0x9c, 0x40, 0x01, 0xbb]);
         assert_eq!(&t[4..8], &[1, 2, 3, 4]);
         assert_eq!(t[12], 8 << 4, "data offset 8 words");
-        assert_eq!(t[13], flags::SYN);
+        assert_eq!(t[13], SYN.bits());
         assert_eq!(&t[14..16], &64240u16.to_be_bytes());
         assert_eq!(&t[20..32], &opts[..]);
-        verify_l4(&f, PROTO_TCP);
+        verify_l4(&f, IpProtocol::TCP);
         assert_eq!(checksum(&f[14..34]), 0);
     }
 
@@ -714,10 +684,10 @@ mod tests {
     fn udp_and_icmp_checksums_verify() {
         for link in [v4(), v6()] {
             let f = udp_frame(&link, 1, 5353, 53, b"odd length!");
-            verify_l4(&f, PROTO_UDP);
+            verify_l4(&f, IpProtocol::UDP);
             let f = icmp_echo_frame(&link, 1, false, 0x77, 3, &[0xab; 57]);
             if link.is_ipv6() {
-                verify_l4(&f, PROTO_ICMPV6);
+                verify_l4(&f, IpProtocol::ICMPV6);
                 assert_eq!(f[54], 128);
             } else {
                 assert_eq!(f[34], 8);
@@ -741,20 +711,20 @@ mod tests {
         let other_port = udp_frame(&v6(), 0x0042, 1001, 2000, &[1, 2, 3]);
         assert_ne!(&other_port[14..18], &f[14..18]);
         assert_eq!(&f[18..20], &[0, 11], "payload length");
-        assert_eq!(f[20], PROTO_UDP);
+        assert_eq!(f[20], IpProtocol::UDP.0);
         assert_eq!(f[21], 64);
         assert_eq!(f.len(), 14 + 40 + 11);
-        verify_l4(&f, PROTO_UDP);
+        verify_l4(&f, IpProtocol::UDP);
     }
 
-    fn tcp_fields(f: &[u8]) -> (u32, u32, u8, usize) {
+    fn tcp_fields(f: &[u8]) -> (u32, u32, TcpFlags, usize) {
         let t = &f[34..];
         let total = u16::from_be_bytes([f[16], f[17]]) as usize;
         let hl = (t[12] >> 4) as usize * 4;
         (
             u32::from_be_bytes([t[4], t[5], t[6], t[7]]),
             u32::from_be_bytes([t[8], t[9], t[10], t[11]]),
-            t[13],
+            TcpFlags(t[13]),
             total - 20 - hl,
         )
     }
@@ -777,7 +747,6 @@ mod tests {
         c.stream(t + 20, Dir::S2c, &[7u8; 3000], 5, 1);
         c.close(t + 100, Dir::C2s, 10, 1);
         let f: Vec<_> = c.frames.iter().map(|f| tcp_fields(&f.data)).collect();
-        use flags::*;
         assert_eq!(f[0], (1000, 0, SYN, 0));
         assert_eq!(f[1], (u32::MAX - 1, 1001, SYN | ACK, 0));
         assert_eq!(f[2], (1001, u32::MAX, ACK, 0));
@@ -792,7 +761,7 @@ mod tests {
         assert_eq!(f[10], (2999, 1020, FIN | ACK, 0));
         assert_eq!(f[11], (1020, 3000, ACK, 0));
         for fr in &c.frames {
-            verify_l4(&fr.data, PROTO_TCP);
+            verify_l4(&fr.data, IpProtocol::TCP);
         }
         // Server frames come from the reversed link with its own TTL.
         assert_eq!(c.frames[1].data[22], 57);
@@ -836,6 +805,6 @@ mod tests {
         let t = &c.frames[0].data[54..];
         assert_eq!(t[12] >> 4, 8);
         assert_eq!(&t[20..32], &[1, 1, 5, 10, 0, 0, 0, 10, 0, 0, 0, 20]);
-        verify_l4(&c.frames[0].data, PROTO_TCP);
+        verify_l4(&c.frames[0].data, IpProtocol::TCP);
     }
 }

@@ -1,7 +1,9 @@
 //! What the crates of the appliance hand each other: the rows the control
-//! core gives the sink ([`rows`]) and the probe tasks and results
-//! ([`probe`]). Plain data, no IO.
+//! core gives the sink ([`rows`]), the probe tasks and results
+//! ([`probe`]) and the status snapshot the control socket carries
+//! ([`status`]). Plain data, no IO.
 
 pub mod probe;
 pub mod rows;
+pub mod status;
 pub mod time;

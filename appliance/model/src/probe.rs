@@ -16,18 +16,28 @@ use serde::Serialize;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {
+    /// ICMP echo round (ping).
     Icmp,
+    /// TCP connect time.
     Tcp,
+    /// UDP echo round to tapscope's echo responder.
     UdpEcho,
+    /// One DNS query.
     Dns,
+    /// One GET over HTTP/1.1.
     Http,
+    /// One GET over HTTP/1.1 in TLS, with the certificate's expiry.
     Https,
+    /// One NTP client exchange: offset, delay, stratum.
     Ntp,
+    /// The path, hop by hop (ICMP with rising TTLs).
     Traceroute,
+    /// A throughput test through iperf3.
     Throughput,
 }
 
 impl ProbeKind {
+    /// Every kind.
     pub const ALL: [ProbeKind; 9] = [
         ProbeKind::Icmp,
         ProbeKind::Tcp,
@@ -40,6 +50,7 @@ impl ProbeKind {
         ProbeKind::Throughput,
     ];
 
+    /// The kind's name (configuration and the `kind` column).
     pub fn name(self) -> &'static str {
         match self {
             ProbeKind::Icmp => "icmp",
@@ -54,6 +65,7 @@ impl ProbeKind {
         }
     }
 
+    /// The kind named `s`.
     pub fn from_name(s: &str) -> Option<ProbeKind> {
         ProbeKind::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -101,6 +113,7 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    /// The class's stable name (the `error_class` column).
     pub fn name(self) -> &'static str {
         match self {
             ErrorClass::Timeout => "timeout",
@@ -147,11 +160,14 @@ impl ErrorClass {
 /// A failure: its class and a message for people.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeError {
+    /// What kind of failure.
     pub class: ErrorClass,
+    /// What happened, for people.
     pub message: String,
 }
 
 impl ProbeError {
+    /// A failure of `class`.
     pub fn new(class: ErrorClass, message: impl Into<String>) -> ProbeError {
         ProbeError {
             class,
@@ -159,10 +175,12 @@ impl ProbeError {
         }
     }
 
+    /// A socket error while doing `what`, classed by [`ErrorClass::of_io`].
     pub fn io(what: &str, e: &io::Error) -> ProbeError {
         ProbeError::new(ErrorClass::of_io(e), format!("{what}: {e}"))
     }
 
+    /// No answer in time while doing `what`.
     pub fn timeout(what: &str) -> ProbeError {
         ProbeError::new(ErrorClass::Timeout, format!("{what}: no answer in time"))
     }
@@ -171,13 +189,17 @@ impl ProbeError {
 /// One probe task, validated (see `config::ProbeEntry`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ProbeTask {
+    /// The task's name (the `task` column).
     pub name: Arc<str>,
+    /// What it measures.
     pub kind: ProbeKind,
     /// As configured: host, host:port, a name to look up, or a URL.
     pub target: Arc<str>,
+    /// Time between the starts of two runs.
     pub interval: Duration,
     /// Whole-run limit: a run still going after it is recorded as `timeout`.
     pub timeout: Duration,
+    /// The kind's parameters.
     pub params: ProbeParams,
 }
 
@@ -207,13 +229,17 @@ pub struct ProbeParams {
     pub verify_tls: bool,
     /// https: extra trusted roots (PEM), added to the built-in ones.
     pub ca_file: Option<PathBuf>,
-    /// traceroute: highest TTL, probes per hop.
+    /// traceroute: highest TTL.
     pub max_hops: u8,
+    /// traceroute: probes sent per hop.
     pub probes_per_hop: u8,
-    /// throughput: test length, direction, protocol and UDP rate.
+    /// throughput: test length.
     pub duration: Duration,
+    /// throughput: the server sends (iperf3 `-R`).
     pub reverse: bool,
+    /// throughput: UDP instead of TCP.
     pub udp: bool,
+    /// throughput: the UDP rate (iperf3 `-b`, e.g. `10M`).
     pub bandwidth: Option<String>,
     /// throughput: the iperf3 client to run.
     pub iperf3: String,
@@ -247,13 +273,17 @@ impl Default for ProbeParams {
 /// One traceroute hop.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Hop {
+    /// The TTL sent.
     pub ttl: u8,
     /// The address that answered (None: nobody did).
     pub address: Option<String>,
+    /// Probes sent with this TTL.
     pub sent: u32,
+    /// Answers to them.
     pub received: u32,
     /// RTT of each answer, ms.
     pub rtt_ms: Vec<f64>,
+    /// 1 - received / sent.
     pub loss: f64,
 }
 
@@ -261,57 +291,96 @@ pub struct Hop {
 /// not measure, and phases a failed run did not reach, are `None`.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeResult {
+    /// The task's name.
     pub task: Arc<str>,
+    /// The kind's name ([`ProbeKind::name`]).
     pub kind: &'static str,
+    /// The task's target, as configured.
     pub target: Arc<str>,
     /// Wall-clock start, Unix ns.
     pub started_ns: u64,
     /// Wall-clock length of the run, ms.
     pub duration_ms: f64,
+    /// The run succeeded.
     pub ok: bool,
+    /// Why it failed.
     pub error: Option<ProbeError>,
     /// The address probed (after name resolution).
     pub address: Option<String>,
-    // Packet rounds (icmp, udp_echo).
+    /// Packet rounds (icmp, udp_echo): packets sent.
     pub sent: Option<u32>,
+    /// Packet rounds: answers received.
     pub received: Option<u32>,
+    /// Packet rounds: 1 - received / sent.
     pub loss: Option<f64>,
+    /// Packet rounds: smallest RTT, ms.
     pub rtt_min_ms: Option<f64>,
+    /// Packet rounds: median RTT (exact), ms.
     pub rtt_median_ms: Option<f64>,
+    /// Packet rounds: mean RTT, ms.
     pub rtt_avg_ms: Option<f64>,
+    /// Packet rounds: largest RTT, ms.
     pub rtt_max_ms: Option<f64>,
+    /// Packet rounds: population standard deviation of the RTTs, ms.
     pub rtt_stddev_ms: Option<f64>,
+    /// Packet rounds: median RTT from the round's HDR histogram, ms
+    /// (within 0.1 % of `rtt_median_ms`; see `probe::stats`).
+    pub rtt_p50_ms: Option<f64>,
+    /// Packet rounds: 90th percentile RTT (nearest rank), from the
+    /// histogram, ms.
+    pub rtt_p90_ms: Option<f64>,
+    /// Packet rounds: 99th percentile RTT (nearest rank), from the
+    /// histogram, ms.
+    pub rtt_p99_ms: Option<f64>,
+    /// Packet rounds: mean difference of consecutive RTTs, ms.
     pub jitter_ms: Option<f64>,
+    /// Packet rounds: answers that came after an answer to a later packet.
     pub reordered: Option<u32>,
+    /// Packet rounds: answers received more than once.
     pub duplicates: Option<u32>,
-    // Phases (tcp, http, https, dns).
+    /// Phases (tcp, http, https, dns): name lookup, ms.
     pub dns_ms: Option<f64>,
+    /// Phases: TCP connect, ms.
     pub connect_ms: Option<f64>,
+    /// Phases: TLS handshake, ms.
     pub tls_ms: Option<f64>,
+    /// Phases: from sending the request to the first byte of the answer, ms.
     pub first_byte_ms: Option<f64>,
+    /// Phases: from the first byte to the end of the answer, ms.
     pub transfer_ms: Option<f64>,
+    /// Phases: the whole exchange, lookup included, ms.
     pub total_ms: Option<f64>,
-    // http(s).
+    /// http(s): the answer's status.
     pub http_status: Option<u16>,
+    /// http(s): the body's size (after chunked framing), bytes.
     pub body_bytes: Option<u64>,
+    /// https: the TLS version negotiated.
     pub tls_version: Option<String>,
     /// Certificate notAfter, Unix seconds.
     pub cert_not_after_s: Option<i64>,
+    /// https: days from the run's start to notAfter (negative: expired).
     pub cert_days_left: Option<f64>,
-    // dns.
+    /// dns: the answer's response code.
     pub dns_rcode: Option<String>,
+    /// dns: the answers' data, as text.
     pub answers: Option<Vec<String>>,
-    // ntp.
+    /// ntp: the local clock's offset from the server's, ms.
     pub ntp_offset_ms: Option<f64>,
+    /// ntp: round-trip delay, ms.
     pub ntp_delay_ms: Option<f64>,
+    /// ntp: the server's stratum.
     pub ntp_stratum: Option<u8>,
+    /// ntp: the server's reference (a clock name or an address).
     pub ntp_reference: Option<String>,
-    // traceroute.
+    /// traceroute: each hop.
     pub hops: Option<Vec<Hop>>,
+    /// traceroute: the target answered.
     pub reached: Option<bool>,
-    // throughput.
+    /// throughput: the sender's rate, bit/s.
     pub sent_bps: Option<f64>,
+    /// throughput: the receiver's rate, bit/s.
     pub received_bps: Option<f64>,
+    /// throughput: TCP retransmissions.
     pub retransmits: Option<u64>,
     /// Anything else worth keeping, as JSON (iperf3's intervals, ...).
     pub details: Option<serde_json::Value>,
@@ -348,9 +417,11 @@ impl ProbeResult {
         let ms = |v: f64| format!("{v:.2} ms");
         match self.kind {
             "icmp" | "udp_echo" => format!(
-                "rtt {} (min {}, max {}), loss {:.0} %, jitter {}",
+                "rtt {} (min {}, p90 {}, p99 {}, max {}), loss {:.0} %, jitter {}",
                 self.rtt_median_ms.map_or("-".into(), ms),
                 self.rtt_min_ms.map_or("-".into(), ms),
+                self.rtt_p90_ms.map_or("-".into(), ms),
+                self.rtt_p99_ms.map_or("-".into(), ms),
                 self.rtt_max_ms.map_or("-".into(), ms),
                 self.loss.unwrap_or(0.0) * 100.0,
                 self.jitter_ms.map_or("-".into(), ms),
@@ -430,6 +501,9 @@ impl ProbeResult {
         put("rtt_avg_ms", json!(self.rtt_avg_ms));
         put("rtt_max_ms", json!(self.rtt_max_ms));
         put("rtt_stddev_ms", json!(self.rtt_stddev_ms));
+        put("rtt_p50_ms", json!(self.rtt_p50_ms));
+        put("rtt_p90_ms", json!(self.rtt_p90_ms));
+        put("rtt_p99_ms", json!(self.rtt_p99_ms));
         put("jitter_ms", json!(self.jitter_ms));
         put("reordered", json!(self.reordered));
         put("duplicates", json!(self.duplicates));
@@ -466,4 +540,50 @@ pub fn unix_ns() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round() -> ProbeResult {
+        ProbeResult {
+            kind: "icmp",
+            ok: true,
+            sent: Some(4),
+            received: Some(4),
+            loss: Some(0.0),
+            rtt_min_ms: Some(10.0),
+            rtt_median_ms: Some(11.5),
+            rtt_max_ms: Some(15.0),
+            rtt_p50_ms: Some(11.504),
+            rtt_p90_ms: Some(15.0),
+            rtt_p99_ms: Some(15.0),
+            jitter_ms: Some(2.0),
+            ..ProbeResult::default()
+        }
+    }
+
+    #[test]
+    fn percentiles_are_in_the_json_and_the_headline() {
+        let r = round();
+        let j = r.to_json();
+        assert_eq!(j["rtt_p50_ms"], 11.504);
+        assert_eq!(j["rtt_p90_ms"], 15.0);
+        assert_eq!(j["rtt_p99_ms"], 15.0);
+        assert_eq!(j["rtt_median_ms"], 11.5);
+        assert_eq!(
+            r.headline(),
+            "rtt 11.50 ms (min 10.00 ms, p90 15.00 ms, p99 15.00 ms, max 15.00 ms), loss 0 %, \
+             jitter 2.00 ms"
+        );
+        // Nulls are left out.
+        let none = ProbeResult {
+            kind: "icmp",
+            ..ProbeResult::default()
+        };
+        let j = none.to_json();
+        assert!(j.get("rtt_p90_ms").is_none() && j.get("rtt_p50_ms").is_none());
+        assert!(none.headline().contains("p90 -, p99 -"));
+    }
 }

@@ -63,11 +63,13 @@ pub fn query(name: &str, rtype: RecordType, id: u16) -> Result<Vec<u8>, String> 
 /// What an answer says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Answer {
+    /// The response code.
     pub rcode: ResponseCode,
     /// Records of the asked type, as text (`192.0.2.1`, `10 mail.example.`).
     pub records: Vec<String>,
     /// Every answer record, `TYPE data`, for the details.
     pub all: Vec<String>,
+    /// The TC bit: the answer did not fit.
     pub truncated: bool,
     /// The answer came over TCP (the UDP one was truncated).
     pub over_tcp: bool,
@@ -183,6 +185,7 @@ pub fn matches(expected: &str, record: &str) -> bool {
     }
 }
 
+/// One query of `task`: the answer's code, records and time into `r`.
 pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError> {
     let p = &task.params;
     let server = server_of(p.server.as_deref(), p.port.unwrap_or(53))?;

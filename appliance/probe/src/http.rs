@@ -1,5 +1,5 @@
-//! `http` / `https`: one GET over HTTP/1.1 (TLS by rustls for https), with
-//! the time of each phase — name lookup, TCP connect, TLS handshake, first
+//! `http` / `https`: one GET over HTTP/1.1 (hyper's client connection over
+//! our own TCP stream, TLS by rustls for https), with the time of each phase — name lookup, TCP connect, TLS handshake, first
 //! byte of the answer, transfer of the rest — the status, the body size,
 //! and for https the TLS version and the certificate's expiry.
 //!
@@ -7,31 +7,44 @@
 //! `ca_file`); with `verify_tls = false` a failed check is recorded in
 //! `cert_error` and the exchange goes on.
 
+use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Instant;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper::client::conn::http1;
+use hyper::{header, Request};
+use hyper_util::rt::TokioIo;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::{ms_since, resolve, ErrorClass, ProbeError, ProbeKind, ProbeResult, ProbeTask};
 
 /// Bodies beyond this are counted but the probe stops reading.
 const MAX_BODY: u64 = 64 << 20;
-/// Response headers beyond this are a protocol error.
+/// The connection's read buffer: response headers beyond this are a
+/// protocol error.
 const MAX_HEAD: usize = 64 << 10;
 
 /// A parsed `http://` or `https://` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https://`.
     pub https: bool,
+    /// A name or an address (IPv6 without brackets).
     pub host: String,
+    /// The port, the scheme's default when the URL has none.
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
@@ -191,6 +204,8 @@ fn tls_config(task: &ProbeTask) -> Result<(Arc<rustls::ClientConfig>, Arc<Record
     Ok((Arc::new(cfg), rec))
 }
 
+/// One GET of the task's URL: the phases' timings, status, body size and
+/// (https) TLS version and certificate expiry into `r`.
 pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError> {
     let url = parse_url(&task.target, task.kind == ProbeKind::Https)
         .map_err(|e| ProbeError::new(ErrorClass::Io, e))?;
@@ -297,233 +312,249 @@ pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError
     Ok(())
 }
 
-/// The request and the answer; returns the status.
+/// The stream under the HTTP connection. It notes when the first byte of
+/// the answer arrives (the HTTP layer reports whole heads only), and reads
+/// a TLS close without close_notify as the end of the stream: a body cut
+/// short is still caught by its framing (length or chunks).
+struct FirstByte<S> {
+    inner: S,
+    seen: Arc<Seen>,
+}
+
+/// What the stream under the HTTP connection saw.
+#[derive(Debug, Default)]
+struct Seen {
+    /// When the first byte of the answer arrived.
+    first: OnceLock<Instant>,
+    /// The first error of the stream itself (the HTTP layer's own errors
+    /// are the peer's fault; these keep their class: reset, refused, ...).
+    io_error: OnceLock<ProbeError>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FirstByte<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        match Pin::new(&mut self.inner).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                if buf.filled().len() > before {
+                    let _ = self.seen.first.set(Instant::now());
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Poll::Ready(Ok(())),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(self.seen.io_failed(e))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FirstByte<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner)
+            .poll_write(cx, buf)
+            .map_err(|e| self.seen.io_failed(e))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner)
+            .poll_write_vectored(cx, bufs)
+            .map_err(|e| self.seen.io_failed(e))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner)
+            .poll_flush(cx)
+            .map_err(|e| self.seen.io_failed(e))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+impl Seen {
+    /// Notes the stream's first error and hands it on.
+    fn io_failed(&self, e: io::Error) -> io::Error {
+        let _ = self.io_error.set(ProbeError::io("HTTP exchange", &e));
+        e
+    }
+
+    /// The class and message of a failed exchange: the stream's own error
+    /// if it had one, else the peer not speaking HTTP properly.
+    fn error(&self, e: hyper::Error) -> ProbeError {
+        if let Some(io) = self.io_error.get() {
+            return io.clone();
+        }
+        let message = if e.is_incomplete_message() {
+            format!("the server closed the connection before a full answer ({e})")
+        } else if e.is_parse() || e.is_parse_status() {
+            format!("not an HTTP answer: {e}")
+        } else {
+            match std::error::Error::source(&e) {
+                Some(s) => format!("HTTP exchange: {e}: {s}"),
+                None => format!("HTTP exchange: {e}"),
+            }
+        };
+        ProbeError::new(ErrorClass::Protocol, message)
+    }
+}
+
+/// The request and the answer over `s` (TCP, or TLS over it), through
+/// hyper's HTTP/1.1 client connection; returns the status. The timings
+/// start when the request is handed to the connection (on a fast path the
+/// answer may be queued before the write returns): first byte of the
+/// answer, then transfer of the rest. Each figure is in `r` as soon as it
+/// is known, so a run cut short by its timeout keeps what it reached.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut s: S,
+    s: S,
     url: &Url,
     r: &mut ProbeResult,
 ) -> Result<u16, ProbeError> {
-    let io = |e: io::Error| ProbeError::io("HTTP exchange", &e);
-    let req = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: tapscope/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        url.path,
-        url.authority(),
-        env!("CARGO_PKG_VERSION")
-    );
-    // From the start of the request: on a fast path the answer may be
-    // queued before the write returns.
+    let seen = Arc::new(Seen::default());
+    let io = TokioIo::new(FirstByte {
+        inner: s,
+        seen: seen.clone(),
+    });
+    let http_error = |e| seen.error(e);
+    let (mut sender, conn) = http1::Builder::new()
+        .title_case_headers(true)
+        .max_buf_size(MAX_HEAD)
+        .handshake::<_, Empty<Bytes>>(io)
+        .await
+        .map_err(http_error)?;
+    let req = Request::get(url.path.as_str())
+        .header(header::HOST, url.authority())
+        .header(
+            header::USER_AGENT,
+            concat!("tapscope/", env!("CARGO_PKG_VERSION")),
+        )
+        .header(header::ACCEPT, "*/*")
+        .header(header::CONNECTION, "close")
+        .body(Empty::new())
+        .map_err(|e| ProbeError::new(ErrorClass::Io, format!("`{}`: {e}", url.path)))?;
     let t = Instant::now();
-    s.write_all(req.as_bytes()).await.map_err(io)?;
-    s.flush().await.map_err(io)?;
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 16384];
-    // Headers.
-    let mut read_more = true;
-    let (status, head_len, body) = loop {
-        if read_more {
-            let n = s.read(&mut chunk).await.map_err(io)?;
-            if n == 0 {
-                return Err(ProbeError::new(
-                    ErrorClass::Protocol,
-                    "the server closed the connection before a full answer",
-                ));
-            }
-            if r.first_byte_ms.is_none() {
-                r.first_byte_ms = Some(ms_since(t));
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        read_more = true;
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut resp = httparse::Response::new(&mut headers);
-        match resp.parse(&buf) {
-            Ok(httparse::Status::Complete(len)) => {
-                let code = resp.code.unwrap_or(0);
-                // 1xx answers precede the real one.
-                if (100..200).contains(&code) {
-                    buf.drain(..len);
-                    // The final answer may be in the same read.
-                    read_more = false;
-                    continue;
-                }
-                break (
-                    code,
-                    len,
-                    body_kind(resp.headers)
-                        .map_err(|e| ProbeError::new(ErrorClass::Protocol, e))?,
-                );
-            }
-            Ok(httparse::Status::Partial) if buf.len() < MAX_HEAD => {}
-            Ok(httparse::Status::Partial) => {
-                return Err(ProbeError::new(
-                    ErrorClass::Protocol,
-                    "response headers too long",
-                ))
-            }
-            Err(e) => {
-                return Err(ProbeError::new(
-                    ErrorClass::Protocol,
-                    format!("not an HTTP answer: {e}"),
-                ))
-            }
-        }
+    let fill = FirstByteInto {
+        r,
+        t,
+        seen: seen.clone(),
     };
-    r.http_status = Some(status);
-    let mut rest = buf.split_off(head_len);
-    let size = match body {
-        Body::Length(n) => {
-            let mut got = rest.len() as u64;
-            while got < n && got < MAX_BODY {
-                let k = s.read(&mut chunk).await.map_err(io)?;
-                if k == 0 {
-                    return Err(ProbeError::new(
-                        ErrorClass::Protocol,
-                        format!("body ended after {got} of {n} bytes"),
-                    ));
-                }
-                got += k as u64;
-            }
-            got.min(n)
-        }
-        Body::UntilClose => {
-            let mut got = rest.len() as u64;
-            loop {
-                let k = match s.read(&mut chunk).await {
-                    Ok(k) => k,
-                    // A TLS server that closes without close_notify.
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-                    Err(e) => return Err(io(e)),
-                };
-                if k == 0 || got >= MAX_BODY {
-                    break got;
-                }
-                got += k as u64;
-            }
-        }
-        Body::Chunked => {
-            let mut dec = Chunked::default();
+    let mut conn = Driven {
+        conn: Box::pin(conn),
+        done: false,
+        err: None,
+    };
+    let resp = conn
+        .run(async {
+            sender.ready().await?;
+            sender.send_request(req).await
+        })
+        .await
+        .map_err(http_error)?;
+    let status = resp.status().as_u16();
+    fill.r.http_status = Some(status);
+    let mut body = resp.into_body();
+    let size = conn
+        .run(async {
             let mut size = 0u64;
-            loop {
-                let (n, done) = dec
-                    .feed(&rest)
-                    .map_err(|e| ProbeError::new(ErrorClass::Protocol, e))?;
-                size += n;
-                if done || size >= MAX_BODY {
-                    break size;
+            while size < MAX_BODY {
+                match body.frame().await {
+                    Some(frame) => size += frame?.data_ref().map_or(0, |d| d.len() as u64),
+                    None => break,
                 }
-                rest.clear();
-                let k = s.read(&mut chunk).await.map_err(io)?;
-                if k == 0 {
-                    return Err(ProbeError::new(
-                        ErrorClass::Protocol,
-                        "chunked body ended early",
-                    ));
-                }
-                rest.extend_from_slice(&chunk[..k]);
             }
-        }
-        Body::None => 0,
-    };
-    r.transfer_ms = Some((ms_since(t) - r.first_byte_ms.unwrap_or(0.0)).max(0.0));
-    r.body_bytes = Some(size);
+            Ok(size)
+        })
+        .await
+        .map_err(http_error)?;
+    let first_byte_ms = fill.first_byte_ms().unwrap_or(0.0);
+    fill.r.transfer_ms = Some((ms_since(t) - first_byte_ms).max(0.0));
+    fill.r.body_bytes = Some(size);
     Ok(status)
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Body {
-    Length(u64),
-    Chunked,
-    UntilClose,
-    None,
+/// Writes the time to the first byte into the result when the exchange
+/// ends, however it ends (a run that reaches its timeout drops the
+/// exchange where it is).
+struct FirstByteInto<'a> {
+    r: &'a mut ProbeResult,
+    /// When the request was handed over.
+    t: Instant,
+    seen: Arc<Seen>,
 }
 
-fn body_kind(headers: &[httparse::Header<'_>]) -> Result<Body, String> {
-    let get = |name: &str| {
-        headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .map(|h| String::from_utf8_lossy(h.value).trim().to_ascii_lowercase())
-    };
-    if let Some(te) = get("transfer-encoding") {
-        if te.ends_with("chunked") {
-            return Ok(Body::Chunked);
-        }
-    }
-    match get("content-length") {
-        Some(v) => v
-            .parse()
-            .map(|n| if n == 0 { Body::None } else { Body::Length(n) })
-            .map_err(|_| format!("bad content-length `{v}`")),
-        None => Ok(Body::UntilClose),
+impl FirstByteInto<'_> {
+    fn first_byte_ms(&self) -> Option<f64> {
+        self.seen
+            .first
+            .get()
+            .map(|f| f.saturating_duration_since(self.t).as_secs_f64() * 1e3)
     }
 }
 
-/// A streaming decoder of a chunked body that counts its data bytes.
-#[derive(Debug, Default)]
-pub(crate) struct Chunked {
-    /// Bytes of the current line (size line or trailer), not yet complete.
-    line: Vec<u8>,
-    /// Data bytes left in the current chunk, then its CRLF.
-    left: u64,
-    crlf_left: u8,
-    /// The last chunk was seen: reading trailers.
-    trailers: bool,
+impl Drop for FirstByteInto<'_> {
+    fn drop(&mut self) {
+        self.r.first_byte_ms = self.first_byte_ms();
+    }
 }
 
-impl Chunked {
-    /// Feeds bytes; returns the data bytes among them and whether the body
-    /// ended.
-    pub(crate) fn feed(&mut self, mut b: &[u8]) -> Result<(u64, bool), String> {
-        let mut data = 0;
-        while !b.is_empty() {
-            if self.left > 0 {
-                let k = (self.left as usize).min(b.len());
-                data += k as u64;
-                self.left -= k as u64;
-                b = &b[k..];
-                if self.left == 0 {
-                    self.crlf_left = 2;
+/// The HTTP connection (the future that does its IO), driven while the
+/// request's futures wait on it.
+struct Driven<C> {
+    conn: Pin<Box<C>>,
+    /// The connection has ended (it is not polled again).
+    done: bool,
+    /// How it failed, if it did.
+    err: Option<hyper::Error>,
+}
+
+impl<C: Future<Output = Result<(), hyper::Error>>> Driven<C> {
+    /// Runs `work` while driving the connection. When both fail, the
+    /// connection's error says why (the request's is then only that it
+    /// was dropped).
+    async fn run<T>(
+        &mut self,
+        work: impl Future<Output = Result<T, hyper::Error>>,
+    ) -> Result<T, hyper::Error> {
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                w = &mut work => {
+                    return match w {
+                        Err(e) if (e.is_canceled() || e.is_closed()) && self.err.is_some() => {
+                            Err(self.err.take().unwrap_or(e))
+                        }
+                        w => w,
+                    };
                 }
-                continue;
-            }
-            if self.crlf_left > 0 {
-                self.crlf_left -= 1;
-                b = &b[1..];
-                continue;
-            }
-            let Some(nl) = b.iter().position(|&c| c == b'\n') else {
-                self.line.extend_from_slice(b);
-                if self.line.len() > 4096 {
-                    return Err("chunk line too long".into());
+                c = self.conn.as_mut(), if !self.done => {
+                    self.done = true;
+                    self.err = c.err();
                 }
-                break;
-            };
-            self.line.extend_from_slice(&b[..nl]);
-            b = &b[nl + 1..];
-            let line = String::from_utf8_lossy(&self.line).trim().to_string();
-            self.line.clear();
-            if self.trailers {
-                if line.is_empty() {
-                    return Ok((data, true));
-                }
-                continue;
-            }
-            let hex = line.split(';').next().unwrap_or("").trim();
-            let size = u64::from_str_radix(hex, 16)
-                .map_err(|_| format!("bad chunk size line `{line}`"))?;
-            if size == 0 {
-                self.trailers = true;
-            } else {
-                self.left = size;
             }
         }
-        Ok((data, false))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     #[test]
     fn urls() {
@@ -549,38 +580,32 @@ mod tests {
         assert!(parse_url("http:///", false).is_err());
     }
 
-    #[test]
-    fn chunked_bodies_are_counted_across_reads() {
-        let body = b"4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n";
-        for split in 1..body.len() {
-            let mut d = Chunked::default();
-            let (a, done_a) = d.feed(&body[..split]).unwrap();
-            let (b, done_b) = if done_a {
-                (0, true)
-            } else {
-                d.feed(&body[split..]).unwrap()
-            };
-            assert!(done_b, "split {split}");
-            assert_eq!(a + b, 23, "split {split}");
-        }
-        assert!(Chunked::default().feed(b"zz\r\n").is_err());
+    fn exchange_over(answer: &'static [u8]) -> (Result<u16, ProbeError>, ProbeResult, String) {
+        exchange_split(answer, answer.len() / 2, 20)
     }
 
-    fn exchange_over(answer: &'static [u8]) -> (Result<u16, ProbeError>, ProbeResult, String) {
+    /// Runs `exchange` against a server that reads the request, then
+    /// writes `answer` in two parts (cut at `mid`, `pause_ms` apart) and
+    /// hangs up; returns what the exchange gave and the request it sent.
+    fn exchange_split(
+        answer: &[u8],
+        mid: usize,
+        pause_ms: u64,
+    ) -> (Result<u16, ProbeError>, ProbeResult, String) {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
+        let answer = answer.to_vec();
         rt.block_on(async {
             let (client, mut server) = tokio::io::duplex(1 << 16);
             let srv = tokio::spawn(async move {
                 let mut req = vec![0u8; 4096];
                 let n = server.read(&mut req).await.unwrap();
-                // Split the answer over two writes.
-                let mid = answer.len() / 2;
+                let mid = mid.min(answer.len());
                 // The client may hang up early (a bad answer): ignore errors.
                 let _ = server.write_all(&answer[..mid]).await;
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
                 let _ = server.write_all(&answer[mid..]).await;
                 drop(server);
                 String::from_utf8_lossy(&req[..n]).into_owned()
@@ -590,6 +615,78 @@ mod tests {
             let res = exchange(client, &url, &mut r).await;
             (res, r, srv.await.unwrap())
         })
+    }
+
+    /// A stream that, once the request is written, reads `data`, then
+    /// fails with `err`; writes go nowhere.
+    struct Failing {
+        data: &'static [u8],
+        err: Option<io::Error>,
+        asked: bool,
+        reader: Option<std::task::Waker>,
+    }
+
+    impl AsyncRead for Failing {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            if !self.asked {
+                self.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if !self.data.is_empty() {
+                let n = self.data.len().min(buf.remaining());
+                buf.put_slice(&self.data[..n]);
+                self.data = &self.data[n..];
+                return Poll::Ready(Ok(()));
+            }
+            match self.err.take() {
+                Some(e) => Poll::Ready(Err(e)),
+                None => Poll::Ready(Ok(())),
+            }
+        }
+    }
+
+    impl AsyncWrite for Failing {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            self.asked = true;
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn exchange_failing(
+        answer: &'static [u8],
+        err: io::Error,
+    ) -> (Result<u16, ProbeError>, ProbeResult, ()) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let url = parse_url("http://web.example/", false).unwrap();
+        let mut r = ProbeResult::default();
+        let s = Failing {
+            data: answer,
+            err: Some(err),
+            asked: false,
+            reader: None,
+        };
+        let res = rt.block_on(exchange(s, &url, &mut r));
+        (res, r, ())
     }
 
     #[test]
@@ -612,31 +709,72 @@ mod tests {
         assert_eq!(res, Ok(200));
         assert_eq!(r.body_bytes, Some(13));
         let (res, _, _) = exchange_over(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
-        assert_eq!(res.unwrap_err().class, ErrorClass::Protocol);
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol, "{e:?}");
         let (res, r, _) = exchange_over(b"SSH-2.0-OpenSSH_9.2\r\n");
-        assert_eq!(res.unwrap_err().class, ErrorClass::Protocol);
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol, "{e:?}");
         assert_eq!(r.http_status, None);
         assert!(r.first_byte_ms.is_some(), "the first byte did come");
         assert_eq!(r.transfer_ms, None);
     }
 
     #[test]
+    fn chunked_bodies_are_counted_across_reads() {
+        let body = "4\r\nWiki\r\n5;ext=1\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\nX-Trailer: 1\r\n\r\n";
+        let answer = format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{body}");
+        let head = answer.len() - body.len();
+        for split in 1..body.len() {
+            let (res, r, _) = exchange_split(answer.as_bytes(), head + split, 1);
+            assert_eq!(res, Ok(200), "split {split}");
+            assert_eq!(r.body_bytes, Some(23), "split {split}");
+        }
+        let (res, _, _) =
+            exchange_over(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n");
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol, "{e:?}");
+    }
+
+    #[test]
     fn body_framing() {
-        let h = |n: &'static str, v: &'static [u8]| httparse::Header { name: n, value: v };
-        assert_eq!(
-            body_kind(&[h("Content-Length", b"12")]),
-            Ok(Body::Length(12))
+        let (res, r, _) =
+            exchange_over(b"HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\ntwelve bytes");
+        assert_eq!((res, r.body_bytes), (Ok(200), Some(12)));
+        let (res, r, _) = exchange_over(b"HTTP/1.1 204 No Content\r\ncontent-length: 0\r\n\r\n");
+        assert_eq!((res, r.body_bytes), (Ok(204), Some(0)));
+        // Chunked wins over a length; the coding is not undone, the
+        // chunks' data is counted.
+        let (res, r, _) = exchange_over(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 5\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
         );
-        assert_eq!(body_kind(&[h("content-length", b"0")]), Ok(Body::None));
-        assert_eq!(
-            body_kind(&[
-                h("Transfer-Encoding", b"gzip, chunked"),
-                h("Content-Length", b"5")
-            ]),
-            Ok(Body::Chunked)
+        assert_eq!((res, r.body_bytes), (Ok(200), Some(3)));
+        let (res, r, _) = exchange_over(b"HTTP/1.1 200 OK\r\n\r\nuntil close");
+        assert_eq!((res, r.body_bytes), (Ok(200), Some(11)));
+        let (res, _, _) = exchange_over(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n");
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol, "{e:?}");
+        // Headers beyond the read buffer.
+        let long = format!(
+            "HTTP/1.1 200 OK\r\nX-Long: {}\r\n\r\n",
+            "a".repeat(MAX_HEAD + 10)
         );
-        assert_eq!(body_kind(&[]), Ok(Body::UntilClose));
-        assert!(body_kind(&[h("Content-Length", b"x")]).is_err());
+        let (res, r, _) = exchange_split(long.as_bytes(), 100, 1);
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Protocol, "{e:?}");
+        assert_eq!(r.http_status, None);
+    }
+
+    #[test]
+    fn a_reset_keeps_its_io_class_and_a_close_without_notify_ends_the_body() {
+        let e = io::Error::from_raw_os_error(libc::ECONNRESET);
+        let (res, r, _) = exchange_failing(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nsome", e);
+        let e = res.unwrap_err();
+        assert_eq!(e.class, ErrorClass::Io, "{e:?}");
+        assert_eq!(r.http_status, Some(200));
+        assert_eq!(r.transfer_ms, None);
+        let e = io::Error::from(io::ErrorKind::UnexpectedEof);
+        let (res, r, _) = exchange_failing(b"HTTP/1.1 200 OK\r\n\r\nuntil the end", e);
+        assert_eq!((res, r.body_bytes), (Ok(200), Some(13)));
     }
 
     #[test]

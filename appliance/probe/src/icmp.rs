@@ -8,6 +8,8 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use datapath::wire::icmp::{v4_type, v6_type, EchoRepr};
+use datapath::wire::{IcmpPacket, IpProtocol, Ipv4Packet, Ipv6Packet};
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
 use tokio::net::UdpSocket;
 
@@ -80,38 +82,20 @@ impl IcmpSocket {
 }
 
 /// An echo request: type 8 (ICMPv6 128), identifier, sequence number and
-/// `size` bytes of payload. The IPv4 checksum is filled in; the kernel
-/// fills ICMPv6's.
+/// `size` bytes of payload (0, 1, 2, ...). The IPv4 checksum is filled in;
+/// the kernel fills ICMPv6's (it knows the source address).
 pub fn echo_request(v6: bool, id: u16, seq: u16, size: usize) -> Vec<u8> {
-    let mut p = vec![0u8; 8 + size];
-    p[0] = if v6 { 128 } else { 8 };
-    p[4..6].copy_from_slice(&id.to_be_bytes());
-    p[6..8].copy_from_slice(&seq.to_be_bytes());
-    for (i, b) in p[8..].iter_mut().enumerate() {
-        *b = i as u8;
-    }
-    if !v6 {
-        let c = checksum(&p);
-        p[2..4].copy_from_slice(&c.to_be_bytes());
-    }
+    let data: Vec<u8> = (0..size).map(|i| i as u8).collect();
+    let r = EchoRepr {
+        v6,
+        reply: false,
+        ident: id,
+        seq_no: seq,
+        data: &data,
+    };
+    let mut p = vec![0u8; r.buffer_len()];
+    r.emit(&mut IcmpPacket::new_unchecked(&mut p[..]), None);
     p
-}
-
-/// The Internet checksum (RFC 1071).
-pub fn checksum(b: &[u8]) -> u16 {
-    let mut sum = 0u32;
-    for c in b.chunks(2) {
-        let w = if c.len() == 2 {
-            u16::from_be_bytes([c[0], c[1]])
-        } else {
-            u16::from_be_bytes([c[0], 0])
-        };
-        sum += w as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    !(sum as u16)
 }
 
 /// Reads an ICMP message (IPv4 ones from a raw socket start with the IP
@@ -119,48 +103,63 @@ pub fn checksum(b: &[u8]) -> u16 {
 /// kernel rewrites the identifier, so it is not checked there.
 pub fn parse(buf: &[u8], v6: bool, raw: bool, id: u16) -> Option<Answer> {
     let icmp = if raw && !v6 {
-        let ihl = ((*buf.first()? & 0x0f) as usize) * 4;
-        buf.get(ihl..)?
+        &buf[Ipv4Packet::new_checked(buf).ok()?.header_len()..]
     } else {
         buf
     };
-    if icmp.len() < 8 {
-        return None;
-    }
-    let (reply, exceeded, unreach, request) = if v6 { (129, 3, 1, 128) } else { (0, 11, 3, 8) };
-    let id_ok = |m: &[u8]| !raw || m[4..6] == id.to_be_bytes();
-    let seq = |m: &[u8]| u16::from_be_bytes([m[6], m[7]]);
-    let t = icmp[0];
+    let msg = IcmpPacket::new_checked(icmp).ok()?;
+    let (reply, exceeded, unreach, request) = if v6 {
+        (
+            v6_type::ECHO_REPLY,
+            v6_type::TIME_EXCEEDED,
+            v6_type::DEST_UNREACHABLE,
+            v6_type::ECHO_REQUEST,
+        )
+    } else {
+        (
+            v4_type::ECHO_REPLY,
+            v4_type::TIME_EXCEEDED,
+            v4_type::DEST_UNREACHABLE,
+            v4_type::ECHO_REQUEST,
+        )
+    };
+    let id_ok = |m: &IcmpPacket<&[u8]>| !raw || m.echo_ident() == id;
+    let t = msg.msg_type();
     if t == reply {
-        return id_ok(icmp).then(|| Answer::Reply { seq: seq(icmp) });
+        return id_ok(&msg).then(|| Answer::Reply {
+            seq: msg.echo_seq_no(),
+        });
     }
     if t != exceeded && t != unreach {
         return None;
     }
-    // The offending packet: its IP header, then our echo request.
-    let inner = &icmp[8..];
+    // The offending packet: its IP header, then (the start of) our echo
+    // request. The quote may be cut short, so only the headers must fit.
+    let inner = msg.payload();
     let inner_icmp = if v6 {
-        if inner.len() < 40 || inner[6] != 58 {
+        let ip = Ipv6Packet::new_checked(inner).ok()?;
+        if ip.next_header() != IpProtocol::ICMPV6 {
             return None;
         }
-        &inner[40..]
+        &inner[datapath::wire::ipv6::HEADER_LEN..]
     } else {
-        let ihl = ((*inner.first()? & 0x0f) as usize) * 4;
-        if inner.len() < ihl || inner[9] != 1 {
+        let ip = Ipv4Packet::new_checked(inner).ok()?;
+        if ip.protocol() != IpProtocol::ICMP {
             return None;
         }
-        &inner[ihl..]
+        &inner[ip.header_len()..]
     };
-    if inner_icmp.len() < 8 || inner_icmp[0] != request || !id_ok(inner_icmp) {
+    let quoted = IcmpPacket::new_checked(inner_icmp).ok()?;
+    if quoted.msg_type() != request || !id_ok(&quoted) {
         return None;
     }
-    let s = seq(inner_icmp);
+    let s = quoted.echo_seq_no();
     Some(if t == exceeded {
         Answer::TimeExceeded { seq: s }
     } else {
         Answer::Unreachable {
             seq: s,
-            code: icmp[1],
+            code: msg.msg_code(),
         }
     })
 }
@@ -369,6 +368,7 @@ pub fn round_time(count: u32, spacing: Duration, wait: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use datapath::wire::checksum;
 
     #[test]
     fn echo_requests_have_a_valid_checksum() {
@@ -382,6 +382,10 @@ mod tests {
             checksum(&[0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]),
             !0xddf2
         );
+        // It reads back as the request it was made from.
+        let r = EchoRepr::parse(&IcmpPacket::new_checked(&p[..]).unwrap(), false, None).unwrap();
+        assert_eq!((r.ident, r.seq_no, r.reply, r.data.len()), (0x1234, 7, false, 56));
+        assert_eq!(&r.data[..3], &[0, 1, 2]);
         let p6 = echo_request(true, 1, 2, 0);
         assert_eq!((p6[0], p6[2], p6[3]), (128, 0, 0));
     }

@@ -40,15 +40,22 @@ pub fn request(t1: u64) -> [u8; 48] {
 /// What a server's answer says.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reply {
+    /// Leap indicator (3: the server's clock is not synchronised).
     pub leap: u8,
+    /// NTP version.
     pub version: u8,
+    /// Association mode (4: server).
     pub mode: u8,
+    /// The server's stratum (0: kiss-o'-death).
     pub stratum: u8,
     /// The reference id as text: four ASCII letters for stratum 0 and 1
     /// (`GPS`, `LOCL`, a kiss code), an IPv4 address above.
     pub reference: String,
+    /// Origin timestamp (our transmit time, echoed), NTP format.
     pub origin: u64,
+    /// When the server received the request, NTP format.
     pub receive: u64,
+    /// When the server sent the reply, NTP format.
     pub transmit: u64,
 }
 
@@ -110,6 +117,8 @@ fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
+/// One client exchange with the task's server: offset, delay, stratum
+/// and reference into `r`.
 pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError> {
     let (host, port) = host_port(task, 123)?;
     let (addr, dns_ms) = resolve(&host, port).await?;

@@ -14,18 +14,27 @@ use super::{host_port, ErrorClass, ProbeError, ProbeResult, ProbeTask};
 /// What an iperf3 JSON report says.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Report {
+    /// The sender's rate, bit/s.
     pub sent_bps: Option<f64>,
+    /// The receiver's rate, bit/s.
     pub received_bps: Option<f64>,
+    /// TCP retransmissions of the sending streams.
     pub retransmits: Option<u64>,
     /// Mean RTT of the sending streams, ms (TCP).
     pub rtt_ms: Option<f64>,
+    /// Smallest RTT of the sending streams, ms (TCP).
     pub min_rtt_ms: Option<f64>,
+    /// Largest RTT of the sending streams, ms (TCP).
     pub max_rtt_ms: Option<f64>,
     /// UDP: jitter and lost packets as iperf3 measured them.
     pub jitter_ms: Option<f64>,
+    /// UDP: lost packets, percent.
     pub lost_percent: Option<f64>,
+    /// UDP: packets sent.
     pub packets: Option<u64>,
+    /// UDP: packets lost.
     pub lost_packets: Option<u64>,
+    /// The server iperf3 connected to.
     pub remote_host: Option<String>,
     /// iperf3's own error text, when it reports one.
     pub error: Option<String>,
@@ -110,6 +119,8 @@ pub fn error_class(text: &str) -> ErrorClass {
     }
 }
 
+/// Runs the iperf3 client for the task; rates and retransmits into `r`,
+/// its report's figures into `r.details`.
 pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError> {
     let p = &task.params;
     let (host, port) = host_port(task, 5201)?;

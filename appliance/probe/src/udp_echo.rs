@@ -29,6 +29,8 @@ pub fn parse(d: &[u8], run: u32) -> Option<u32> {
     Some(u32::from_be_bytes(d[8..12].try_into().ok()?))
 }
 
+/// One round of numbered datagrams to the task's echo responder: loss,
+/// RTT figures, reordering and duplicates into `r`.
 pub async fn run(task: &ProbeTask, r: &mut ProbeResult) -> Result<(), ProbeError> {
     let p = &task.params;
     let (host, port) = host_port(task, 7)?;

@@ -11,10 +11,11 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
-use super::writer::file_name_time;
-use super::SinkError;
+use crate::files::{self, Walk};
+use crate::writer::file_name_time;
+use crate::SinkError;
 
 /// What one retention pass did.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -25,17 +26,6 @@ pub(crate) struct RetentionOutcome {
     /// Files deleted, oldest first, and their total size.
     pub deleted: Vec<PathBuf>,
     pub bytes_deleted: u64,
-}
-
-/// A complete file and its age key.
-#[derive(Clone, Debug)]
-struct CompleteFile {
-    path: PathBuf,
-    bytes: u64,
-    /// Unix seconds of the name's timestamp, or of the mtime if the name
-    /// has none.
-    name_time: u64,
-    mtime: SystemTime,
 }
 
 /// Brings the complete files under `root` within `quota` bytes
@@ -89,79 +79,28 @@ pub(crate) fn enforce(root: &Path, quota: u64) -> Result<RetentionOutcome, SinkE
     }
 }
 
-/// Every complete file under `root`. Entries that vanish while scanning are
-/// skipped.
-fn complete_files(root: &Path) -> Result<Vec<CompleteFile>, SinkError> {
-    let mut out = Vec::new();
-    for table in subdirs(root)? {
-        let hidden = table
-            .file_name()
-            .and_then(|n| n.to_str())
-            .is_none_or(|n| n.starts_with('.'));
-        if hidden {
-            continue;
-        }
-        for date in subdirs(&table)? {
-            let is_partition = date
-                .file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("date="));
-            if !is_partition {
-                continue;
-            }
-            let entries = match fs::read_dir(&date) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(SinkError::io("reading", &date, e)),
-            };
-            for entry in entries {
-                let entry = entry.map_err(|e| SinkError::io("reading", &date, e))?;
-                let path = entry.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if !name.ends_with(".parquet") {
-                    continue;
-                }
-                let meta = match entry.metadata() {
-                    Ok(m) if m.is_file() => m,
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) => return Err(SinkError::io("inspecting", &path, e)),
-                };
-                let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-                let name_time = file_name_time(name).unwrap_or_else(|| {
-                    mtime
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or(0)
-                });
-                out.push(CompleteFile {
-                    path,
-                    bytes: meta.len(),
-                    name_time,
-                    mtime,
-                });
-            }
-        }
-    }
-    Ok(out)
+/// A complete file and its age key.
+#[derive(Clone, Debug)]
+struct CompleteFile {
+    path: PathBuf,
+    bytes: u64,
+    /// Unix seconds of the name's timestamp, or of the mtime if the name
+    /// has none.
+    name_time: u64,
+    mtime: SystemTime,
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
-    let entries = match fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(SinkError::io("reading", dir, e)),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| SinkError::io("reading", dir, e))?;
-        if entry.file_type().is_ok_and(|t| t.is_dir()) {
-            out.push(entry.path());
-        }
-    }
-    Ok(out)
+/// Every complete file under `root`, with its age key.
+fn complete_files(root: &Path) -> Result<Vec<CompleteFile>, SinkError> {
+    Ok(files::complete_files(root, Walk::Strict)?
+        .into_iter()
+        .map(|f| CompleteFile {
+            name_time: file_name_time(&f.name).unwrap_or_else(|| files::unix_s(f.mtime)),
+            path: f.path,
+            bytes: f.bytes,
+            mtime: f.mtime,
+        })
+        .collect())
 }
 
 #[cfg(test)]

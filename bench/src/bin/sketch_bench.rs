@@ -36,7 +36,8 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use datapath::epoch::{FlowActivity, FlowRecord};
 use datapath::flow::{FlowConfig, FlowTable, Seen};
-use datapath::parse::{ip_proto, parse_frame, tcp_flags, PacketMeta};
+use datapath::parse::{parse_frame, PacketMeta};
+use datapath::wire::{IpProtocol, TcpFlags};
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
     SEED,
@@ -156,9 +157,9 @@ fn v4(i: u32) -> [u8; 16] {
 fn new_flow(s: &mut u64, hosts: &Zipf, ports: &Zipf) -> PacketMeta {
     let r = rng(s);
     let proto = match r % 100 {
-        0 => ip_proto::ICMP,
-        1..=14 => ip_proto::UDP,
-        _ => ip_proto::TCP,
+        0 => IpProtocol::ICMP,
+        1..=14 => IpProtocol::UDP,
+        _ => IpProtocol::TCP,
     };
     // Scramble ranks so heavy keys are not neighbours.
     let src = hosts.sample(rng(s)).wrapping_mul(2_654_435_761);
@@ -174,8 +175,8 @@ fn new_flow(s: &mut u64, hosts: &Zipf, ports: &Zipf) -> PacketMeta {
         ..Default::default()
     };
     match proto {
-        ip_proto::TCP => m.tcp_flags = tcp_flags::SYN,
-        ip_proto::ICMP => {
+        IpProtocol::TCP => m.tcp_flags = TcpFlags::SYN,
+        IpProtocol::ICMP => {
             m.icmp_type = 8;
             m.icmp_echo_id = m.src_port;
             (m.src_port, m.dst_port) = (0, 0);
@@ -209,12 +210,12 @@ fn synthetic(keys: u32, n: usize, concurrent: usize) -> Stream {
                 // From the server.
                 (m.src_ip, m.dst_ip) = (m.dst_ip, m.src_ip);
                 (m.src_port, m.dst_port) = (m.dst_port, m.src_port);
-                if m.protocol == ip_proto::ICMP {
+                if m.protocol == IpProtocol::ICMP {
                     m.icmp_type = 0;
                 }
             }
-            if m.protocol == ip_proto::TCP {
-                m.tcp_flags = tcp_flags::ACK;
+            if m.protocol == IpProtocol::TCP {
+                m.tcp_flags = TcpFlags::ACK;
             }
             m.wire_len = if r >> 41 & 1 == 0 { 64 } else { 1514 };
         }
@@ -240,8 +241,8 @@ fn flood(keys: u32, n: usize) -> Stream {
     let packets = (0..n)
         .map(|_| {
             let mut m = new_flow(&mut s, &hosts, &ports);
-            m.protocol = ip_proto::TCP;
-            m.tcp_flags = tcp_flags::SYN;
+            m.protocol = IpProtocol::TCP;
+            m.tcp_flags = TcpFlags::SYN;
             m.src_ip = v4(rng(&mut s) as u32);
             m
         })

@@ -1,6 +1,7 @@
 //! Bidirectional flow keys and their hash.
 
-use crate::parse::{ip_proto, PacketMeta};
+use crate::parse::{PacketMeta};
+use crate::wire::IpProtocol;
 
 /// A direction-free flow key: the two endpoints in canonical order
 /// (`lo` ≤ `hi` by address, then port), so both directions of a flow map to
@@ -13,7 +14,7 @@ pub struct FlowKey {
     pub lo_port: u16,
     pub hi_port: u16,
     pub vlan: u16,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub tunnel: u8,
 }
 
@@ -55,7 +56,7 @@ impl FlowKey {
         w[4] = (self.lo_port as u64)
             | (self.hi_port as u64) << 16
             | (self.vlan as u64) << 32
-            | (self.protocol as u64) << 48
+            | (self.protocol.0 as u64) << 48
             | (self.tunnel as u64) << 56;
         w
     }
@@ -85,7 +86,7 @@ impl FlowKey {
 #[inline]
 pub fn key_ports(m: &PacketMeta) -> (u16, u16) {
     match m.protocol {
-        ip_proto::ICMP | ip_proto::ICMPV6 => (m.icmp_echo_id, m.icmp_echo_id),
+        IpProtocol::ICMP | IpProtocol::ICMPV6 => (m.icmp_echo_id, m.icmp_echo_id),
         _ => (m.src_port, m.dst_port),
     }
 }
@@ -104,7 +105,7 @@ mod tests {
 
     fn meta(src: u8, sport: u16, dst: u8, dport: u16) -> PacketMeta {
         let mut m = PacketMeta {
-            protocol: ip_proto::TCP,
+            protocol: IpProtocol::TCP,
             src_port: sport,
             dst_port: dport,
             ..Default::default()

@@ -13,7 +13,9 @@ pub mod tcp;
 
 use crate::epoch::{DirCounters, EndReason, FlowActivity, FlowRecord, TcpDirStats};
 use crate::names::inspect::FlowNames;
-use crate::parse::{ip_proto, tcp_flags, Fragment, PacketMeta};
+use crate::parse::{Fragment, PacketMeta};
+use crate::wire::TcpFlags;
+use crate::wire::IpProtocol;
 use key::{key_ports, FlowKey};
 use tcp::TcpState;
 
@@ -124,7 +126,7 @@ impl FragCache {
 
     #[inline]
     fn tag(m: &PacketMeta) -> u64 {
-        let mut h = (m.ip_id as u64) << 8 | m.protocol as u64 | 1 << 63;
+        let mut h = (m.ip_id as u64) << 8 | m.protocol.0 as u64 | 1 << 63;
         for c in m.src_ip[8..]
             .chunks_exact(4)
             .chain(m.dst_ip[8..].chunks_exact(4))
@@ -285,8 +287,8 @@ impl FlowTable {
         let (slot, new_flow) = match self.lookup(&key, hash) {
             Some(slot) => {
                 let e = &self.entries[slot];
-                let new_syn = m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK) == tcp_flags::SYN;
-                if m.protocol == ip_proto::TCP && e.tcp.closed && new_syn {
+                let new_syn = m.tcp_flags & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN;
+                if m.protocol == IpProtocol::TCP && e.tcp.closed && new_syn {
                     // Port reuse: a fresh connection on a closed flow's tuple.
                     let reason = self.close_reason(slot);
                     self.end(slot, reason, emit);
@@ -440,7 +442,7 @@ impl FlowTable {
             (rec.client_ip, rec.server_ip) = (m.dst_ip, m.src_ip);
             (rec.client_port, rec.server_port) = (dp, sp);
         }
-        if matches!(m.protocol, ip_proto::ICMP | ip_proto::ICMPV6) {
+        if matches!(m.protocol, IpProtocol::ICMP | IpProtocol::ICMPV6) {
             // The echo id is in the key on both sides; report it once.
             rec.server_port = 0;
         }
@@ -492,7 +494,7 @@ impl FlowTable {
         }
         e.rec.last_ns = now_ns;
         let idle = match m.protocol {
-            ip_proto::TCP => {
+            IpProtocol::TCP => {
                 e.tcp.update(&mut e.rec, m, dir, now_ns);
                 if e.tcp.closed {
                     cfg.tcp_closed_linger_ns
@@ -500,7 +502,7 @@ impl FlowTable {
                     cfg.tcp_idle_ns
                 }
             }
-            ip_proto::UDP => cfg.udp_idle_ns,
+            IpProtocol::UDP => cfg.udp_idle_ns,
             _ => cfg.other_idle_ns,
         };
         e.expires_ns = now_ns.saturating_add(idle);
@@ -596,18 +598,18 @@ impl FlowTable {
 /// echoed host.
 #[inline]
 fn initiator_is_src(m: &PacketMeta, sp: u16, dp: u16) -> bool {
-    if m.protocol == ip_proto::TCP {
-        let f = m.tcp_flags & (tcp_flags::SYN | tcp_flags::ACK);
-        if f == tcp_flags::SYN {
+    if m.protocol == IpProtocol::TCP {
+        let f = m.tcp_flags & (TcpFlags::SYN | TcpFlags::ACK);
+        if f == TcpFlags::SYN {
             return true;
         }
-        if f == tcp_flags::SYN | tcp_flags::ACK {
+        if f == TcpFlags::SYN | TcpFlags::ACK {
             return false;
         }
     }
     match m.protocol {
-        ip_proto::ICMP => m.icmp_type != 0,
-        ip_proto::ICMPV6 => m.icmp_type != 129,
+        IpProtocol::ICMP => m.icmp_type != 0,
+        IpProtocol::ICMPV6 => m.icmp_type != 129,
         _ => !(sp < 1024 && dp >= 1024),
     }
 }

@@ -2,7 +2,8 @@
 //! retransmission and out-of-order detection, handshake timing, closing.
 
 use crate::epoch::{FlowRecord, TcpDirStats};
-use crate::parse::{tcp_flags, PacketMeta};
+use crate::parse::PacketMeta;
+use crate::wire::TcpFlags;
 
 /// `a` is before `b` in sequence space (RFC 1982 serial arithmetic).
 #[inline]
@@ -46,10 +47,10 @@ impl TcpState {
         } else {
             &mut rec.tcp_s2c
         };
-        let syn = flags & tcp_flags::SYN != 0;
-        let fin = flags & tcp_flags::FIN != 0;
-        let rst = flags & tcp_flags::RST != 0;
-        let ack = flags & tcp_flags::ACK != 0;
+        let syn = flags.contains(TcpFlags::SYN);
+        let fin = flags.contains(TcpFlags::FIN);
+        let rst = flags.contains(TcpFlags::RST);
+        let ack = flags.contains(TcpFlags::ACK);
 
         if syn {
             st.syn += 1;
@@ -126,12 +127,15 @@ impl TcpState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::ip_proto;
-    use tcp_flags::*;
+    use crate::wire::IpProtocol;
+    const FIN: TcpFlags = TcpFlags::FIN;
+    const SYN: TcpFlags = TcpFlags::SYN;
+    const RST: TcpFlags = TcpFlags::RST;
+    const ACK: TcpFlags = TcpFlags::ACK;
 
-    fn seg(flags: u8, seq: u32, ack: u32, len: u16) -> PacketMeta {
+    fn seg(flags: TcpFlags, seq: u32, ack: u32, len: u16) -> PacketMeta {
         PacketMeta {
-            protocol: ip_proto::TCP,
+            protocol: IpProtocol::TCP,
             tcp_flags: flags,
             tcp_seq: seq,
             tcp_ack: ack,

@@ -1,8 +1,13 @@
 use super::*;
-use crate::parse::tcp_flags::*;
+use crate::wire::TcpFlags;
 use proptest::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
+
+const FIN: TcpFlags = TcpFlags::FIN;
+const SYN: TcpFlags = TcpFlags::SYN;
+const RST: TcpFlags = TcpFlags::RST;
+const ACK: TcpFlags = TcpFlags::ACK;
 
 fn v4(last: u8) -> [u8; 16] {
     let mut a = [0u8; 16];
@@ -13,7 +18,7 @@ fn v4(last: u8) -> [u8; 16] {
     a
 }
 
-fn pkt(proto: u8, src: u8, sport: u16, dst: u8, dport: u16, len: u32) -> PacketMeta {
+fn pkt(proto: IpProtocol, src: u8, sport: u16, dst: u8, dport: u16, len: u32) -> PacketMeta {
     PacketMeta {
         wire_len: len,
         cap_len: len,
@@ -30,8 +35,8 @@ fn pkt(proto: u8, src: u8, sport: u16, dst: u8, dport: u16, len: u32) -> PacketM
     }
 }
 
-fn tcp(src: u8, sport: u16, dst: u8, dport: u16, flags: u8, seq: u32) -> PacketMeta {
-    let mut m = pkt(ip_proto::TCP, src, sport, dst, dport, 60);
+fn tcp(src: u8, sport: u16, dst: u8, dport: u16, flags: TcpFlags, seq: u32) -> PacketMeta {
+    let mut m = pkt(IpProtocol::TCP, src, sport, dst, dport, 60);
     m.tcp_flags = flags;
     m.tcp_seq = seq;
     m.payload_len = 0;
@@ -81,7 +86,7 @@ fn server_first_packet_still_finds_client() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     // A UDP DNS response seen before its query.
-    t.process(&pkt(ip_proto::UDP, 53, 53, 7, 33000, 100), 1, &mut |r| {
+    t.process(&pkt(IpProtocol::UDP, 53, 53, 7, 33000, 100), 1, &mut |r| {
         out.borrow_mut().push(*r)
     });
     t.flush(&mut |r| out.borrow_mut().push(*r));
@@ -125,13 +130,13 @@ fn idle_timeout_by_protocol() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
-    t.process(&pkt(ip_proto::UDP, 1, 5000, 2, 53, 80), 0, &mut emit);
+    t.process(&pkt(IpProtocol::UDP, 1, 5000, 2, 53, 80), 0, &mut emit);
     t.process(&tcp(1, 1000, 2, 80, ACK, 1), 0, &mut emit);
     t.expire(59 * NS, &mut emit);
     assert!(out.borrow().is_empty());
     t.expire(61 * NS, &mut emit);
     assert_eq!(out.borrow().len(), 1);
-    assert_eq!(out.borrow()[0].protocol, ip_proto::UDP);
+    assert_eq!(out.borrow()[0].protocol, IpProtocol::UDP);
     assert_eq!(out.borrow()[0].end_reason, EndReason::Idle);
     t.expire(301 * NS, &mut emit);
     assert_eq!(out.borrow().len(), 2);
@@ -145,7 +150,7 @@ fn active_timeout_splits_and_continues() {
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
     for s in 0..400u64 {
         t.process(
-            &pkt(ip_proto::UDP, 1, 5000, 2, 9000, 100),
+            &pkt(IpProtocol::UDP, 1, 5000, 2, 9000, 100),
             s * NS,
             &mut emit,
         );
@@ -165,15 +170,15 @@ fn full_table_evicts_least_recent_and_counts() {
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
     for i in 0..16u16 {
         t.process(
-            &pkt(ip_proto::UDP, 1, 1000 + i, 2, 53, 80),
+            &pkt(IpProtocol::UDP, 1, 1000 + i, 2, 53, 80),
             i as u64,
             &mut emit,
         );
     }
     assert!(out.borrow().is_empty());
     // Touch flow 0 so it is recent.
-    t.process(&pkt(ip_proto::UDP, 1, 1000, 2, 53, 80), 100, &mut emit);
-    t.process(&pkt(ip_proto::UDP, 1, 2000, 2, 53, 80), 101, &mut emit);
+    t.process(&pkt(IpProtocol::UDP, 1, 1000, 2, 53, 80), 100, &mut emit);
+    t.process(&pkt(IpProtocol::UDP, 1, 2000, 2, 53, 80), 101, &mut emit);
     assert_eq!(out.borrow().len(), 1);
     assert_eq!(out.borrow()[0].end_reason, EndReason::Evicted);
     assert_ne!(out.borrow()[0].client_port, 1000);
@@ -186,10 +191,10 @@ fn later_fragments_join_their_flow() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
-    let mut first = pkt(ip_proto::UDP, 1, 5353, 2, 53, 1514);
+    let mut first = pkt(IpProtocol::UDP, 1, 5353, 2, 53, 1514);
     first.fragment = Fragment::First;
     first.ip_id = 42;
-    let mut later = pkt(ip_proto::UDP, 1, 0, 2, 0, 600);
+    let mut later = pkt(IpProtocol::UDP, 1, 0, 2, 0, 600);
     later.fragment = Fragment::Later;
     later.ip_id = 42;
     t.process(&first, 1, &mut emit);
@@ -210,10 +215,10 @@ fn icmp_echo_request_and_reply_meet() {
     let mut t = small(64);
     let out = RefCell::new(Vec::new());
     let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
-    let mut req = pkt(ip_proto::ICMP, 1, 0, 2, 0, 98);
+    let mut req = pkt(IpProtocol::ICMP, 1, 0, 2, 0, 98);
     req.icmp_type = 8;
     req.icmp_echo_id = 77;
-    let mut rep = pkt(ip_proto::ICMP, 2, 0, 1, 0, 98);
+    let mut rep = pkt(IpProtocol::ICMP, 2, 0, 1, 0, 98);
     rep.icmp_type = 0;
     rep.icmp_echo_id = 77;
     t.process(&req, 1, &mut emit);
@@ -234,7 +239,7 @@ fn steady_state_does_not_grow_buffers() {
     let mut emit = |_: &FlowRecord| {};
     for round in 0..20u64 {
         for i in 0..3000u16 {
-            let m = pkt(ip_proto::UDP, (i % 200) as u8, 1000 + i, 2, 53, 80);
+            let m = pkt(IpProtocol::UDP, (i % 200) as u8, 1000 + i, 2, 53, 80);
             t.process(&m, round * 100 * NS + i as u64, &mut emit);
         }
         t.expire(round * 100 * NS + 90 * NS, &mut emit);
@@ -254,7 +259,7 @@ proptest! {
         let mut now = 0u64;
         for (host, port, what, dt) in ops {
             now += dt * 20 * NS;
-            let m = pkt(ip_proto::UDP, host, 1000 + port, 200, 53, 80);
+            let m = pkt(IpProtocol::UDP, host, 1000 + port, 200, 53, 80);
             sent.entry((host, 1000 + port)).and_modify(|c| *c += 1).or_insert(1);
             let mut emit = |r: &FlowRecord| {
                 *emitted.entry((r.client_ip[15], r.client_port)).or_insert(0) += r.c2s.packets;
@@ -281,8 +286,8 @@ fn activity_reports_each_epochs_share_once_and_the_record_the_rest() {
     let mut records = Vec::new();
     let mut emit = |r: &FlowRecord| records.push(*r);
     let mut acts = Vec::new();
-    let a = pkt(ip_proto::UDP, 1, 5000, 2, 53, 100);
-    let b = pkt(ip_proto::UDP, 2, 53, 1, 5000, 300);
+    let a = pkt(IpProtocol::UDP, 1, 5000, 2, 53, 100);
+    let b = pkt(IpProtocol::UDP, 2, 53, 1, 5000, 300);
     t.process(&a, 10, &mut emit);
     t.process(&b, 20, &mut emit);
     t.process(&a, 30, &mut emit);
@@ -299,7 +304,7 @@ fn activity_reports_each_epochs_share_once_and_the_record_the_rest() {
     t.drain_activity(|x| acts.push(*x));
     assert!(acts.is_empty());
     // A second flow in the next epoch; the first sends once more, then ends.
-    let c = pkt(ip_proto::UDP, 3, 6000, 2, 53, 80);
+    let c = pkt(IpProtocol::UDP, 3, 6000, 2, 53, 80);
     t.process(&c, 40, &mut emit);
     t.process(&b, 50, &mut emit);
     t.flush(&mut emit);
@@ -323,7 +328,7 @@ fn flow_ids_carry_the_worker_and_survive_active_splits() {
     });
     let mut records = Vec::new();
     let mut emit = |r: &FlowRecord| records.push(*r);
-    let a = pkt(ip_proto::UDP, 1, 5000, 2, 53, 100);
+    let a = pkt(IpProtocol::UDP, 1, 5000, 2, 53, 100);
     t.process(&a, 10, &mut emit);
     t.process(&a, 200, &mut emit);
     t.flush(&mut emit);

@@ -40,14 +40,14 @@ const OPT_END: u8 = 255;
 
 mod field {
     use core::ops::Range;
-    pub const OP: usize = 0;
-    pub const HTYPE: usize = 1;
-    pub const HLEN: usize = 2;
-    pub const CIADDR: Range<usize> = 12..16;
-    pub const YIADDR: Range<usize> = 16..20;
+    pub(super) const OP: usize = 0;
+    pub(super) const HTYPE: usize = 1;
+    pub(super) const HLEN: usize = 2;
+    pub(super) const CIADDR: Range<usize> = 12..16;
+    pub(super) const YIADDR: Range<usize> = 16..20;
     /// The first 6 of the 16 chaddr bytes.
-    pub const CHADDR_ETHER: Range<usize> = 28..34;
-    pub const COOKIE: Range<usize> = 236..240;
+    pub(super) const CHADDR_ETHER: Range<usize> = 28..34;
+    pub(super) const COOKIE: Range<usize> = 236..240;
 }
 
 #[inline]

@@ -2,7 +2,8 @@
 //! packet, and the seeded hashes the sketches index with.
 
 use crate::flow::Seen;
-use crate::parse::{ip_proto, PacketMeta};
+use crate::parse::{PacketMeta};
+use crate::wire::{IpProtocol, TcpFlags};
 
 /// Which packet fields make a counter's key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,7 +89,7 @@ impl KeyType {
         let mask = &PACK_MASKS[self as usize];
         let w4 = (m.src_port as u64)
             | (m.dst_port as u64) << 16
-            | (m.protocol as u64) << 32
+            | (m.protocol.0 as u64) << 32
             | (m.ip_version as u64) << 40;
         Packed([
             u64::from_le_bytes(m.src_ip[0..8].try_into().unwrap()) & mask[0],
@@ -194,7 +195,7 @@ impl Packed {
         dst_ip: &[u8; 16],
         src_port: u16,
         dst_port: u16,
-        protocol: u8,
+        protocol: IpProtocol,
         ip_version: u8,
     ) -> Packed {
         Packed([
@@ -204,7 +205,7 @@ impl Packed {
             u64::from_le_bytes(dst_ip[8..16].try_into().unwrap()),
             (src_port as u64)
                 | (dst_port as u64) << 16
-                | (protocol as u64) << 32
+                | (protocol.0 as u64) << 32
                 | (ip_version as u64) << 40,
         ])
     }
@@ -228,7 +229,7 @@ impl Packed {
         k.dst_ip[8..16].copy_from_slice(&w[3].to_le_bytes());
         k.src_port = w[4] as u16;
         k.dst_port = (w[4] >> 16) as u16;
-        k.protocol = (w[4] >> 32) as u8;
+        k.protocol = IpProtocol((w[4] >> 32) as u8);
         k.ip_version = (w[4] >> 40) as u8;
         k
     }
@@ -244,7 +245,7 @@ pub struct SketchKey {
     pub dst_ip: [u8; 16],
     pub src_port: u16,
     pub dst_port: u16,
-    pub protocol: u8,
+    pub protocol: IpProtocol,
     pub ip_version: u8,
 }
 
@@ -265,7 +266,7 @@ impl SketchKey {
             u64::from_le_bytes(self.dst_ip[8..16].try_into().unwrap()),
             (self.src_port as u64)
                 | (self.dst_port as u64) << 16
-                | (self.protocol as u64) << 32
+                | (self.protocol.0 as u64) << 32
                 | (self.ip_version as u64) << 40,
         ])
     }
@@ -287,7 +288,7 @@ impl SketchKey {
         b[16..32].copy_from_slice(&self.dst_ip);
         b[32..34].copy_from_slice(&self.src_port.to_le_bytes());
         b[34..36].copy_from_slice(&self.dst_port.to_le_bytes());
-        b[36] = self.protocol;
+        b[36] = self.protocol.0;
         b[37] = self.ip_version;
         b
     }
@@ -298,7 +299,7 @@ impl SketchKey {
             dst_ip: b[16..32].try_into().unwrap(),
             src_port: u16::from_le_bytes([b[32], b[33]]),
             dst_port: u16::from_le_bytes([b[34], b[35]]),
-            protocol: b[36],
+            protocol: IpProtocol(b[36]),
             ip_version: b[37],
         }
     }
@@ -359,12 +360,11 @@ pub(crate) fn row_index(mult: u64, h: u64, width: u64) -> usize {
 /// count.)
 #[inline]
 pub fn is_probe(m: &PacketMeta, seen: Seen) -> bool {
-    use crate::parse::tcp_flags::{ACK, SYN};
     match m.protocol {
-        ip_proto::TCP => m.tcp_flags & (SYN | ACK) == SYN,
-        ip_proto::UDP => seen.new_flow && seen.c2s,
-        ip_proto::ICMP => seen.new_flow && m.icmp_type == 8,
-        ip_proto::ICMPV6 => seen.new_flow && m.icmp_type == 128,
+        IpProtocol::TCP => m.tcp_flags & (TcpFlags::SYN | TcpFlags::ACK) == TcpFlags::SYN,
+        IpProtocol::UDP => seen.new_flow && seen.c2s,
+        IpProtocol::ICMP => seen.new_flow && m.icmp_type == 8,
+        IpProtocol::ICMPV6 => seen.new_flow && m.icmp_type == 128,
         _ => false,
     }
 }
@@ -372,12 +372,13 @@ pub fn is_probe(m: &PacketMeta, seen: Seen) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::tcp_flags::{ACK, SYN};
+    const SYN: TcpFlags = TcpFlags::SYN;
+    const ACK: TcpFlags = TcpFlags::ACK;
 
     fn meta() -> PacketMeta {
         let mut m = PacketMeta {
             ip_version: 4,
-            protocol: ip_proto::TCP,
+            protocol: IpProtocol::TCP,
             src_port: 40000,
             dst_port: 443,
             wire_len: 100,
@@ -394,11 +395,11 @@ mod tests {
         let src = KeyType::Src.key(&m);
         assert_eq!(src.src_ip, m.src_ip);
         assert_eq!(src.dst_ip, [0; 16]);
-        assert_eq!((src.src_port, src.dst_port, src.protocol), (0, 0, 0));
+        assert_eq!((src.src_port, src.dst_port, src.protocol.0), (0, 0, 0));
         let dport = KeyType::Dport.key(&m);
         assert_eq!(dport.src_ip, [0; 16]);
         assert_eq!(
-            (dport.dst_port, dport.protocol, dport.ip_version),
+            (dport.dst_port, dport.protocol.0, dport.ip_version),
             (443, 6, 0)
         );
         let ft = KeyType::FiveTuple.key(&m);
@@ -441,7 +442,7 @@ mod tests {
                 1 => o.dst_ip[9] ^= 1,
                 2 => o.src_port ^= 1,
                 3 => o.dst_port ^= 1,
-                4 => o.protocol ^= 1,
+                4 => o.protocol.0 ^= 1,
                 _ => o.ip_version ^= 2,
             }
             assert_ne!(o.hash(7), h, "field {change}");
@@ -486,7 +487,7 @@ mod tests {
         assert!(!is_probe(&m, reply));
         m.tcp_flags = ACK;
         assert!(!is_probe(&m, old));
-        m.protocol = ip_proto::UDP;
+        m.protocol = IpProtocol::UDP;
         assert!(is_probe(&m, new));
         assert!(!is_probe(&m, old), "only a UDP flow's first packet");
         assert!(!is_probe(&m, reply));
@@ -496,13 +497,13 @@ mod tests {
             slot: 0,
         };
         assert!(!is_probe(&m, mid_way), "a flow first seen from its server");
-        m.protocol = ip_proto::ICMP;
+        m.protocol = IpProtocol::ICMP;
         m.icmp_type = 8;
         assert!(is_probe(&m, new));
         assert!(!is_probe(&m, old));
         m.icmp_type = 0;
         assert!(!is_probe(&m, reply));
-        m.protocol = ip_proto::ICMPV6;
+        m.protocol = IpProtocol::ICMPV6;
         m.icmp_type = 128;
         assert!(is_probe(&m, new));
     }

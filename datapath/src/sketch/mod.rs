@@ -59,7 +59,8 @@ use std::sync::Arc;
 
 use crate::epoch::{FlowActivity, FlowRecord};
 use crate::flow::Seen;
-use crate::parse::{ip_proto, PacketMeta};
+use crate::parse::{PacketMeta};
+use crate::wire::IpProtocol;
 
 pub use key::{is_probe, KeyType, Packed, SketchKey};
 
@@ -147,12 +148,12 @@ impl ProtoFilter {
     }
 
     #[inline]
-    pub fn matches(self, protocol: u8) -> bool {
+    pub fn matches(self, protocol: IpProtocol) -> bool {
         match self {
             ProtoFilter::Any => true,
-            ProtoFilter::Tcp => protocol == ip_proto::TCP,
-            ProtoFilter::Udp => protocol == ip_proto::UDP,
-            ProtoFilter::Icmp => protocol == ip_proto::ICMP || protocol == ip_proto::ICMPV6,
+            ProtoFilter::Tcp => protocol == IpProtocol::TCP,
+            ProtoFilter::Udp => protocol == IpProtocol::UDP,
+            ProtoFilter::Icmp => protocol.is_icmp(),
         }
     }
 }
@@ -423,7 +424,7 @@ const ELEMENT_SEED: u64 = SEED ^ 0x656c_656d;
 /// One flow's endpoints and the packets and bytes to add (c2s packets,
 /// c2s bytes, s2c packets, s2c bytes), from an activity or flow record.
 struct FlowView {
-    protocol: u8,
+    protocol: IpProtocol,
     ip_version: u8,
     client: ([u8; 16], u16),
     server: ([u8; 16], u16),
@@ -456,7 +457,7 @@ impl FlowView {
     /// id in them).
     #[inline]
     fn full(&self, c2s: bool) -> Packed {
-        let icmp = matches!(self.protocol, ip_proto::ICMP | ip_proto::ICMPV6);
+        let icmp = matches!(self.protocol, IpProtocol::ICMP | IpProtocol::ICMPV6);
         let (c, s) = if icmp {
             ((&self.client.0, 0), (&self.server.0, 0))
         } else {
@@ -744,7 +745,7 @@ impl Sketches {
     /// sketches with probability `packets / 2^s`, scaled up; totals always
     /// count everything.
     #[inline]
-    pub fn add(&mut self, full: &Packed, protocol: u8, c2s: bool, packets: u64, bytes: u64) {
+    pub fn add(&mut self, full: &Packed, protocol: IpProtocol, c2s: bool, packets: u64, bytes: u64) {
         self.add_hashed(full, protocol, c2s, packets, bytes, None);
     }
 
@@ -754,7 +755,7 @@ impl Sketches {
     fn add_hashed(
         &mut self,
         full: &Packed,
-        protocol: u8,
+        protocol: IpProtocol,
         c2s: bool,
         packets: u64,
         bytes: u64,
@@ -807,9 +808,9 @@ impl Sketches {
         let dst = key::hash_addr(&m.dst_ip, m.ip_version, ELEMENT_SEED);
         s.hosts
             .update(&m.src_ip, m.ip_version, hs, key::mix64(hs ^ dst));
-        if m.protocol == ip_proto::TCP || m.protocol == ip_proto::UDP {
+        if m.protocol == IpProtocol::TCP || m.protocol == IpProtocol::UDP {
             let hs = key::hash_addr(&m.src_ip, m.ip_version, SCAN_SEED_PORTS);
-            let port = ((m.protocol as u64) << 16 | m.dst_port as u64) ^ ELEMENT_SEED;
+            let port = ((m.protocol.0 as u64) << 16 | m.dst_port as u64) ^ ELEMENT_SEED;
             s.ports.update(
                 &m.src_ip,
                 m.ip_version,

@@ -3,7 +3,9 @@
 
 use super::state::{ScanKind, FORMAT_VERSION};
 use super::*;
-use crate::parse::tcp_flags::{ACK, SYN};
+use crate::wire::TcpFlags;
+const SYN: TcpFlags = TcpFlags::SYN;
+const ACK: TcpFlags = TcpFlags::ACK;
 use proptest::prelude::*;
 use std::collections::HashMap;
 
@@ -33,7 +35,7 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
         .octets()
 }
 
-fn pkt(proto: u8, src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, len: u32) -> PacketMeta {
+fn pkt(proto: IpProtocol, src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, len: u32) -> PacketMeta {
     PacketMeta {
         wire_len: len,
         cap_len: len,
@@ -48,7 +50,7 @@ fn pkt(proto: u8, src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, len: u32
 }
 
 fn syn(src: [u8; 16], dst: [u8; 16], dport: u16) -> PacketMeta {
-    let mut m = pkt(ip_proto::TCP, src, 40000, dst, dport, 60);
+    let mut m = pkt(IpProtocol::TCP, src, 40000, dst, dport, 60);
     m.tcp_flags = SYN;
     m
 }
@@ -98,14 +100,14 @@ fn counters_follow_their_filters_and_increments() {
     let mut sk = Sketches::new(p.clone());
     let (a, b) = (v4(10, 0, 0, 1), v4(10, 0, 0, 2));
     for _ in 0..5 {
-        sk.update(&pkt(ip_proto::TCP, a, 1000, b, 80, 100), C2S);
+        sk.update(&pkt(IpProtocol::TCP, a, 1000, b, 80, 100), C2S);
     }
     for _ in 0..3 {
-        sk.update(&pkt(ip_proto::TCP, b, 80, a, 1000, 1500), S2C);
+        sk.update(&pkt(IpProtocol::TCP, b, 80, a, 1000, 1500), S2C);
     }
-    sk.update(&pkt(ip_proto::UDP, a, 5353, b, 53, 80), C2S);
-    sk.update(&pkt(ip_proto::UDP, b, 53, a, 5353, 300), S2C);
-    let mut icmp6 = pkt(ip_proto::ICMPV6, a, 0, b, 0, 90);
+    sk.update(&pkt(IpProtocol::UDP, a, 5353, b, 53, 80), C2S);
+    sk.update(&pkt(IpProtocol::UDP, b, 53, a, 5353, 300), S2C);
+    let mut icmp6 = pkt(IpProtocol::ICMPV6, a, 0, b, 0, 90);
     icmp6.ip_version = 6;
     sk.update(&icmp6, C2S);
     let totals: Vec<u64> = sk.counters.iter().map(|c| c.total).collect();
@@ -164,7 +166,7 @@ fn stream() -> impl Strategy<Value = Vec<Pkt>> {
 type Pkt = (u8, u8, u8, u16, u16, bool);
 
 fn meta_of(&(proto, src, dst, port, len, c2s): &Pkt) -> PacketMeta {
-    let proto = [ip_proto::TCP, ip_proto::UDP, ip_proto::ICMP][proto as usize];
+    let proto = [IpProtocol::TCP, IpProtocol::UDP, IpProtocol::ICMP][proto as usize];
     let mut m = pkt(
         proto,
         v4(10, 0, 0, src),
@@ -173,10 +175,10 @@ fn meta_of(&(proto, src, dst, port, len, c2s): &Pkt) -> PacketMeta {
         port,
         len as u32,
     );
-    if proto == ip_proto::TCP {
+    if proto == IpProtocol::TCP {
         m.tcp_flags = if c2s { SYN } else { SYN | ACK };
     }
-    if proto == ip_proto::ICMP {
+    if proto == IpProtocol::ICMP {
         m.icmp_type = 8;
     }
     m
@@ -331,7 +333,7 @@ fn merged_conservative_estimates_never_under_estimate() {
         for i in 0..3000u64 {
             let r = key::mix64(i ^ w << 40);
             let m = pkt(
-                ip_proto::UDP,
+                IpProtocol::UDP,
                 v4(10, 0, (r % 3) as u8, (r >> 8) as u8 % 50),
                 (r >> 16) as u16 % 4,
                 v4(10, 1, 0, (r >> 24) as u8 % 70),
@@ -450,10 +452,10 @@ fn scans_are_found_across_workers_and_normal_traffic_is_not() {
             let server = v4(93, 184, 0, s + (c % 7) as u8);
             let w = &mut workers[(c as usize + s as usize) % 2];
             w.update(&syn(client, server, 443), C2S);
-            let mut synack = pkt(ip_proto::TCP, server, 443, client, 40000, 60);
+            let mut synack = pkt(IpProtocol::TCP, server, 443, client, 40000, 60);
             synack.tcp_flags = SYN | ACK;
             w.update(&synack, S2C);
-            let mut data = pkt(ip_proto::TCP, server, 443, client, 40000, 1500);
+            let mut data = pkt(IpProtocol::TCP, server, 443, client, 40000, 1500);
             data.tcp_flags = ACK;
             w.update(&data, S2C);
         }
@@ -462,11 +464,11 @@ fn scans_are_found_across_workers_and_normal_traffic_is_not() {
     for c in 0..300u32 {
         let client = v4(172, 17, (c >> 8) as u8, c as u8);
         workers[c as usize % 2].update(
-            &pkt(ip_proto::UDP, client, 30000 + c as u16, dns, 53, 80),
+            &pkt(IpProtocol::UDP, client, 30000 + c as u16, dns, 53, 80),
             C2S,
         );
         workers[c as usize % 2].update(
-            &pkt(ip_proto::UDP, dns, 53, client, 30000 + c as u16, 200),
+            &pkt(IpProtocol::UDP, dns, 53, client, 30000 + c as u16, 200),
             S2C,
         );
     }
@@ -506,7 +508,7 @@ fn windows_wait_for_every_worker_and_merge_epochs() {
     let traffic = |n: u64| {
         let mut sk = Sketches::new(p.clone());
         for _ in 0..n {
-            sk.update(&pkt(ip_proto::TCP, a, 1, a, 80, 100), C2S);
+            sk.update(&pkt(IpProtocol::TCP, a, 1, a, 80, 100), C2S);
         }
         sk
     };
@@ -627,7 +629,7 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
     let mut exact: [HashMap<SketchKey, u64>; 2] = [HashMap::new(), HashMap::new()];
     for &(k, len) in &packets {
         let m = pkt(
-            ip_proto::TCP,
+            IpProtocol::TCP,
             v4(10, 9, (k >> 8) as u8, k as u8),
             1,
             v4(1, 1, 1, 1),
@@ -647,7 +649,7 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
         for &i in &order {
             let (k, len) = packets[i];
             let m = pkt(
-                ip_proto::TCP,
+                IpProtocol::TCP,
                 v4(10, 9, (k >> 8) as u8, k as u8),
                 1,
                 v4(1, 1, 1, 1),
@@ -662,7 +664,7 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
             assert_eq!(c.total, exact[j].values().sum::<u64>(), "totals stay exact");
             assert_eq!(c.max_shift, 3);
             let heaviest = KeyType::Src.key(&pkt(
-                ip_proto::TCP,
+                IpProtocol::TCP,
                 v4(10, 9, 0, 0),
                 1,
                 v4(1, 1, 1, 1),
@@ -689,7 +691,7 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
     );
     let heaviest_pk = 2000.0;
     let heaviest_by: f64 = exact[1][&KeyType::Src.key(&pkt(
-        ip_proto::TCP,
+        IpProtocol::TCP,
         v4(10, 9, 0, 0),
         1,
         v4(1, 1, 1, 1),
@@ -712,14 +714,14 @@ fn sampled_estimates_are_unbiased_and_within_their_bound() {
 /// from the server back to the client; ICMP packets carry no ports.
 fn flow_packet(t: &Pkt) -> PacketMeta {
     let mut m = meta_of(t);
-    if m.protocol == ip_proto::ICMP {
+    if m.protocol == IpProtocol::ICMP {
         (m.src_port, m.dst_port) = (0, 0);
         m.icmp_echo_id = 7;
     }
     if !t.5 {
         std::mem::swap(&mut m.src_ip, &mut m.dst_ip);
         std::mem::swap(&mut m.src_port, &mut m.dst_port);
-        if m.protocol == ip_proto::ICMP {
+        if m.protocol == IpProtocol::ICMP {
             m.icmp_type = 0;
         }
     }

@@ -1,14 +1,14 @@
 //! Ethernet II header.
 
-use super::{array, be_u16, Error, Result};
+use super::{array, be_u16, EtherType, Error, Result};
 
 mod field {
     use crate::wire::{Field, Rest};
 
-    pub const DESTINATION: Field = 0..6;
-    pub const SOURCE: Field = 6..12;
-    pub const ETHERTYPE: Field = 12..14;
-    pub const PAYLOAD: Rest = 14..;
+    pub(super) const DESTINATION: Field = 0..6;
+    pub(super) const SOURCE: Field = 6..12;
+    pub(super) const ETHERTYPE: Field = 12..14;
+    pub(super) const PAYLOAD: Rest = 14..;
 }
 
 /// Length of an Ethernet II header (no FCS: captures do not include it).
@@ -63,8 +63,8 @@ impl<T: AsRef<[u8]>> Frame<T> {
 
     /// The EtherType (values below 0x0600 are 802.3 lengths).
     #[inline]
-    pub fn ethertype(&self) -> u16 {
-        be_u16(&self.buffer.as_ref()[field::ETHERTYPE])
+    pub fn ethertype(&self) -> EtherType {
+        EtherType(be_u16(&self.buffer.as_ref()[field::ETHERTYPE]))
     }
 
     /// Everything after the header.
@@ -74,10 +74,70 @@ impl<T: AsRef<[u8]>> Frame<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Frame<T> {
+    /// Sets the destination address.
+    #[inline]
+    pub fn set_dst_addr(&mut self, a: [u8; 6]) {
+        self.buffer.as_mut()[field::DESTINATION].copy_from_slice(&a);
+    }
+
+    /// Sets the source address.
+    #[inline]
+    pub fn set_src_addr(&mut self, a: [u8; 6]) {
+        self.buffer.as_mut()[field::SOURCE].copy_from_slice(&a);
+    }
+
+    /// Sets the EtherType.
+    #[inline]
+    pub fn set_ethertype(&mut self, t: EtherType) {
+        self.buffer.as_mut()[field::ETHERTYPE].copy_from_slice(&t.0.to_be_bytes());
+    }
+
+    /// Everything after the header, to write.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        &mut self.buffer.as_mut()[field::PAYLOAD]
+    }
+}
+
+/// The fields of an Ethernet II header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// Source MAC address.
+    pub src_addr: [u8; 6],
+    /// Destination MAC address.
+    pub dst_addr: [u8; 6],
+    /// What the payload is.
+    pub ethertype: EtherType,
+}
+
+impl Repr {
+    /// Reads the header of a checked frame.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(frame: &Frame<&T>) -> Result<Repr> {
+        frame.check_len()?;
+        Ok(Repr {
+            src_addr: frame.src_addr(),
+            dst_addr: frame.dst_addr(),
+            ethertype: frame.ethertype(),
+        })
+    }
+
+    /// Bytes of the header.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// Writes the header into the first [`Repr::buffer_len`] bytes of `frame`.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, frame: &mut Frame<&mut T>) {
+        frame.set_dst_addr(self.dst_addr);
+        frame.set_src_addr(self.src_addr);
+        frame.set_ethertype(self.ethertype);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ethertype;
 
     static FRAME: [u8; 18] = [
         0x00, 0x11, 0x22, 0x33, 0x44, 0x55, // dst
@@ -91,7 +151,7 @@ mod tests {
         let f = Frame::new_checked(&FRAME[..]).unwrap();
         assert_eq!(f.dst_addr(), [0x00, 0x11, 0x22, 0x33, 0x44, 0x55]);
         assert_eq!(f.src_addr(), [0x66, 0x77, 0x88, 0x99, 0xaa, 0xbb]);
-        assert_eq!(f.ethertype(), ethertype::IPV4);
+        assert_eq!(f.ethertype(), EtherType::IPV4);
         assert_eq!(f.payload(), &[0xde, 0xad, 0xbe, 0xef]);
         assert_eq!(f.into_inner().len(), 18);
     }
@@ -100,6 +160,24 @@ mod tests {
     fn header_only_has_empty_payload() {
         let f = Frame::new_checked(&FRAME[..14]).unwrap();
         assert!(f.payload().is_empty());
+    }
+
+    #[test]
+    fn repr_round_trip() {
+        let f = Frame::new_checked(&FRAME[..]).unwrap();
+        let r = Repr::parse(&f).unwrap();
+        assert_eq!(r.ethertype, EtherType::IPV4);
+        let mut buf = [0u8; 18];
+        r.emit(&mut Frame::new_unchecked(&mut buf[..]));
+        Frame::new_unchecked(&mut buf[..])
+            .payload_mut()
+            .copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+        assert_eq!(buf, FRAME);
+        assert_eq!(r.buffer_len(), 14);
+        assert_eq!(
+            Repr::parse(&Frame::new_unchecked(&FRAME[..13])),
+            Err(Error::Truncated)
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! enhanced GRE of RFC 2637 with its acknowledgment number), and the ERSPAN
 //! type II/III headers that Cisco-style remote mirroring puts inside GRE.
 
-use super::{be_u16, be_u32, Error, Result};
+use super::{be_u16, be_u32, Error, EtherType, Result};
 
 /// GRE flag bits (first byte) and version bits (second byte).
 pub mod flags {
@@ -18,11 +18,11 @@ pub mod flags {
 mod field {
     use crate::wire::Field;
 
-    pub const FLAGS: usize = 0;
-    pub const VERSION: usize = 1;
-    pub const PROTOCOL: Field = 2..4;
+    pub(super) const FLAGS: usize = 0;
+    pub(super) const VERSION: usize = 1;
+    pub(super) const PROTOCOL: Field = 2..4;
     /// Start of the optional fields.
-    pub const OPTIONAL: usize = 4;
+    pub(super) const OPTIONAL: usize = 4;
 }
 
 /// Length of the GRE header without optional fields.
@@ -106,8 +106,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
 
     /// The payload's protocol type, an EtherType.
     #[inline]
-    pub fn protocol(&self) -> u16 {
-        be_u16(&self.buffer.as_ref()[field::PROTOCOL])
+    pub fn protocol(&self) -> EtherType {
+        EtherType(be_u16(&self.buffer.as_ref()[field::PROTOCOL]))
     }
 
     /// Header length including the optional checksum, key, sequence and
@@ -160,11 +160,11 @@ mod erspan_field {
     use crate::wire::Field;
 
     /// Version (4 bits), VLAN (12 bits).
-    pub const VER_VLAN: Field = 0..2;
+    pub(super) const VER_VLAN: Field = 0..2;
     /// COS (3), BSO/En (2), T (1), session id (10).
-    pub const SESSION: Field = 2..4;
+    pub(super) const SESSION: Field = 2..4;
     /// Type III: the byte holding the O (optional sub-header) bit.
-    pub const FLAGS3: usize = 11;
+    pub(super) const FLAGS3: usize = 11;
 }
 
 /// ERSPAN type II header length.
@@ -257,14 +257,13 @@ impl<T: AsRef<[u8]>> ErspanHeader<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ethertype;
 
     #[test]
     fn plain() {
         let b = [0x00, 0x00, 0x08, 0x00, 0x45];
         let g = Packet::new_checked(&b[..]).unwrap();
         assert_eq!(g.version(), 0);
-        assert_eq!(g.protocol(), ethertype::IPV4);
+        assert_eq!(g.protocol(), EtherType::IPV4);
         assert_eq!(g.header_len(), 4);
         assert_eq!((g.key(), g.seq(), g.ack()), (None, None, None));
         assert!(!g.checksum_present());
@@ -286,7 +285,7 @@ mod tests {
         assert_eq!(g.key(), Some(42));
         assert_eq!(g.seq(), Some(256));
         assert_eq!(g.ack(), None);
-        assert_eq!(g.protocol(), ethertype::IPV6);
+        assert_eq!(g.protocol(), EtherType::IPV6);
         assert_eq!(g.payload(), &[0x60]);
         for n in 0..16 {
             assert_eq!(Packet::new_checked(&b[..n]), Err(Error::Truncated), "{n}");
@@ -310,7 +309,7 @@ mod tests {
         assert_eq!(g.key(), Some(0x014a_9850));
         assert_eq!(g.seq(), Some(0x6a));
         assert_eq!(g.ack(), Some(0x8c));
-        assert_eq!(g.protocol(), ethertype::PPP);
+        assert_eq!(g.protocol(), EtherType::PPP);
         assert_eq!(g.payload(), &[0xff, 0x03, 0x00, 0x21]);
     }
 

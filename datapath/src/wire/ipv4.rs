@@ -6,21 +6,21 @@
 //! [`Packet::payload`] account for both, while [`Packet::payload_len`] is the
 //! length according to the header.
 
-use super::{array, be_u16, Error, Result};
+use super::{array, be_u16, checksum, Error, IpPair, IpProtocol, Result};
 
 mod field {
     use crate::wire::Field;
 
-    pub const VER_IHL: usize = 0;
-    pub const DSCP_ECN: usize = 1;
-    pub const LENGTH: Field = 2..4;
-    pub const IDENT: Field = 4..6;
-    pub const FLG_OFF: Field = 6..8;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: Field = 10..12;
-    pub const SRC_ADDR: Field = 12..16;
-    pub const DST_ADDR: Field = 16..20;
+    pub(super) const VER_IHL: usize = 0;
+    pub(super) const DSCP_ECN: usize = 1;
+    pub(super) const LENGTH: Field = 2..4;
+    pub(super) const IDENT: Field = 4..6;
+    pub(super) const FLG_OFF: Field = 6..8;
+    pub(super) const TTL: usize = 8;
+    pub(super) const PROTOCOL: usize = 9;
+    pub(super) const CHECKSUM: Field = 10..12;
+    pub(super) const SRC_ADDR: Field = 12..16;
+    pub(super) const DST_ADDR: Field = 16..20;
 }
 
 /// Length of an IPv4 header without options.
@@ -143,8 +143,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     #[inline]
-    pub fn protocol(&self) -> u8 {
-        self.buffer.as_ref()[field::PROTOCOL]
+    pub fn protocol(&self) -> IpProtocol {
+        IpProtocol(self.buffer.as_ref()[field::PROTOCOL])
     }
 
     #[inline]
@@ -197,6 +197,167 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets version 4 and the header length (20..=60, a multiple of 4).
+    #[inline]
+    pub fn set_version_and_header_len(&mut self, header_len: usize) {
+        debug_assert!(header_len.is_multiple_of(4) && (20..=60).contains(&header_len));
+        self.buffer.as_mut()[field::VER_IHL] = 0x40 | (header_len / 4) as u8;
+    }
+
+    /// Sets DSCP and ECN (the former type of service byte).
+    #[inline]
+    pub fn set_dscp_ecn(&mut self, v: u8) {
+        self.buffer.as_mut()[field::DSCP_ECN] = v;
+    }
+
+    /// Sets the total length.
+    #[inline]
+    pub fn set_total_len(&mut self, v: u16) {
+        self.buffer.as_mut()[field::LENGTH].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the identification.
+    #[inline]
+    pub fn set_ident(&mut self, v: u16) {
+        self.buffer.as_mut()[field::IDENT].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the flags and fragment offset: DF as given, no fragment.
+    #[inline]
+    pub fn set_unfragmented(&mut self, dont_frag: bool) {
+        let v: u16 = if dont_frag { 0x4000 } else { 0 };
+        self.buffer.as_mut()[field::FLG_OFF].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the time to live.
+    #[inline]
+    pub fn set_ttl(&mut self, v: u8) {
+        self.buffer.as_mut()[field::TTL] = v;
+    }
+
+    /// Sets the protocol.
+    #[inline]
+    pub fn set_protocol(&mut self, v: IpProtocol) {
+        self.buffer.as_mut()[field::PROTOCOL] = v.0;
+    }
+
+    /// Sets the source address.
+    #[inline]
+    pub fn set_src_addr(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&a);
+    }
+
+    /// Sets the destination address.
+    #[inline]
+    pub fn set_dst_addr(&mut self, a: [u8; 4]) {
+        self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&a);
+    }
+
+    /// Computes the header checksum and stores it.
+    #[inline]
+    pub fn fill_checksum(&mut self) {
+        let hl = self.header_len();
+        let d = self.buffer.as_mut();
+        d[field::CHECKSUM].fill(0);
+        let c = checksum(&d[..hl]);
+        d[field::CHECKSUM].copy_from_slice(&c.to_be_bytes());
+    }
+
+    /// The payload (after the header, up to the total length), to write.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let (hl, len) = (self.header_len(), self.captured_len());
+        &mut self.buffer.as_mut()[hl..len]
+    }
+}
+
+impl<T: AsRef<[u8]>> Packet<T> {
+    /// True if the header checksum verifies.
+    #[inline]
+    pub fn verify_checksum(&self) -> bool {
+        checksum(&self.buffer.as_ref()[..self.header_len()]) == 0
+    }
+}
+
+/// The fields of an IPv4 header as the generator and the probes write it:
+/// no options, not fragmented, DSCP and ECN zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// Source address.
+    pub src_addr: [u8; 4],
+    /// Destination address.
+    pub dst_addr: [u8; 4],
+    /// What the payload is.
+    pub protocol: IpProtocol,
+    /// Bytes after the header.
+    pub payload_len: usize,
+    /// Time to live.
+    pub ttl: u8,
+    /// Identification.
+    pub ident: u16,
+    /// The don't-fragment flag.
+    pub dont_frag: bool,
+}
+
+impl Repr {
+    /// Reads a checked packet: `Checksum` if the header checksum does not
+    /// verify, `Malformed` for a fragment, options or a zero total length,
+    /// `Truncated` if the buffer ends before the total length.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Repr> {
+        packet.check_len()?;
+        if packet.is_fragment() || packet.header_len() != HEADER_LEN || packet.total_len() == 0 {
+            return Err(Error::Malformed);
+        }
+        if packet.buffer.as_ref().len() < packet.total_len() as usize {
+            return Err(Error::Truncated);
+        }
+        if !packet.verify_checksum() {
+            return Err(Error::Checksum);
+        }
+        Ok(Repr {
+            src_addr: packet.src_addr(),
+            dst_addr: packet.dst_addr(),
+            protocol: packet.protocol(),
+            payload_len: packet.payload_len(),
+            ttl: packet.ttl(),
+            ident: packet.ident(),
+            dont_frag: packet.dont_frag(),
+        })
+    }
+
+    /// Bytes of the header.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// The addresses, for the transport checksum.
+    pub fn ip_pair(&self) -> IpPair {
+        IpPair::V4 {
+            src: self.src_addr,
+            dst: self.dst_addr,
+        }
+    }
+
+    /// Writes the header, checksum included, into the first
+    /// [`Repr::buffer_len`] bytes of `packet`. The payload must fit a total
+    /// length of 65,535 bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
+        let total = HEADER_LEN + self.payload_len;
+        debug_assert!(total <= 0xffff, "IPv4 packet too long");
+        packet.set_version_and_header_len(HEADER_LEN);
+        packet.set_dscp_ecn(0);
+        packet.set_total_len(total as u16);
+        packet.set_ident(self.ident);
+        packet.set_unfragmented(self.dont_frag);
+        packet.set_ttl(self.ttl);
+        packet.set_protocol(self.protocol);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+        packet.fill_checksum();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,7 +389,7 @@ mod tests {
         assert!(!p.is_fragment());
         assert_eq!(p.frag_offset(), 0);
         assert_eq!(p.ttl(), 64);
-        assert_eq!(p.protocol(), 17);
+        assert_eq!(p.protocol(), IpProtocol::UDP);
         assert_eq!(p.checksum(), 0xabcd);
         assert_eq!(p.src_addr(), [192, 168, 1, 2]);
         assert_eq!(p.dst_addr(), [10, 0, 0, 1]);
@@ -236,6 +397,59 @@ mod tests {
         assert_eq!(p.captured_len(), 28);
         assert_eq!(p.payload_len(), 4);
         assert_eq!(p.payload(), &[0xaa, 0xbb, 0xcc, 0xdd]);
+    }
+
+    /// The classic example header (UDP, DF, TTL 64, total length 0x73)
+    /// with its checksum 0xb861.
+    static EXAMPLE: [u8; 20] = [
+        0x45, 0x00, 0x00, 0x73, 0x00, 0x00, 0x40, 0x00, 0x40, 0x11, 0xb8, 0x61, 0xc0, 0xa8, 0x00,
+        0x01, 0xc0, 0xa8, 0x00, 0xc7,
+    ];
+
+    fn example_repr() -> Repr {
+        Repr {
+            src_addr: [192, 168, 0, 1],
+            dst_addr: [192, 168, 0, 199],
+            protocol: IpProtocol::UDP,
+            payload_len: 0x73 - 20,
+            ttl: 64,
+            ident: 0,
+            dont_frag: true,
+        }
+    }
+
+    #[test]
+    fn repr_emit_known_bytes() {
+        let mut buf = [0u8; 0x73];
+        example_repr().emit(&mut Packet::new_unchecked(&mut buf[..]));
+        assert_eq!(&buf[..20], &EXAMPLE[..]);
+        assert_eq!(example_repr().buffer_len(), 20);
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert!(p.verify_checksum());
+        assert_eq!(Repr::parse(&p), Ok(example_repr()));
+    }
+
+    #[test]
+    fn repr_rejects_bad_input() {
+        let mut buf = vec![0u8; 0x73];
+        example_repr().emit(&mut Packet::new_unchecked(&mut buf[..]));
+        let parse = |b: &[u8]| Repr::parse(&Packet::new_unchecked(b));
+        // A flipped bit breaks the checksum.
+        let mut bad = buf.clone();
+        bad[8] ^= 1;
+        assert_eq!(parse(&bad), Err(Error::Checksum));
+        // Shorter than the total length; shorter than the header.
+        assert_eq!(parse(&buf[..0x72]), Err(Error::Truncated));
+        assert_eq!(parse(&buf[..19]), Err(Error::Truncated));
+        // A fragment, and options, are not what a Repr describes.
+        let mut frag = buf.clone();
+        frag[6] |= 0x20;
+        assert_eq!(parse(&frag), Err(Error::Malformed));
+        assert_eq!(parse(&PACKET[..]), Err(Error::Malformed));
+        // Version 6 in the version field.
+        let mut v6 = buf.clone();
+        v6[0] = 0x65;
+        assert_eq!(parse(&v6), Err(Error::Malformed));
     }
 
     #[test]

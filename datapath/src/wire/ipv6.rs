@@ -3,17 +3,17 @@
 //! authentication (51) through [`ExtHeader`], fragment (44) through
 //! [`FragHeader`].
 
-use super::{array, be_u16, be_u32, Error, Result};
+use super::{array, be_u16, be_u32, Error, IpPair, IpProtocol, Result};
 
 mod field {
     use crate::wire::Field;
 
-    pub const VER_TC_FLOW: Field = 0..4;
-    pub const LENGTH: Field = 4..6;
-    pub const NXT_HDR: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC_ADDR: Field = 8..24;
-    pub const DST_ADDR: Field = 24..40;
+    pub(super) const VER_TC_FLOW: Field = 0..4;
+    pub(super) const LENGTH: Field = 4..6;
+    pub(super) const NXT_HDR: usize = 6;
+    pub(super) const HOP_LIMIT: usize = 7;
+    pub(super) const SRC_ADDR: Field = 8..24;
+    pub(super) const DST_ADDR: Field = 24..40;
 }
 
 /// Length of the fixed IPv6 header.
@@ -85,8 +85,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 
     #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[field::NXT_HDR]
+    pub fn next_header(&self) -> IpProtocol {
+        IpProtocol(self.buffer.as_ref()[field::NXT_HDR])
     }
 
     #[inline]
@@ -123,15 +123,130 @@ impl<T: AsRef<[u8]>> Packet<T> {
     }
 }
 
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets version 6, the traffic class and the flow label (20 bits).
+    #[inline]
+    pub fn set_version_class_label(&mut self, traffic_class: u8, flow_label: u32) {
+        let w = 6u32 << 28 | u32::from(traffic_class) << 20 | (flow_label & 0x000f_ffff);
+        self.buffer.as_mut()[field::VER_TC_FLOW].copy_from_slice(&w.to_be_bytes());
+    }
+
+    /// Sets the payload length.
+    #[inline]
+    pub fn set_payload_len(&mut self, v: u16) {
+        self.buffer.as_mut()[field::LENGTH].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the next header.
+    #[inline]
+    pub fn set_next_header(&mut self, v: IpProtocol) {
+        self.buffer.as_mut()[field::NXT_HDR] = v.0;
+    }
+
+    /// Sets the hop limit.
+    #[inline]
+    pub fn set_hop_limit(&mut self, v: u8) {
+        self.buffer.as_mut()[field::HOP_LIMIT] = v;
+    }
+
+    /// Sets the source address.
+    #[inline]
+    pub fn set_src_addr(&mut self, a: [u8; 16]) {
+        self.buffer.as_mut()[field::SRC_ADDR].copy_from_slice(&a);
+    }
+
+    /// Sets the destination address.
+    #[inline]
+    pub fn set_dst_addr(&mut self, a: [u8; 16]) {
+        self.buffer.as_mut()[field::DST_ADDR].copy_from_slice(&a);
+    }
+
+    /// The payload (after the fixed header, up to the payload length), to
+    /// write.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let len = self.captured_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..len]
+    }
+}
+
+/// The fields of an IPv6 fixed header without extension headers, as the
+/// generator and the probes write it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Repr {
+    /// Source address.
+    pub src_addr: [u8; 16],
+    /// Destination address.
+    pub dst_addr: [u8; 16],
+    /// What the payload is.
+    pub next_header: IpProtocol,
+    /// Bytes after the fixed header.
+    pub payload_len: usize,
+    /// Hop limit.
+    pub hop_limit: u8,
+    /// Traffic class.
+    pub traffic_class: u8,
+    /// Flow label (20 bits).
+    pub flow_label: u32,
+}
+
+impl Repr {
+    /// Reads a checked packet: `Malformed` for a zero payload length (a
+    /// jumbogram), `Truncated` if the buffer ends before the payload does.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&T>) -> Result<Repr> {
+        packet.check_len()?;
+        if packet.payload_len() == 0 && packet.buffer.as_ref().len() > HEADER_LEN {
+            return Err(Error::Malformed);
+        }
+        if packet.buffer.as_ref().len() < HEADER_LEN + packet.payload_len() as usize {
+            return Err(Error::Truncated);
+        }
+        Ok(Repr {
+            src_addr: packet.src_addr(),
+            dst_addr: packet.dst_addr(),
+            next_header: packet.next_header(),
+            payload_len: packet.payload_len() as usize,
+            hop_limit: packet.hop_limit(),
+            traffic_class: packet.traffic_class(),
+            flow_label: packet.flow_label(),
+        })
+    }
+
+    /// Bytes of the header.
+    pub const fn buffer_len(&self) -> usize {
+        HEADER_LEN
+    }
+
+    /// The addresses, for the transport checksum.
+    pub fn ip_pair(&self) -> IpPair {
+        IpPair::V6 {
+            src: self.src_addr,
+            dst: self.dst_addr,
+        }
+    }
+
+    /// Writes the header into the first [`Repr::buffer_len`] bytes of
+    /// `packet`. The payload must fit 65,535 bytes.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(&self, packet: &mut Packet<&mut T>) {
+        debug_assert!(self.payload_len <= 0xffff, "IPv6 payload too long");
+        packet.set_version_class_label(self.traffic_class, self.flow_label);
+        packet.set_payload_len(self.payload_len as u16);
+        packet.set_next_header(self.next_header);
+        packet.set_hop_limit(self.hop_limit);
+        packet.set_src_addr(self.src_addr);
+        packet.set_dst_addr(self.dst_addr);
+    }
+}
+
 mod ext_field {
     use crate::wire::Field;
 
-    pub const NXT_HDR: usize = 0;
-    pub const LENGTH: usize = 1;
+    pub(super) const NXT_HDR: usize = 0;
+    pub(super) const LENGTH: usize = 1;
     /// Minimum extension header: next header, length, 6 more bytes.
-    pub const MIN: Field = 0..8;
+    pub(super) const MIN: Field = 0..8;
     /// Authentication header: the smallest is 12 bytes, (len + 2) * 4.
-    pub const AH_MIN: Field = 0..12;
+    pub(super) const AH_MIN: Field = 0..12;
 }
 
 /// A read-only view of a generic IPv6 extension header: next header, a
@@ -193,8 +308,8 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
     }
 
     #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[ext_field::NXT_HDR]
+    pub fn next_header(&self) -> IpProtocol {
+        IpProtocol(self.buffer.as_ref()[ext_field::NXT_HDR])
     }
 
     /// Length of the whole header in bytes.
@@ -218,12 +333,12 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
 mod frag_field {
     use crate::wire::{Field, Rest};
 
-    pub const NXT_HDR: usize = 0;
-    pub const RESERVED: usize = 1;
+    pub(super) const NXT_HDR: usize = 0;
+    pub(super) const RESERVED: usize = 1;
     /// Offset (13 bits, 8-byte units), 2 reserved bits, M flag.
-    pub const OFF_M: Field = 2..4;
-    pub const IDENT: Field = 4..8;
-    pub const PAYLOAD: Rest = 8..;
+    pub(super) const OFF_M: Field = 2..4;
+    pub(super) const IDENT: Field = 4..8;
+    pub(super) const PAYLOAD: Rest = 8..;
 }
 
 /// Length of the fragment header.
@@ -266,8 +381,8 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
     }
 
     #[inline]
-    pub fn next_header(&self) -> u8 {
-        self.buffer.as_ref()[frag_field::NXT_HDR]
+    pub fn next_header(&self) -> IpProtocol {
+        IpProtocol(self.buffer.as_ref()[frag_field::NXT_HDR])
     }
 
     #[inline]
@@ -312,13 +427,39 @@ mod tests {
     ];
 
     #[test]
+    fn repr_round_trip_and_rejects() {
+        let r = Repr::parse(&Packet::new_checked(&PACKET[..]).unwrap()).unwrap();
+        assert_eq!(
+            (r.traffic_class, r.flow_label, r.payload_len, r.hop_limit),
+            (0xb8, 0x12345, 8, 64)
+        );
+        assert_eq!(r.next_header, IpProtocol::UDP);
+        let mut buf = [0u8; 48];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..]));
+        Packet::new_unchecked(&mut buf[..])
+            .payload_mut()
+            .copy_from_slice(&[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(&buf[..], &PACKET[..48]);
+        assert_eq!(r.buffer_len(), 40);
+        let parse = |b: &[u8]| Repr::parse(&Packet::new_unchecked(b));
+        assert_eq!(parse(&PACKET[..47]), Err(Error::Truncated));
+        assert_eq!(parse(&PACKET[..39]), Err(Error::Truncated));
+        let mut v4 = PACKET;
+        v4[0] = 0x4b;
+        assert_eq!(parse(&v4), Err(Error::Malformed));
+        let mut jumbo = PACKET;
+        jumbo[4..6].fill(0);
+        assert_eq!(parse(&jumbo), Err(Error::Malformed));
+    }
+
+    #[test]
     fn deconstruct() {
         let p = Packet::new_checked(&PACKET[..]).unwrap();
         assert_eq!(p.version(), 6);
         assert_eq!(p.traffic_class(), 0xb8);
         assert_eq!(p.flow_label(), 0x12345);
         assert_eq!(p.payload_len(), 8);
-        assert_eq!(p.next_header(), 17);
+        assert_eq!(p.next_header(), IpProtocol::UDP);
         assert_eq!(p.hop_limit(), 64);
         assert_eq!(p.src_addr()[..4], [0x20, 0x01, 0x0d, 0xb8]);
         assert_eq!(p.src_addr()[15], 1);
@@ -357,7 +498,7 @@ mod tests {
         b[1] = 1;
         b[16] = 0xee;
         let h = ExtHeader::new_checked(&b[..]).unwrap();
-        assert_eq!(h.next_header(), 6);
+        assert_eq!(h.next_header(), IpProtocol::TCP);
         assert_eq!(h.header_len(), 16);
         assert_eq!(h.payload(), &[0xee]);
         assert_eq!(ExtHeader::new_checked(&b[..15]), Err(Error::Truncated));
@@ -372,7 +513,7 @@ mod tests {
         b[0] = 17;
         b[1] = 4;
         let h = ExtHeader::new_checked_ah(&b[..]).unwrap();
-        assert_eq!(h.next_header(), 17);
+        assert_eq!(h.next_header(), IpProtocol::UDP);
         assert_eq!(h.header_len(), 24);
         assert!(h.payload().is_empty());
         assert_eq!(ExtHeader::new_checked_ah(&b[..23]), Err(Error::Truncated));
@@ -386,7 +527,7 @@ mod tests {
         // Next header UDP, offset 1480 bytes (185 units), M set, ident.
         let b = [17, 0, 0x05, 0xc9, 0xde, 0xad, 0xbe, 0xef, 0xaa];
         let h = FragHeader::new_checked(&b[..]).unwrap();
-        assert_eq!(h.next_header(), 17);
+        assert_eq!(h.next_header(), IpProtocol::UDP);
         assert_eq!(h.reserved(), 0);
         assert_eq!(h.frag_offset(), 1480);
         assert!(h.more_frags());

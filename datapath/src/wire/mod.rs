@@ -46,6 +46,9 @@ pub mod tcp;
 pub mod udp;
 pub mod vlan;
 
+#[cfg(test)]
+mod repr_props;
+
 pub use ethernet::Frame as EthernetFrame;
 pub use gre::{ErspanHeader, Packet as GrePacket};
 pub use icmp::Packet as IcmpPacket;
@@ -54,7 +57,10 @@ pub use ipv6::{ExtHeader as Ipv6ExtHeader, FragHeader as Ipv6FragHeader, Packet 
 pub use mpls::Label as MplsLabel;
 pub use null::Header as NullHeader;
 pub use pppoe::{PppHeader, Session as PppoeSession};
-pub use proto::{checksum, IpProtocol};
+pub use proto::{
+    checksum, checksum_add, checksum_finish, pseudo_header_sum, EtherType, IpPair, IpProtocol,
+    TcpFlags,
+};
 pub use sll::{Header as SllHeader, Header2 as Sll2Header};
 pub use tcp::{Packet as TcpPacket, SynOptions as TcpSynOptions};
 pub use udp::Packet as UdpPacket;
@@ -73,6 +79,8 @@ pub enum Error {
     Truncated,
     /// A header field is invalid (wrong version, length below the minimum).
     Malformed,
+    /// A checksum does not verify (only `Repr::parse` checks checksums).
+    Checksum,
 }
 
 impl core::fmt::Display for Error {
@@ -80,6 +88,7 @@ impl core::fmt::Display for Error {
         f.write_str(match self {
             Error::Truncated => "buffer ends inside the header",
             Error::Malformed => "invalid header field",
+            Error::Checksum => "checksum does not verify",
         })
     }
 }
@@ -88,50 +97,6 @@ impl std::error::Error for Error {}
 
 /// Result of a view constructor.
 pub type Result<T> = core::result::Result<T, Error>;
-
-/// EtherType values (also GRE protocol types, SLL protocol values).
-pub mod ethertype {
-    pub const IPV4: u16 = 0x0800;
-    pub const ARP: u16 = 0x0806;
-    /// Transparent Ethernet bridging (an Ethernet frame inside GRE).
-    pub const TEB: u16 = 0x6558;
-    /// ERSPAN type III (inside GRE).
-    pub const ERSPAN_III: u16 = 0x22eb;
-    /// 802.1Q customer VLAN tag.
-    pub const VLAN: u16 = 0x8100;
-    pub const IPV6: u16 = 0x86dd;
-    /// PPP (inside PPTP's enhanced GRE).
-    pub const PPP: u16 = 0x880b;
-    pub const MPLS_UNICAST: u16 = 0x8847;
-    pub const MPLS_MULTICAST: u16 = 0x8848;
-    pub const PPPOE_DISCOVERY: u16 = 0x8863;
-    pub const PPPOE_SESSION: u16 = 0x8864;
-    /// 802.1ad service VLAN tag (QinQ outer tag).
-    pub const QINQ: u16 = 0x88a8;
-    /// ERSPAN type I/II (inside GRE).
-    pub const ERSPAN_II: u16 = 0x88be;
-    pub const LLDP: u16 = 0x88cc;
-    /// Pre-standard QinQ outer tag.
-    pub const QINQ_OLD: u16 = 0x9100;
-}
-
-/// IP protocol numbers and IPv6 extension header types.
-pub mod ip_protocol {
-    pub const HOP_BY_HOP: u8 = 0;
-    pub const ICMP: u8 = 1;
-    pub const IPIP: u8 = 4;
-    pub const TCP: u8 = 6;
-    pub const UDP: u8 = 17;
-    pub const IPV6: u8 = 41;
-    pub const IPV6_ROUTING: u8 = 43;
-    pub const IPV6_FRAGMENT: u8 = 44;
-    pub const GRE: u8 = 47;
-    pub const ESP: u8 = 50;
-    pub const AH: u8 = 51;
-    pub const ICMPV6: u8 = 58;
-    pub const IPV6_NO_NEXT: u8 = 59;
-    pub const IPV6_DEST_OPTS: u8 = 60;
-}
 
 /// Reads a big-endian `u16` from the first two bytes of `b`.
 #[inline(always)]

@@ -8,8 +8,8 @@ mod field {
     use crate::wire::{Field, Rest};
 
     /// Label (20 bits), traffic class (3), bottom of stack (1), TTL (8).
-    pub const ENTRY: Field = 0..4;
-    pub const PAYLOAD: Rest = 4..;
+    pub(super) const ENTRY: Field = 0..4;
+    pub(super) const PAYLOAD: Rest = 4..;
 }
 
 /// Length of one label stack entry.

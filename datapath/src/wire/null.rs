@@ -18,8 +18,8 @@ pub mod family {
 mod field {
     use crate::wire::{Field, Rest};
 
-    pub const FAMILY: Field = 0..4;
-    pub const PAYLOAD: Rest = 4..;
+    pub(super) const FAMILY: Field = 0..4;
+    pub(super) const PAYLOAD: Rest = 4..;
 }
 
 /// Length of the loopback header.

@@ -14,14 +14,14 @@ mod field {
     use crate::wire::{Field, Rest};
 
     /// Version (high nibble) and type (low nibble), both 1.
-    pub const VER_TYPE: usize = 0;
+    pub(super) const VER_TYPE: usize = 0;
     /// 0x00 in the session stage.
-    pub const CODE: usize = 1;
-    pub const SESSION_ID: Field = 2..4;
+    pub(super) const CODE: usize = 1;
+    pub(super) const SESSION_ID: Field = 2..4;
     /// Length of the PPPoE payload (PPP protocol field included).
-    pub const LENGTH: Field = 4..6;
-    pub const PPP_PROTOCOL: Field = 6..8;
-    pub const PAYLOAD: Rest = 8..;
+    pub(super) const LENGTH: Field = 4..6;
+    pub(super) const PPP_PROTOCOL: Field = 6..8;
+    pub(super) const PAYLOAD: Rest = 8..;
 }
 
 /// Length of the PPPoE header plus the 2-byte PPP protocol field.

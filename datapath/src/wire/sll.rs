@@ -2,7 +2,7 @@
 //! SLL2 (LINKTYPE_LINUX_SLL2, 20 bytes). Both carry an EtherType-valued
 //! protocol and the sender's link-layer address.
 
-use super::{array, be_u16, be_u32, Error, Result};
+use super::{array, be_u16, be_u32, Error, EtherType, Result};
 
 /// ARPHRD_ETHER: the link-layer address is a MAC address.
 pub const ARPHRD_ETHER: u16 = 1;
@@ -19,25 +19,25 @@ pub mod packet_type {
 mod field {
     use crate::wire::{Field, Rest};
 
-    pub const PACKET_TYPE: Field = 0..2;
-    pub const HATYPE: Field = 2..4;
-    pub const ADDR_LEN: Field = 4..6;
-    pub const ADDR: Field = 6..14;
-    pub const PROTOCOL: Field = 14..16;
-    pub const PAYLOAD: Rest = 16..;
+    pub(super) const PACKET_TYPE: Field = 0..2;
+    pub(super) const HATYPE: Field = 2..4;
+    pub(super) const ADDR_LEN: Field = 4..6;
+    pub(super) const ADDR: Field = 6..14;
+    pub(super) const PROTOCOL: Field = 14..16;
+    pub(super) const PAYLOAD: Rest = 16..;
 }
 
 mod field2 {
     use crate::wire::{Field, Rest};
 
-    pub const PROTOCOL: Field = 0..2;
-    pub const RESERVED: Field = 2..4;
-    pub const IFINDEX: Field = 4..8;
-    pub const HATYPE: Field = 8..10;
-    pub const PACKET_TYPE: usize = 10;
-    pub const ADDR_LEN: usize = 11;
-    pub const ADDR: Field = 12..20;
-    pub const PAYLOAD: Rest = 20..;
+    pub(super) const PROTOCOL: Field = 0..2;
+    pub(super) const RESERVED: Field = 2..4;
+    pub(super) const IFINDEX: Field = 4..8;
+    pub(super) const HATYPE: Field = 8..10;
+    pub(super) const PACKET_TYPE: usize = 10;
+    pub(super) const ADDR_LEN: usize = 11;
+    pub(super) const ADDR: Field = 12..20;
+    pub(super) const PAYLOAD: Rest = 20..;
 }
 
 /// Length of an SLL header.
@@ -123,8 +123,8 @@ impl<T: AsRef<[u8]>> Header<T> {
 
     /// The protocol: an EtherType for values >= 0x0600.
     #[inline]
-    pub fn protocol(&self) -> u16 {
-        be_u16(&self.buffer.as_ref()[field::PROTOCOL])
+    pub fn protocol(&self) -> EtherType {
+        EtherType(be_u16(&self.buffer.as_ref()[field::PROTOCOL]))
     }
 
     #[inline]
@@ -171,8 +171,8 @@ impl<T: AsRef<[u8]>> Header2<T> {
 
     /// The protocol: an EtherType for values >= 0x0600.
     #[inline]
-    pub fn protocol(&self) -> u16 {
-        be_u16(&self.buffer.as_ref()[field2::PROTOCOL])
+    pub fn protocol(&self) -> EtherType {
+        EtherType(be_u16(&self.buffer.as_ref()[field2::PROTOCOL]))
     }
 
     /// Reserved, should be zero.
@@ -227,7 +227,6 @@ impl<T: AsRef<[u8]>> Header2<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::ethertype;
 
     static SLL: [u8; 17] = [
         0x00, 0x04, // outgoing
@@ -257,14 +256,14 @@ mod tests {
         assert_eq!(h.addr_len(), 6);
         assert_eq!(h.addr()[..6], [0x02, 0x42, 0xac, 0x11, 0x00, 0x02]);
         assert_eq!(h.src_mac(), Some([0x02, 0x42, 0xac, 0x11, 0x00, 0x02]));
-        assert_eq!(h.protocol(), ethertype::IPV4);
+        assert_eq!(h.protocol(), EtherType::IPV4);
         assert_eq!(h.payload(), &[0x45]);
     }
 
     #[test]
     fn deconstruct_sll2() {
         let h = Header2::new_checked(&SLL2[..]).unwrap();
-        assert_eq!(h.protocol(), ethertype::IPV6);
+        assert_eq!(h.protocol(), EtherType::IPV6);
         assert_eq!(h.reserved(), 0);
         assert_eq!(h.ifindex(), 3);
         assert_eq!(h.hatype(), ARPHRD_ETHER);

@@ -1,22 +1,22 @@
 //! TCP header (RFC 9293) and the handshake options the flow engine records
 //! (MSS, window scale, SACK permitted).
 
-use super::{be_u16, be_u32, Error, Result};
+use super::{be_u16, be_u32, Error, IpPair, IpProtocol, Result, TcpFlags};
 
 mod field {
     use crate::wire::Field;
 
-    pub const SRC_PORT: Field = 0..2;
-    pub const DST_PORT: Field = 2..4;
-    pub const SEQ_NUM: Field = 4..8;
-    pub const ACK_NUM: Field = 8..12;
+    pub(super) const SRC_PORT: Field = 0..2;
+    pub(super) const DST_PORT: Field = 2..4;
+    pub(super) const SEQ_NUM: Field = 4..8;
+    pub(super) const ACK_NUM: Field = 8..12;
     /// Data offset (high nibble of the first byte).
-    pub const DATA_OFF: usize = 12;
+    pub(super) const DATA_OFF: usize = 12;
     /// CWR ECE URG ACK PSH RST SYN FIN.
-    pub const FLAGS: usize = 13;
-    pub const WIN_SIZE: Field = 14..16;
-    pub const CHECKSUM: Field = 16..18;
-    pub const URGENT: Field = 18..20;
+    pub(super) const FLAGS: usize = 13;
+    pub(super) const WIN_SIZE: Field = 14..16;
+    pub(super) const CHECKSUM: Field = 16..18;
+    pub(super) const URGENT: Field = 18..20;
 }
 
 /// Length of a TCP header without options.
@@ -99,15 +99,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
         ((self.buffer.as_ref()[field::DATA_OFF] >> 4) as usize) * 4
     }
 
-    /// The flags byte (see [`crate::parse::tcp_flags`]).
+    /// The flags byte.
     #[inline]
-    pub fn flags(&self) -> u8 {
-        self.buffer.as_ref()[field::FLAGS]
+    pub fn flags(&self) -> TcpFlags {
+        TcpFlags(self.buffer.as_ref()[field::FLAGS])
     }
 
     #[inline]
     pub fn syn(&self) -> bool {
-        self.flags() & 0x02 != 0
+        self.flags().contains(TcpFlags::SYN)
     }
 
     #[inline]
@@ -140,6 +140,168 @@ impl<T: AsRef<[u8]>> Packet<T> {
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
+    /// Sets the source port.
+    #[inline]
+    pub fn set_src_port(&mut self, v: u16) {
+        self.buffer.as_mut()[field::SRC_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the destination port.
+    #[inline]
+    pub fn set_dst_port(&mut self, v: u16) {
+        self.buffer.as_mut()[field::DST_PORT].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the sequence number.
+    #[inline]
+    pub fn set_seq_number(&mut self, v: u32) {
+        self.buffer.as_mut()[field::SEQ_NUM].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the acknowledgement number.
+    #[inline]
+    pub fn set_ack_number(&mut self, v: u32) {
+        self.buffer.as_mut()[field::ACK_NUM].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the header length (20..=60, a multiple of 4); the reserved
+    /// bits are cleared.
+    #[inline]
+    pub fn set_header_len(&mut self, len: usize) {
+        debug_assert!(len.is_multiple_of(4) && (20..=60).contains(&len));
+        self.buffer.as_mut()[field::DATA_OFF] = ((len / 4) as u8) << 4;
+    }
+
+    /// Sets the flags byte.
+    #[inline]
+    pub fn set_flags(&mut self, v: TcpFlags) {
+        self.buffer.as_mut()[field::FLAGS] = v.0;
+    }
+
+    /// Sets the window field.
+    #[inline]
+    pub fn set_window_len(&mut self, v: u16) {
+        self.buffer.as_mut()[field::WIN_SIZE].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the checksum field.
+    #[inline]
+    pub fn set_checksum(&mut self, v: u16) {
+        self.buffer.as_mut()[field::CHECKSUM].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Sets the urgent pointer.
+    #[inline]
+    pub fn set_urgent_at(&mut self, v: u16) {
+        self.buffer.as_mut()[field::URGENT].copy_from_slice(&v.to_be_bytes());
+    }
+
+    /// Computes the checksum over the whole buffer (the segment) behind
+    /// `ip`'s pseudo header and stores it.
+    #[inline]
+    pub fn fill_checksum(&mut self, ip: &IpPair) {
+        self.set_checksum(0);
+        let c = ip.transport_checksum(IpProtocol::TCP, self.buffer.as_ref());
+        self.set_checksum(c);
+    }
+
+    /// The options area (per the header length), to write.
+    #[inline]
+    pub fn options_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buffer.as_mut()[HEADER_LEN..hl]
+    }
+
+    /// Everything after the header, to write.
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let hl = self.header_len();
+        &mut self.buffer.as_mut()[hl..]
+    }
+}
+
+/// A TCP segment's fields, options and payload (the urgent pointer is
+/// neither read nor written: always 0).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Repr<'a> {
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq_number: u32,
+    /// Acknowledgement number (meaningful with ACK).
+    pub ack_number: u32,
+    /// The flags.
+    pub flags: TcpFlags,
+    /// Window field (unscaled).
+    pub window_len: u16,
+    /// The options area, padded to a multiple of 4 bytes, at most 40.
+    pub options: &'a [u8],
+    /// The payload.
+    pub payload: &'a [u8],
+}
+
+impl<'a> Repr<'a> {
+    /// Reads a segment (the buffer holds exactly the segment: the IP
+    /// payload) sent between `ip`: errors as [`Packet::check_len`], and
+    /// `Checksum` if the checksum does not verify.
+    pub fn parse<T: AsRef<[u8]> + ?Sized>(packet: &Packet<&'a T>, ip: &IpPair) -> Result<Repr<'a>> {
+        packet.check_len()?;
+        let data: &'a [u8] = T::as_ref(packet.buffer);
+        if ip.transport_checksum(IpProtocol::TCP, data) != 0 {
+            return Err(Error::Checksum);
+        }
+        let hl = packet.header_len();
+        Ok(Repr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq_number: packet.seq_number(),
+            ack_number: packet.ack_number(),
+            flags: packet.flags(),
+            window_len: packet.window_len(),
+            options: &data[HEADER_LEN..hl],
+            payload: &data[hl..],
+        })
+    }
+
+    /// Bytes of header (options included).
+    pub const fn header_len(&self) -> usize {
+        HEADER_LEN + self.options.len()
+    }
+
+    /// Bytes of header, options and payload.
+    pub const fn buffer_len(&self) -> usize {
+        self.header_len() + self.payload.len()
+    }
+
+    /// Writes the segment, checksum included, into `packet`, whose buffer
+    /// must be exactly [`Repr::buffer_len`] bytes. Panics if the options
+    /// are not padded to 4 bytes or longer than 40.
+    pub fn emit<T: AsRef<[u8]> + AsMut<[u8]> + ?Sized>(
+        &self,
+        packet: &mut Packet<&mut T>,
+        ip: &IpPair,
+    ) {
+        assert!(
+            self.options.len().is_multiple_of(4) && self.options.len() <= 40,
+            "TCP options padded to 4 bytes, at most 40"
+        );
+        packet.set_src_port(self.src_port);
+        packet.set_dst_port(self.dst_port);
+        packet.set_seq_number(self.seq_number);
+        packet.set_ack_number(self.ack_number);
+        packet.set_header_len(self.header_len());
+        packet.set_flags(self.flags);
+        packet.set_window_len(self.window_len);
+        packet.set_urgent_at(0);
+        packet.options_mut().copy_from_slice(self.options);
+        packet.payload_mut()[..self.payload.len()].copy_from_slice(self.payload);
+        packet.fill_checksum(ip);
     }
 }
 
@@ -214,6 +376,69 @@ mod tests {
         0x03, 0x03, 0x07, // WS 7
     ];
 
+    const V6: IpPair = IpPair::V6 {
+        src: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+        dst: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+    };
+
+    #[test]
+    fn repr_round_trip_and_checksum() {
+        let r = Repr {
+            src_port: 49152,
+            dst_port: 443,
+            seq_number: 0x1234_5678,
+            ack_number: 0,
+            flags: TcpFlags::SYN,
+            window_len: 64240,
+            options: &SYN[20..40],
+            payload: &[],
+        };
+        let mut buf = [0u8; 40];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..]), &V6);
+        // Everything but the checksum is the capture's SYN.
+        assert_eq!(&buf[..16], &SYN[..16]);
+        assert_eq!(&buf[18..], &SYN[18..]);
+        assert_eq!(V6.transport_checksum(IpProtocol::TCP, &buf), 0);
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Repr::parse(&p, &V6), Ok(r));
+        assert_eq!((r.header_len(), r.buffer_len()), (40, 40));
+        // The capture's SYN has a made-up checksum.
+        let p = Packet::new_checked(&SYN[..]).unwrap();
+        assert_eq!(Repr::parse(&p, &V6), Err(Error::Checksum));
+        fn parse(b: &[u8]) -> Result<Repr<'_>> {
+            Repr::parse(&Packet::new_unchecked(b), &V6)
+        }
+        assert_eq!(parse(&buf[..39]), Err(Error::Truncated));
+        let mut small = buf;
+        small[12] = 0x40;
+        assert_eq!(parse(&small), Err(Error::Malformed));
+    }
+
+    #[test]
+    fn repr_with_payload() {
+        let r = Repr {
+            src_port: 1,
+            dst_port: 2,
+            seq_number: 3,
+            ack_number: 4,
+            flags: TcpFlags::PSH | TcpFlags::ACK,
+            window_len: 5,
+            options: &[],
+            payload: b"hello",
+        };
+        let mut buf = vec![0u8; r.buffer_len()];
+        r.emit(&mut Packet::new_unchecked(&mut buf[..]), &V6.reverse());
+        assert_eq!(buf[12], 5 << 4);
+        assert_eq!(&buf[20..], b"hello");
+        let p = Packet::new_checked(&buf[..]).unwrap();
+        assert_eq!(Repr::parse(&p, &V6.reverse()), Ok(r));
+        let v4 = IpPair::V4 {
+            src: [10, 0, 0, 1],
+            dst: [10, 0, 0, 2],
+        };
+        assert_eq!(Repr::parse(&p, &v4), Err(Error::Checksum));
+    }
+
     #[test]
     fn deconstruct() {
         let p = Packet::new_checked(&SYN[..]).unwrap();
@@ -222,7 +447,7 @@ mod tests {
         assert_eq!(p.seq_number(), 0x1234_5678);
         assert_eq!(p.ack_number(), 0);
         assert_eq!(p.header_len(), 40);
-        assert_eq!(p.flags(), 0x02);
+        assert_eq!(p.flags(), TcpFlags::SYN);
         assert!(p.syn());
         assert_eq!(p.window_len(), 64240);
         assert_eq!(p.checksum(), 0xbeef);

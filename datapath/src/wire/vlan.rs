@@ -1,29 +1,20 @@
 //! 802.1Q / 802.1ad VLAN tag: the 4 bytes that follow a VLAN TPID
 //! (0x8100, 0x88a8 or 0x9100) in place of the EtherType.
 
-use super::{be_u16, ethertype, Error, Result};
+use super::{be_u16, EtherType, Error, Result};
 
 mod field {
     use crate::wire::{Field, Rest};
 
     /// Tag control information: PCP (3 bits), DEI (1 bit), VID (12 bits).
-    pub const TCI: Field = 0..2;
+    pub(super) const TCI: Field = 0..2;
     /// The EtherType (or TPID of the next tag) that follows.
-    pub const ETHERTYPE: Field = 2..4;
-    pub const PAYLOAD: Rest = 4..;
+    pub(super) const ETHERTYPE: Field = 2..4;
+    pub(super) const PAYLOAD: Rest = 4..;
 }
 
 /// Length of the part of a tag after its TPID.
 pub const HEADER_LEN: usize = field::PAYLOAD.start;
-
-/// True for the TPIDs that introduce a VLAN tag.
-#[inline]
-pub fn is_vlan_tpid(ethertype: u16) -> bool {
-    matches!(
-        ethertype,
-        ethertype::VLAN | ethertype::QINQ | ethertype::QINQ_OLD
-    )
-}
 
 /// A read-only view of a VLAN tag, starting right after its TPID.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,8 +72,8 @@ impl<T: AsRef<[u8]>> Tag<T> {
 
     /// The EtherType that follows the tag (another TPID for QinQ).
     #[inline]
-    pub fn ethertype(&self) -> u16 {
-        be_u16(&self.buffer.as_ref()[field::ETHERTYPE])
+    pub fn ethertype(&self) -> EtherType {
+        EtherType(be_u16(&self.buffer.as_ref()[field::ETHERTYPE]))
     }
 
     #[inline]
@@ -103,16 +94,16 @@ mod tests {
         assert_eq!(t.pcp(), 5);
         assert!(t.dei());
         assert_eq!(t.vid(), 0x123);
-        assert_eq!(t.ethertype(), ethertype::IPV6);
+        assert_eq!(t.ethertype(), EtherType::IPV6);
         assert_eq!(t.payload(), &[0x60]);
     }
 
     #[test]
     fn tpids() {
-        assert!(is_vlan_tpid(0x8100));
-        assert!(is_vlan_tpid(0x88a8));
-        assert!(is_vlan_tpid(0x9100));
-        assert!(!is_vlan_tpid(0x0800));
+        assert!(EtherType(0x8100).is_vlan_tpid());
+        assert!(EtherType(0x88a8).is_vlan_tpid());
+        assert!(EtherType(0x9100).is_vlan_tpid());
+        assert!(!EtherType(0x0800).is_vlan_tpid());
     }
 
     #[test]

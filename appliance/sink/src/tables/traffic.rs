@@ -1,22 +1,72 @@
-//! Schema, column documentation and batch builder of the `traffic` table:
-//! per interval, per device and service, bytes and packets each way.
+//! The `traffic` table: per interval, per device and service, bytes and
+//! packets each way.
 
 use std::sync::Arc;
 
 use arrow::array::{ArrayRef, StringArray};
-use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
-
 use model::rows::TrafficRow;
 
-use super::tables::{
-    col, defs, mac_array, opt_ip_array, repeat_str, schema_of, ts_array, u64_array, Col, ColumnDoc,
-    Columns, Ty, NOT_NULL, NULL,
-};
+use crate::columns::{mac_array, opt_ip_array, repeat_str, ts_array, u64_array};
+use crate::table::{col, Col, Columns, Table, Ty, NOT_NULL, NULL};
 
-/// Name of the traffic table (its folder under the sink root).
-pub const TRAFFIC: &str = "traffic";
+/// The `traffic` table.
+#[derive(Clone, Copy, Debug)]
+pub struct Traffic;
+
+impl Table for Traffic {
+    type Row = TrafficRow;
+    const NAME: &'static str = "traffic";
+    const TIME_COLUMN: &'static str = "interval_end";
+
+    fn columns() -> Vec<Col> {
+        TRAFFIC_COLS.to_vec()
+    }
+
+    fn data_time(row: &TrafficRow) -> u64 {
+        row.end_ns
+    }
+
+    fn build(c: &mut Columns<'_>, tap_id: &str, rows: &[&TrafficRow]) -> Result<(), ArrowError> {
+        let n = rows.len();
+        let strs = |f: fn(&TrafficRow) -> &str| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
+        };
+        c.push("tap_id", repeat_str(tap_id, n))?;
+        c.push("interval_start", ts_array(rows.iter().map(|r| r.start_ns)))?;
+        c.push("interval_end", ts_array(rows.iter().map(|r| r.end_ns)))?;
+        c.push(
+            "device_mac",
+            mac_array(
+                rows.iter()
+                    .map(|r| r.device_mac.as_ref().unwrap_or(&[0; 6])),
+            ),
+        )?;
+        c.push(
+            "device_ip",
+            opt_ip_array(rows.iter().map(|r| Some(&r.device_ip))),
+        )?;
+        c.push("device_name", strs(|r| &r.device_name))?;
+        c.push("service", strs(|r| &r.service))?;
+        c.push("service_category", strs(|r| &r.category))?;
+        c.push("bytes_down", u64_array(rows.iter().map(|r| r.bytes_down)))?;
+        c.push("bytes_up", u64_array(rows.iter().map(|r| r.bytes_up)))?;
+        c.push(
+            "packets_down",
+            u64_array(rows.iter().map(|r| r.packets_down)),
+        )?;
+        c.push("packets_up", u64_array(rows.iter().map(|r| r.packets_up)))?;
+        c.push("flows", u64_array(rows.iter().map(|r| r.flows)))?;
+        c.push(
+            "kbps_down",
+            u64_array(rows.iter().map(|r| kbps(r.bytes_down, r))),
+        )?;
+        c.push(
+            "kbps_up",
+            u64_array(rows.iter().map(|r| kbps(r.bytes_up, r))),
+        )
+    }
+}
 
 const TRAFFIC_COLS: &[Col] = &[
     col("tap_id", Ty::Utf8, NOT_NULL, "Id of the tap (sink tap_id, by default the hostname)."),
@@ -36,77 +86,25 @@ const TRAFFIC_COLS: &[Col] = &[
     col("kbps_up", Ty::U64, NOT_NULL, "bytes_up x 8 / interval length, in kbit/s (rounded down)."),
 ];
 
-/// Every column of the `traffic` table, in file order.
-pub fn traffic_columns() -> Vec<ColumnDoc> {
-    defs(TRAFFIC_COLS).map(|(d, _)| d).collect()
-}
-
-pub(crate) fn traffic_schema() -> SchemaRef {
-    schema_of(defs(TRAFFIC_COLS).collect(), TRAFFIC)
-}
-
 fn kbps(bytes: u64, r: &TrafficRow) -> u64 {
     let ns = r.end_ns.saturating_sub(r.start_ns).max(1) as u128;
     (bytes as u128 * 8 * 1_000_000 / ns) as u64
 }
 
-/// One `traffic` batch (must use [`traffic_schema`]).
-pub(crate) fn traffic_batch(
-    schema: &SchemaRef,
-    tap_id: &str,
-    rows: &[&TrafficRow],
-) -> Result<RecordBatch, ArrowError> {
-    let n = rows.len();
-    let strs = |f: fn(&TrafficRow) -> &str| -> ArrayRef {
-        Arc::new(StringArray::from_iter_values(rows.iter().map(|r| f(r))))
-    };
-    let mut c = Columns::new(schema);
-    c.push("tap_id", repeat_str(tap_id, n))?;
-    c.push("interval_start", ts_array(rows.iter().map(|r| r.start_ns)))?;
-    c.push("interval_end", ts_array(rows.iter().map(|r| r.end_ns)))?;
-    c.push(
-        "device_mac",
-        mac_array(
-            rows.iter()
-                .map(|r| r.device_mac.as_ref().unwrap_or(&[0; 6])),
-        ),
-    )?;
-    c.push(
-        "device_ip",
-        opt_ip_array(rows.iter().map(|r| Some(&r.device_ip))),
-    )?;
-    c.push("device_name", strs(|r| &r.device_name))?;
-    c.push("service", strs(|r| &r.service))?;
-    c.push("service_category", strs(|r| &r.category))?;
-    c.push("bytes_down", u64_array(rows.iter().map(|r| r.bytes_down)))?;
-    c.push("bytes_up", u64_array(rows.iter().map(|r| r.bytes_up)))?;
-    c.push(
-        "packets_down",
-        u64_array(rows.iter().map(|r| r.packets_down)),
-    )?;
-    c.push("packets_up", u64_array(rows.iter().map(|r| r.packets_up)))?;
-    c.push("flows", u64_array(rows.iter().map(|r| r.flows)))?;
-    c.push(
-        "kbps_down",
-        u64_array(rows.iter().map(|r| kbps(r.bytes_down, r))),
-    )?;
-    c.push(
-        "kbps_up",
-        u64_array(rows.iter().map(|r| kbps(r.bytes_up, r))),
-    )?;
-    c.finish()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::table::{batch, TableInfo};
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::UInt64Type;
 
     #[test]
     fn traffic_batch_matches_its_schema_and_docs() {
-        let schema = traffic_schema();
-        assert_eq!(traffic_columns().len(), schema.fields().len());
+        let schema = TableInfo::of::<Traffic>().schema();
+        assert_eq!(
+            TableInfo::of::<Traffic>().column_docs().len(),
+            schema.fields().len()
+        );
         let r = TrafficRow {
             start_ns: 5_000_000_000,
             end_ns: 10_000_000_000,
@@ -123,7 +121,7 @@ mod tests {
             packets_up: 10,
             flows: 2,
         };
-        let b = traffic_batch(&schema, "t", &[&r]).unwrap();
+        let b = batch::<Traffic>(&schema, "t", &[&r]).unwrap();
         assert_eq!(b.num_rows(), 1);
         assert!(b.column_by_name("device_mac").unwrap().is_null(0));
         let ip = b.column_by_name("device_ip").unwrap().as_string::<i32>();
