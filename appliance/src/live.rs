@@ -8,20 +8,16 @@
 //! sockets detaches the XDP program.
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use datapath::source::xdp::{AttachMode, XdpConfig, XdpSource, ZeroCopy};
-use datapath::worker::Worker;
 
 use config::{Config, XdpMode, ZeroCopyMode};
 use control::control::{Control, RunInfo, Totals, WorkerSource};
-use control::ctl::{CtlServer, MetricsServer};
 use control::iface;
-use control::pipeline::{control_loop, pin, start_sink, CorePlan, Until};
+use control::pipeline::{Pipeline, Until};
 use sink::SinkStats;
 
 /// What `run` was asked to do.
@@ -97,69 +93,19 @@ pub(crate) fn run(
         0 => iface::rx_queues(&args.iface),
         n => n.min(iface::rx_queues(&args.iface)),
     };
-    // Built before any worker starts: "queue N: mode" in the log means the
-    // capture is up and a signal from then on ends it cleanly.
-    let classifier = cfg.classifier(queues)?;
     let _promisc = iface::Promisc::enable(&args.iface)
         .with_context(|| format!("setting {} promiscuous", args.iface))?;
-    // Live capture never waits for the sink: what its queue cannot take
-    // is counted.
-    let sink = start_sink(cfg, &cfg.output.dir, false)
-        .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
-
-    let stop = Arc::new(AtomicBool::new(false));
-    let plan = CorePlan::new(cfg.capture.pin_cores);
-    pin(plan.control());
-    let started = Instant::now();
-    let mut links = Vec::new();
-    let mut threads = Vec::new();
-    let (opened_tx, opened_rx) = mpsc::channel::<(usize, Result<String, String>)>();
-    let sketches = Arc::new(cfg.sketch_plan());
-    for q in 0..queues {
-        let (mut worker, link) =
-            Worker::with_sketches(cfg.worker(q as u16), sketches.clone(), stop.clone());
-        links.push(link);
-        let xcfg = xdp_config(cfg, &args.iface, q as u32);
-        let core = plan.worker(q);
-        let opened = opened_tx.clone();
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("worker-{q}"))
-                .spawn(move || {
-                    pin(core);
-                    // The socket is made on the thread that polls it.
-                    match XdpSource::open(xcfg) {
-                        Ok(mut src) => {
-                            for (m, why) in src.refused() {
-                                tracing::info!(queue = q, "{} refused: {why}", m.name());
-                            }
-                            let _ = opened.send((q, Ok(src.mode().name().to_string())));
-                            worker.run(&mut src);
-                        }
-                        Err(e) => {
-                            let _ = opened.send((q, Err(e.to_string())));
-                        }
-                    }
-                })?,
-        );
-    }
-    drop(opened_tx);
-    let mut modes = vec![String::new(); queues];
-    let mut failure = None;
-    for _ in 0..queues {
-        match opened_rx.recv() {
-            Ok((q, Ok(mode))) => modes[q] = mode,
-            Ok((_, Err(e))) => failure = Some(e),
-            Err(_) => failure = Some("a worker thread died while binding".into()),
+    // Built before any worker starts: "queue N: mode" in the log means the
+    // capture is up and a signal from then on ends it cleanly. Live capture
+    // never waits (for summaries or for the sink): drops are counted.
+    let mut pipeline = Pipeline::new(cfg, queues, false)?;
+    let modes = match open_queues(&mut pipeline, cfg, &args.iface, queues) {
+        Ok(m) => m,
+        Err(e) => {
+            pipeline.abort();
+            bail!("{e}");
         }
-    }
-    if let Some(e) = failure {
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-        for t in threads {
-            let _ = t.join();
-        }
-        bail!("{e}");
-    }
+    };
     for (q, m) in modes.iter().enumerate() {
         tracing::info!("{} queue {q}: {m}", args.iface);
     }
@@ -171,13 +117,14 @@ pub(crate) fn run(
             mode: m.clone(),
         })
         .collect();
-    let mut control = Control::new(links, sources, sink, classifier);
+    let probe_core = pipeline.control_core();
+    let mut running = pipeline.into_control(sources);
+    let control = &mut running.control;
     control.watch_interface(&args.iface);
     // Capture goes on without probes if their thread cannot start.
-    if let Err(e) = control.start_probes(cfg.probe_tasks(), &cfg.probe_settings(), plan.control()) {
+    if let Err(e) = control.start_probes(cfg.probe_tasks(), &cfg.probe_settings(), probe_core) {
         tracing::error!("probes not started: {e}");
     }
-    let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
     control.set_info(RunInfo {
         mode: "live".into(),
         interface: Some(args.iface.clone()),
@@ -188,66 +135,73 @@ pub(crate) fn run(
         config_path: args.config_path.clone(),
         config: Some(cfg.clone()),
     });
-    // The control socket: `tapscope status` and friends. Capture goes on
-    // without it if it cannot be created (another daemon holds the path).
-    let mut ctl = if cfg.control.socket.as_os_str().is_empty() {
-        None
-    } else {
-        match CtlServer::bind(&cfg.control.socket) {
-            Ok(s) => {
-                tracing::info!("control socket {}", s.path().display());
-                Some(s)
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "no control socket at {}: {e}; `tapscope status` will not reach this run",
-                    cfg.control.socket.display()
-                );
-                None
-            }
-        }
-    };
-    let mut metrics = if cfg.control.metrics.is_empty() {
-        None
-    } else {
-        match MetricsServer::bind(&cfg.control.metrics) {
-            Ok(m) => {
-                tracing::info!("metrics on http://{}/metrics", cfg.control.metrics);
-                Some(m)
-            }
-            Err(e) => {
-                tracing::warn!("no metrics endpoint at {}: {e}", cfg.control.metrics);
-                None
-            }
-        }
-    };
-    let interrupted = control_loop(
-        &mut control,
-        &stop,
-        until,
-        Duration::from_secs(1),
-        ctl.as_mut(),
-        metrics.as_mut(),
-        |c| on_tick(c, &modes),
-    )?;
-    for t in threads {
-        let _ = t.join();
-    }
-    control.poll()?;
-    let closed = control.close();
-    let sink = control.sink().stats();
-    if let Some(line) = crate::replay::sink_damage(&sink) {
+    // `tapscope status` and friends, and the metrics endpoint.
+    running.serve_operators(cfg);
+    let until = Until::Stopped(args.duration.map(|d| Instant::now() + d));
+    let done = running.run(until, Duration::from_secs(1), |c| on_tick(c, &modes))?;
+    if let Some(line) = crate::replay::sink_damage(&done.sink) {
         tracing::warn!("sink: {line}");
     }
-    closed.context("closing Parquet files")?;
+    if let Some(e) = done.sink_error {
+        return Err(anyhow::Error::new(e).context("closing Parquet files"));
+    }
     Ok(RunReport {
-        totals: control.totals().clone(),
-        sink,
+        totals: done.totals,
+        sink: done.sink,
         modes,
-        elapsed: started.elapsed(),
-        interrupted,
+        elapsed: done.elapsed,
+        interrupted: done.interrupted,
         out: cfg.output.dir.clone(),
     })
+}
+
+/// Starts one worker per queue, each binding its own AF_XDP socket on its
+/// own thread (the socket is made on the thread that polls it), and waits
+/// for each to say which mode it got. Returns the modes, by queue.
+fn open_queues(
+    pipeline: &mut Pipeline,
+    cfg: &Config,
+    iface: &str,
+    queues: usize,
+) -> Result<Vec<String>, String> {
+    let (opened_tx, opened_rx) = mpsc::channel::<(usize, Result<String, String>)>();
+    for q in 0..queues {
+        let mut worker = pipeline.worker(q);
+        let xcfg = xdp_config(cfg, iface, q as u32);
+        let opened = opened_tx.clone();
+        pipeline
+            .spawn(
+                format!("worker-{q}"),
+                Some(q),
+                move || match XdpSource::open(xcfg) {
+                    Ok(mut src) => {
+                        for (m, why) in src.refused() {
+                            tracing::info!(queue = q, "{} refused: {why}", m.name());
+                        }
+                        let _ = opened.send((q, Ok(src.mode().name().to_string())));
+                        worker.run(&mut src);
+                    }
+                    Err(e) => {
+                        let _ = opened.send((q, Err(e.to_string())));
+                    }
+                },
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    drop(opened_tx);
+    let mut modes = vec![String::new(); queues];
+    let mut failure = None;
+    for _ in 0..queues {
+        match opened_rx.recv() {
+            Ok((q, Ok(mode))) => modes[q] = mode,
+            Ok((_, Err(e))) => failure = Some(e),
+            Err(_) => failure = Some("a worker thread died while binding".into()),
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(modes),
+    }
 }
 
 /// One status line: modes, packets, drops, flows.

@@ -278,91 +278,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             workers,
             speed,
             quiet,
-        } => {
-            let mut cfg = load_config(config.as_ref())?;
-            if let Some(out) = out {
-                cfg.output.dir = out;
-            }
-            for c in &captures {
-                if !c.is_file() {
-                    bail!("{}: no such capture file", c.display());
-                }
-            }
-            let workers = workers.unwrap_or(cfg.capture.workers);
-            if workers == 0 || workers > 256 {
-                bail!("--workers must be 1 to 256");
-            }
-            let report = replay::run(ReplayArgs {
-                captures,
-                config: cfg,
-                workers,
-                speed: match speed {
-                    SpeedArg::Max => Speed::Max,
-                    SpeedArg::Real => Speed::Real,
-                },
-                quiet,
-            })?;
-            Ok(if report.interrupted {
-                ExitCode::from(130)
-            } else {
-                ExitCode::SUCCESS
-            })
-        }
+        } => replay_cmd(captures, out, config, workers, speed, quiet),
         Cmd::Run {
             config,
             iface,
             out,
             duration,
             socket,
-        } => {
-            let default = PathBuf::from("/etc/tapscope/tapscope.toml");
-            let config = config.or_else(|| default.exists().then_some(default));
-            let mut cfg = load_config(config.as_ref())?;
-            if let Some(out) = out {
-                cfg.output.dir = out;
-            }
-            if let Some(socket) = socket {
-                cfg.control.socket = socket;
-            }
-            let iface = iface.unwrap_or_else(|| cfg.capture.interface.clone());
-            let mut ticks = 0u64;
-            let report = live::run(
-                live::RunArgs {
-                    config: cfg,
-                    config_path: config.clone(),
-                    iface: iface.clone(),
-                    duration: duration.map(std::time::Duration::from_secs),
-                },
-                |c, modes| {
-                    // Under systemd (Type=notify, WatchdogSec=): ready once
-                    // the capture is up, then alive while the control loop
-                    // keeps ticking.
-                    sd_notify(if ticks == 0 {
-                        "READY=1\nWATCHDOG=1"
-                    } else {
-                        "WATCHDOG=1"
-                    });
-                    ticks += 1;
-                    if ticks.is_multiple_of(10) {
-                        eprintln!("{}", live::status_line(&iface, modes, c.totals()));
-                    }
-                },
-            )?;
-            println!(
-                "capture stopped{} after {:.1} s: {} packets, {} flow records, {} files under {}",
-                if report.interrupted {
-                    " by a signal"
-                } else {
-                    ""
-                },
-                report.elapsed.as_secs_f64(),
-                replay::group(report.totals.counters.packets),
-                replay::group(report.totals.flows()),
-                report.sink.files_written,
-                report.out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        } => run_cmd(config, iface, out, duration, socket),
         Cmd::Probe {
             config,
             out,
@@ -442,4 +365,100 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `tapscope replay`.
+fn replay_cmd(
+    captures: Vec<PathBuf>,
+    out: Option<PathBuf>,
+    config: Option<PathBuf>,
+    workers: Option<usize>,
+    speed: SpeedArg,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let mut cfg = load_config(config.as_ref())?;
+    if let Some(out) = out {
+        cfg.output.dir = out;
+    }
+    for c in &captures {
+        if !c.is_file() {
+            bail!("{}: no such capture file", c.display());
+        }
+    }
+    let workers = workers.unwrap_or(cfg.capture.workers);
+    if workers == 0 || workers > 256 {
+        bail!("--workers must be 1 to 256");
+    }
+    let report = replay::run(ReplayArgs {
+        captures,
+        config: cfg,
+        workers,
+        speed: match speed {
+            SpeedArg::Max => Speed::Max,
+            SpeedArg::Real => Speed::Real,
+        },
+        quiet,
+    })?;
+    Ok(if report.interrupted {
+        ExitCode::from(130)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `tapscope run`.
+fn run_cmd(
+    config: Option<PathBuf>,
+    iface: Option<String>,
+    out: Option<PathBuf>,
+    duration: Option<u64>,
+    socket: Option<PathBuf>,
+) -> Result<ExitCode> {
+    let default = PathBuf::from("/etc/tapscope/tapscope.toml");
+    let config = config.or_else(|| default.exists().then_some(default));
+    let mut cfg = load_config(config.as_ref())?;
+    if let Some(out) = out {
+        cfg.output.dir = out;
+    }
+    if let Some(socket) = socket {
+        cfg.control.socket = socket;
+    }
+    let iface = iface.unwrap_or_else(|| cfg.capture.interface.clone());
+    let mut ticks = 0u64;
+    let report = live::run(
+        live::RunArgs {
+            config: cfg,
+            config_path: config.clone(),
+            iface: iface.clone(),
+            duration: duration.map(std::time::Duration::from_secs),
+        },
+        |c, modes| {
+            // Under systemd (Type=notify, WatchdogSec=): ready once
+            // the capture is up, then alive while the control loop
+            // keeps ticking.
+            sd_notify(if ticks == 0 {
+                "READY=1\nWATCHDOG=1"
+            } else {
+                "WATCHDOG=1"
+            });
+            ticks += 1;
+            if ticks.is_multiple_of(10) {
+                eprintln!("{}", live::status_line(&iface, modes, c.totals()));
+            }
+        },
+    )?;
+    println!(
+        "capture stopped{} after {:.1} s: {} packets, {} flow records, {} files under {}",
+        if report.interrupted {
+            " by a signal"
+        } else {
+            ""
+        },
+        report.elapsed.as_secs_f64(),
+        replay::group(report.totals.counters.packets),
+        replay::group(report.totals.flows()),
+        report.sink.files_written,
+        report.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }

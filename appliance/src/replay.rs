@@ -8,7 +8,7 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,10 @@ use anyhow::{Context, Result};
 use datapath::parse::{ParseError, PARSE_REASONS};
 use datapath::source::replay::{Dispatcher, FileChain, Paced, ReplayProgress};
 use datapath::source::FrameSource;
-use datapath::worker::{Worker, WorkerConfig};
 
 use config::Config;
-use control::control::{reason_name, Control, Totals, WorkerSource};
-use control::pipeline::{control_loop, pin, start_sink, CorePlan, Until};
+use control::control::{reason_name, Totals, WorkerSource};
+use control::pipeline::{Pipeline, Until};
 use sink::SinkStats;
 
 /// Replay pacing.
@@ -58,16 +57,10 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     let progress = Arc::new(ReplayProgress::default());
     let chain =
         FileChain::open(args.captures.clone(), progress.clone()).context("opening captures")?;
-    // Replay is lossless: the control core waits when the sink falls behind.
-    let sink = start_sink(cfg, &cfg.output.dir, true)
-        .with_context(|| format!("opening output folder {}", cfg.output.dir.display()))?;
-
-    let stop = Arc::new(AtomicBool::new(false));
     let n = args.workers.max(1);
-    let classifier = cfg.classifier(n)?;
-    let plan = CorePlan::new(cfg.capture.pin_cores);
-    pin(plan.control());
-
+    // Replay is lossless: workers wait for free summaries and the control
+    // core waits when the sink falls behind (a file can wait).
+    let mut pipeline = Pipeline::new(cfg, n, true)?;
     let name = if args.captures.len() == 1 {
         args.captures[0]
             .file_name()
@@ -82,69 +75,38 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
             mode: "pcap".into(),
         })
         .collect();
-
-    let mut links = Vec::new();
-    let mut threads = Vec::new();
     let started = Instant::now();
-    // Replay is lossless: workers wait for the control core rather than drop.
-    let worker_cfg = |i: usize| -> WorkerConfig {
-        WorkerConfig {
-            lossless: true,
-            ..cfg.worker(i as u16)
-        }
-    };
-    let sketches = Arc::new(cfg.sketch_plan());
     if n == 1 {
-        let (mut w, link) = Worker::with_sketches(worker_cfg(0), sketches.clone(), stop.clone());
-        links.push(link);
-        let core = plan.worker(0);
+        let mut w = pipeline.worker(0);
         let speed = args.speed;
-        threads.push(
-            std::thread::Builder::new()
-                .name("worker-0".into())
-                .spawn(move || {
-                    pin(core);
-                    let mut chain = chain;
-                    match speed {
-                        Speed::Max => w.run(&mut chain),
-                        Speed::Real => w.run(&mut Paced::new(chain)),
-                    };
-                })?,
-        );
+        pipeline.spawn("worker-0".into(), Some(0), move || {
+            let mut chain = chain;
+            match speed {
+                Speed::Max => w.run(&mut chain),
+                Speed::Real => w.run(&mut Paced::new(chain)),
+            };
+        })?;
     } else {
         let mut rings = match args.speed {
-            Speed::Max => spawn_dispatcher(chain, n, stop.clone(), &mut threads)?,
-            Speed::Real => spawn_dispatcher(Paced::new(chain), n, stop.clone(), &mut threads)?,
+            Speed::Max => spawn_dispatcher(&mut pipeline, chain, n)?,
+            Speed::Real => spawn_dispatcher(&mut pipeline, Paced::new(chain), n)?,
         };
         for i in (0..n).rev() {
-            let (mut w, link) =
-                Worker::with_sketches(worker_cfg(i), sketches.clone(), stop.clone());
-            links.push(link);
+            let mut w = pipeline.worker(i);
             let mut ring = rings.pop().expect("one ring per worker");
-            let core = plan.worker(i);
-            threads.push(
-                std::thread::Builder::new()
-                    .name(format!("worker-{i}"))
-                    .spawn(move || {
-                        pin(core);
-                        w.run(&mut ring);
-                    })?,
-            );
+            pipeline.spawn(format!("worker-{i}"), Some(i), move || {
+                w.run(&mut ring);
+            })?;
         }
-        links.reverse();
     }
 
-    let mut control = Control::new(links, sources, sink, classifier);
+    let running = pipeline.into_control(sources);
     let show_progress = !args.quiet;
     let tty = std::io::stderr().is_terminal();
     let mut printed = false;
-    let interrupted = control_loop(
-        &mut control,
-        &stop,
+    let done = running.run(
         Until::WorkersDone,
         Duration::from_secs(if tty { 1 } else { 10 }),
-        None,
-        None,
         |c| {
             if show_progress {
                 print_progress(&progress, c.totals(), started, tty);
@@ -155,16 +117,14 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     if printed && tty {
         eprintln!();
     }
-    for t in threads {
-        let _ = t.join();
+    if let Some(e) = done.sink_error {
+        return Err(anyhow::Error::new(e).context("closing Parquet files"));
     }
-    control.poll()?;
-    control.close().context("closing Parquet files")?;
     let report = ReplayReport {
-        totals: control.totals().clone(),
-        sink: control.sink().stats(),
-        elapsed: started.elapsed(),
-        interrupted,
+        totals: done.totals,
+        sink: done.sink,
+        elapsed: done.elapsed,
+        interrupted: done.interrupted,
     };
     if !args.quiet {
         print_report(&report, &cfg.output.dir);
@@ -172,18 +132,17 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     Ok(report)
 }
 
+/// Starts the dispatcher that reads `src` and spreads its frames over `n`
+/// workers by symmetric flow hash (standing in for NIC RSS); returns the
+/// workers' rings.
 fn spawn_dispatcher<S: FrameSource + Send + 'static>(
+    pipeline: &mut Pipeline,
     src: S,
     n: usize,
-    stop: Arc<AtomicBool>,
-    threads: &mut Vec<std::thread::JoinHandle<()>>,
 ) -> Result<Vec<datapath::source::replay::RingSource>> {
     let (mut d, rings) = Dispatcher::new(src, n);
-    threads.push(
-        std::thread::Builder::new()
-            .name("dispatch".into())
-            .spawn(move || d.run(&stop))?,
-    );
+    let stop = pipeline.stop_flag();
+    pipeline.spawn("dispatch".into(), None, move || d.run(&stop))?;
     Ok(rings)
 }
 

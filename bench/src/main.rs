@@ -412,11 +412,11 @@ fn in_memory(
         eprintln!("  run {}/{}", rep + 1, args.repeat);
         for (i, (_, frames)) in timed.iter().enumerate() {
             let w = mem::worker_run(corpus, frames, args.packets, bare, &off);
-            record_worker(&mut workers[i], &w);
+            record_worker(&mut workers[i], &w, cfg.batch_size);
             let nm = mem::worker_run(corpus, frames, args.packets, cfg, &off);
-            record_worker(&mut named[i], &nm);
+            record_worker(&mut named[i], &nm, cfg.batch_size);
             let f = mem::worker_run(corpus, frames, args.packets, cfg, &full);
-            record_worker(&mut fulls[i], &f);
+            record_worker(&mut fulls[i], &f, cfg.batch_size);
             controls[i].samples.push(Sample {
                 wall: f.control_cpu.as_secs_f64(),
                 cpu: f.control_cpu.as_secs_f64(),
@@ -429,11 +429,12 @@ fn in_memory(
                 w.control_cpu.as_secs_f64() * 1e9 / w.packets.max(1) as f64
             );
         }
-        let p = mem::parse_run(corpus, eth, args.packets);
+        let p = mem::parse_run(corpus, eth, args.packets, args.batch_size);
         parse.samples.push(Sample {
             wall: p.wall.as_secs_f64(),
             cpu: p.cpu.as_secs_f64(),
         });
+        parse.add_batches(&p, args.batch_size);
         let ok = p.parsed_ok + p.parse_err == args.packets;
         parse.checked = Some(ok && parse.checked != Some(false));
         parse.checked_how = format!(
@@ -444,7 +445,7 @@ fn in_memory(
         );
         if extra_links {
             let a = mem::worker_run(corpus, all, args.packets, bare, &off);
-            record_worker(&mut worker_all, &a);
+            record_worker(&mut worker_all, &a, cfg.batch_size);
         }
     }
     let derive = |name: &str, what: &str, t: Option<Timing>, v: Option<f64>| Row {
@@ -494,11 +495,12 @@ fn in_memory(
     (rows, core)
 }
 
-fn record_worker(row: &mut Row, r: &mem::MemRun) {
+fn record_worker(row: &mut Row, r: &mem::MemRun, batch: usize) {
     row.samples.push(Sample {
         wall: r.wall.as_secs_f64(),
         cpu: r.cpu.as_secs_f64(),
     });
+    row.add_batches(r, batch);
     let c = r.counters.unwrap_or_default();
     let ok = c.packets == r.packets && r.packets == row.packets;
     row.checked = Some(ok && row.checked != Some(false));

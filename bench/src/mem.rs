@@ -12,6 +12,7 @@ use datapath::parse::parse_frame;
 use datapath::sketch::SketchPlan;
 use datapath::source::{Frame, FrameSource, Poll};
 use datapath::worker::{ControlLink, Worker, WorkerConfig};
+use hdrhistogram::Histogram;
 
 use crate::corpus::{period_us, Corpus, FrameRef};
 use crate::sys::thread_cpu;
@@ -34,6 +35,16 @@ pub struct MemRun {
     /// Parse-only runs: frames that parsed / did not.
     pub parsed_ok: u64,
     pub parse_err: u64,
+    /// Wall ns of each full batch (worker: from handing over its first
+    /// frame to the next poll, so the worker's per-batch housekeeping is
+    /// in and the inline control part is not; parse: one batch of
+    /// frames), 3 significant digits.
+    pub batches: Option<Histogram<u64>>,
+}
+
+/// An empty histogram of batch times, ns.
+pub fn batch_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits are supported")
 }
 
 /// Replays the frames from memory, pass after pass with time shifted
@@ -56,6 +67,9 @@ struct MemSource<'a> {
     /// Clocks when the source ran dry (the worker's final flush and
     /// hand-over are not part of the measurement).
     end: Option<(Instant, Duration)>,
+    /// Start of the last full batch handed out.
+    batch_start: Option<Instant>,
+    batches: Histogram<u64>,
 }
 
 impl MemSource<'_> {
@@ -84,6 +98,9 @@ impl MemSource<'_> {
 impl FrameSource for MemSource<'_> {
     #[inline]
     fn poll_batch<F: FnMut(&Frame<'_>)>(&mut self, max: usize, mut f: F) -> Poll {
+        if let Some(t) = self.batch_start.take() {
+            let _ = self.batches.record(t.elapsed().as_nanos() as u64);
+        }
         self.drain();
         if self.delivered == self.target {
             if self.end.is_none() {
@@ -98,6 +115,10 @@ impl FrameSource for MemSource<'_> {
         let left = (self.target - self.delivered) as usize;
         let end = (self.pos + max.min(left)).min(self.frames.len());
         let shift = self.pass * self.period_ns;
+        // Only full batches: a short one (end of a pass) is not comparable.
+        if end - self.pos == max {
+            self.batch_start = Some(Instant::now());
+        }
         for r in &self.frames[self.pos..end] {
             f(&Frame {
                 data: self.corpus.bytes(r),
@@ -138,6 +159,8 @@ pub fn worker_run(
         counters: CaptureCounters::default(),
         control_cpu: Duration::ZERO,
         end: None,
+        batch_start: None,
+        batches: batch_histogram(),
     };
     let (w0, c0) = (Instant::now(), thread_cpu());
     worker.run(&mut src);
@@ -153,28 +176,37 @@ pub fn worker_run(
         counters: Some(src.counters),
         summaries: src.summaries,
         flow_records: src.records,
+        batches: Some(src.batches),
         ..MemRun::default()
     }
 }
 
-/// `parse_frame` alone over the same frames, looped to `packets` frames.
-pub fn parse_run(corpus: &Corpus, frames: &[FrameRef], packets: u64) -> MemRun {
+/// `parse_frame` alone over the same frames, looped to `packets` frames,
+/// timed per batch of `batch` frames.
+pub fn parse_run(corpus: &Corpus, frames: &[FrameRef], packets: u64, batch: usize) -> MemRun {
     let mut ok = 0u64;
     let mut err = 0u64;
     let mut left = packets;
+    let mut batches = batch_histogram();
     let (w0, c0) = (Instant::now(), thread_cpu());
     while left > 0 {
         let n = (frames.len() as u64).min(left) as usize;
-        for r in &frames[..n] {
-            match parse_frame(r.link, black_box(corpus.bytes(r)), r.wire_len) {
-                Ok(m) => {
-                    black_box(&m);
-                    ok += 1;
+        for chunk in frames[..n].chunks(batch.max(1)) {
+            let t = Instant::now();
+            for r in chunk {
+                match parse_frame(r.link, black_box(corpus.bytes(r)), r.wire_len) {
+                    Ok(m) => {
+                        black_box(&m);
+                        ok += 1;
+                    }
+                    Err(e) => {
+                        black_box(e);
+                        err += 1;
+                    }
                 }
-                Err(e) => {
-                    black_box(e);
-                    err += 1;
-                }
+            }
+            if chunk.len() == batch {
+                let _ = batches.record(t.elapsed().as_nanos() as u64);
             }
         }
         left -= n as u64;
@@ -186,6 +218,7 @@ pub fn parse_run(corpus: &Corpus, frames: &[FrameRef], packets: u64) -> MemRun {
         cpu: c1 - c0,
         parsed_ok: ok,
         parse_err: err,
+        batches: Some(batches),
         ..MemRun::default()
     }
 }

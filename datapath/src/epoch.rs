@@ -7,8 +7,8 @@
 
 use crate::names::NameLog;
 use crate::parse::{Tunnel, PARSE_REASONS};
-use crate::wire::IpProtocol;
 use crate::sketch::Sketches;
+use crate::wire::IpProtocol;
 
 /// Why a flow record was emitted.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

@@ -20,13 +20,13 @@ use std::sync::Arc;
 
 use datapath::flow::key::symmetric_hash;
 use datapath::flow::{FlowConfig, FlowTable};
-use datapath::parse::{parse_frame};
-use datapath::wire::IpProtocol;
+use datapath::parse::parse_frame;
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
 };
 use datapath::source::pcap::PcapSource;
 use datapath::source::{Frame, FrameSource, Poll};
+use datapath::wire::IpProtocol;
 use datapath::worker::{ControlLink, Worker, WorkerConfig};
 
 const TOP_K: usize = 10;

@@ -35,9 +35,9 @@ use std::sync::Mutex;
 use datapath::names::dns::{self, NameBuf, Rdata};
 use datapath::names::{dhcp, http, tls};
 use datapath::parse::{parse_frame_into, PacketMeta};
-use datapath::wire::IpProtocol;
 use datapath::source::pcap::PcapSource;
 use datapath::source::{FrameSource, Poll};
+use datapath::wire::IpProtocol;
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/pcap");
 

@@ -27,9 +27,9 @@ use std::sync::Mutex;
 use datapath::names::quic::{self, CryptoReasm, Scratch};
 use datapath::names::tls::{self, TlsError};
 use datapath::parse::{parse_frame_into, PacketMeta};
-use datapath::wire::IpProtocol;
 use datapath::source::pcap::PcapSource;
 use datapath::source::{FrameSource, Poll};
+use datapath::wire::IpProtocol;
 
 const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/pcap");
 

@@ -168,6 +168,12 @@ impl<'t> SpanIndex<'t> {
         Some(self.line_at(span.start))
     }
 
+    /// The text of the value at a dotted key, as written.
+    pub fn text_of(&self, path: &str) -> Option<&'t str> {
+        let span = self.node(path)?.0.span.clone()?;
+        self.text.get(span)
+    }
+
     /// The string at a dotted key, if there is one.
     pub fn str_at(&self, path: &str) -> Option<&str> {
         match &self.node(path)?.0.kind {
@@ -318,6 +324,7 @@ mod tests {
         assert_eq!(ix.line_of("e[1]"), Some(11));
         assert_eq!(ix.line_of("e[1].g"), Some(12));
         assert_eq!(ix.str_at("e[1].g"), Some("q"));
+        assert_eq!(ix.text_of("x.y"), Some("[1, {d = 2}]"));
         assert_eq!(ix.keys_at("e[0]"), vec!["f"]);
         assert_eq!(ix.line_of("e[2]"), None);
         assert_eq!(ix.line_of("x.nope"), None);

@@ -105,6 +105,7 @@ impl Config {
             let index = SpanIndex::new(text);
             let mut err = ConfigError::from_toml(path.to_path_buf(), &index, &e);
             explain_probe_key(&mut err, &index, e.message());
+            place_in_probe_entry(&mut err, &index);
             err
         })?;
         cfg.validate(text, path)?;
@@ -226,6 +227,41 @@ fn explain_probe_key(err: &mut ConfigError, index: &SpanIndex<'_>, serde_says: &
         .and_then(ProbeKind::from_name);
     if let Some(kind) = kind {
         err.message = ProbeEntry::unknown_key_message(kind, field, &err.message);
+    }
+}
+
+/// serde reads a `[[probes]]` entry through a buffer (to find `kind`
+/// first), so a wrong value in it is reported against the whole entry.
+/// Each of the entry's keys is read again alone with the entry's kind; the
+/// one that fails the same way is the key at fault.
+fn place_in_probe_entry(err: &mut ConfigError, index: &SpanIndex<'_>) {
+    let Some(entry) = err
+        .key
+        .clone()
+        .filter(|k| k.starts_with("probes[") && k.ends_with(']'))
+    else {
+        return;
+    };
+    let Some(kind) = index.text_of(&format!("{entry}.kind")) else {
+        return;
+    };
+    for key in index.keys_at(&entry) {
+        if matches!(key, "name" | "kind" | "target") {
+            continue;
+        }
+        let Some(value) = index.text_of(&format!("{entry}.{key}")) else {
+            continue;
+        };
+        let alone = format!("name = \"n\"\ntarget = \"t\"\nkind = {kind}\n{key} = {value}\n");
+        let same = toml::from_str::<ProbeEntry>(&alone)
+            .err()
+            .is_some_and(|e| classify::toml_span::house_message(e.message().trim()) == err.message);
+        if same {
+            let key = format!("{entry}.{key}");
+            err.line = index.line_of(&key).or(err.line);
+            err.key = Some(key);
+            return;
+        }
     }
 }
 

@@ -195,6 +195,25 @@ fn bad_probe_entries_name_their_line_and_key() {
         .unwrap_err();
     assert_eq!(e.line, Some(5));
     assert!(e.message.contains("unknown field `color`"), "{}", e.message);
+    // A wrong value inside an entry: placed on its own key and line.
+    let e = parse(
+        "[[probes]]\nname = \"h\"\nkind = \"icmp\"\ntarget = \"x\"\nsize = 1\ncount = \"x\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.key.as_deref(), e.line),
+        (Some("probes[0].count"), Some(6))
+    );
+    assert!(e.message.contains("invalid type"), "{}", e.message);
+    let e = parse(
+        "[[probes]]\nname = \"t\"\nkind = \"throughput\"\ntarget = \"x\"\nprotocol = \"sctp\"\n",
+    )
+    .unwrap_err();
+    assert_eq!(
+        (e.key.as_deref(), e.line),
+        (Some("probes[0].protocol"), Some(5))
+    );
+    assert_eq!(e.message, "\"sctp\" is not one of \"tcp\", \"udp\"");
     let e = parse("[probe]\njitter = 0.9\n").unwrap_err();
     assert_eq!((e.key.as_deref(), e.line), (Some("probe.jitter"), Some(2)));
 }

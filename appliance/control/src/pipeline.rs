@@ -1,11 +1,11 @@
-//! What `replay` and `run` share: core placement, signal handling and the
-//! control core's loop.
+//! What `replay` and `run` share: the pipeline builder ([`Pipeline`]),
+//! core placement, signal handling and the control core's loop.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::control::Control;
+use crate::control::{Control, Totals, WorkerSource};
 use crate::ctl::{CtlServer, MetricsServer};
 
 /// Which core runs what: the control core on the first core, workers on the
@@ -167,4 +167,237 @@ pub fn control_loop(
         }
         Ok::<bool, PipelineError>(signalled.load(Ordering::SeqCst))
     })
+}
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// The configuration's classifier (catalog, local subnets) is invalid.
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    /// The output folder could not be opened.
+    #[error("opening output folder {}: {source}", dir.display())]
+    Sink {
+        /// The output folder.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: sink::SinkError,
+    },
+    /// A thread could not be started.
+    #[error("starting thread {name}: {source}")]
+    Thread {
+        /// The thread's name.
+        name: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The one pipeline builder `run` and `replay` share: it opens the sink
+/// thread, builds the classifier and the core plan (pinning the calling
+/// thread, the control core), hands out workers with the configuration's
+/// sketch plan, starts their threads pinned to their cores, and, once
+/// every worker is out, becomes the control core ([`Running`]).
+pub struct Pipeline {
+    cfg: config::Config,
+    sink: sink::SinkThread,
+    classifier: classify::labeler::Classifier,
+    plan: CorePlan,
+    stop: Arc<AtomicBool>,
+    sketches: Arc<datapath::sketch::SketchPlan>,
+    lossless: bool,
+    links: Vec<(usize, datapath::worker::ControlLink)>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    started: Instant,
+}
+
+impl Pipeline {
+    /// Starts building a pipeline of `workers` workers over `cfg`.
+    /// `lossless` (replay: a file can wait) makes workers wait for free
+    /// summaries and the control core wait for the sink; live capture never
+    /// waits and counts what it drops.
+    pub fn new(
+        cfg: &config::Config,
+        workers: usize,
+        lossless: bool,
+    ) -> Result<Pipeline, BuildError> {
+        let classifier = cfg.classifier(workers.max(1))?;
+        let sink =
+            start_sink(cfg, &cfg.output.dir, lossless).map_err(|source| BuildError::Sink {
+                dir: cfg.output.dir.clone(),
+                source,
+            })?;
+        let plan = CorePlan::new(cfg.capture.pin_cores);
+        pin(plan.control());
+        Ok(Pipeline {
+            cfg: cfg.clone(),
+            sink,
+            classifier,
+            plan,
+            stop: Arc::new(AtomicBool::new(false)),
+            sketches: Arc::new(cfg.sketch_plan()),
+            lossless,
+            links: Vec::new(),
+            threads: Vec::new(),
+            started: Instant::now(),
+        })
+    }
+
+    /// The flag that stops every worker (and the replay dispatcher).
+    pub fn stop_flag(&self) -> Arc<AtomicBool> {
+        self.stop.clone()
+    }
+
+    /// The core the control thread (and the probe thread) is pinned to.
+    pub fn control_core(&self) -> Option<core_affinity::CoreId> {
+        self.plan.control()
+    }
+
+    /// Worker `i` with the configuration's settings and sketch plan; its
+    /// control link is kept for the control core.
+    pub fn worker(&mut self, i: usize) -> datapath::worker::Worker {
+        let cfg = datapath::worker::WorkerConfig {
+            lossless: self.lossless,
+            ..self.cfg.worker(i as u16)
+        };
+        let (w, link) =
+            datapath::worker::Worker::with_sketches(cfg, self.sketches.clone(), self.stop.clone());
+        self.links.push((i, link));
+        w
+    }
+
+    /// Runs `body` on a thread named `name`, pinned to worker `i`'s core
+    /// (None: not pinned, e.g. the replay dispatcher).
+    pub fn spawn(
+        &mut self,
+        name: String,
+        core_of: Option<usize>,
+        body: impl FnOnce() + Send + 'static,
+    ) -> Result<(), BuildError> {
+        let core = core_of.and_then(|i| self.plan.worker(i));
+        let t = std::thread::Builder::new()
+            .name(name.clone())
+            .spawn(move || {
+                pin(core);
+                body()
+            })
+            .map_err(|source| BuildError::Thread { name, source })?;
+        self.threads.push(t);
+        Ok(())
+    }
+
+    /// Stops every thread started so far and waits for them (a start-up
+    /// that failed half-way).
+    pub fn abort(self) {
+        self.stop.store(true, Ordering::SeqCst);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Every worker is out: the calling thread becomes the control core
+    /// over `sources` (one per worker, in worker order).
+    pub fn into_control(mut self, sources: Vec<WorkerSource>) -> Running {
+        self.links.sort_by_key(|(i, _)| *i);
+        let links = self.links.into_iter().map(|(_, l)| l).collect();
+        let control = Control::new(links, sources, self.sink, self.classifier);
+        Running {
+            control,
+            stop: self.stop,
+            threads: self.threads,
+            started: self.started,
+            ctl: None,
+            metrics: None,
+        }
+    }
+}
+
+/// A pipeline whose workers run, driven by the control core.
+pub struct Running {
+    /// The control core's state (status, totals, classifier).
+    pub control: Control,
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    started: Instant,
+    ctl: Option<CtlServer>,
+    metrics: Option<MetricsServer>,
+}
+
+/// What a finished pipeline did.
+#[derive(Debug)]
+pub struct Finished {
+    /// Counters and flows over the run.
+    pub totals: Totals,
+    /// The sink's counters (files written, rows dropped or lost).
+    pub sink: sink::SinkStats,
+    /// Wall time since the pipeline was built.
+    pub elapsed: Duration,
+    /// Whether a signal stopped it.
+    pub interrupted: bool,
+    /// The sink's first error of the run, if any (its damage is counted
+    /// in `sink`).
+    pub sink_error: Option<sink::SinkError>,
+}
+
+impl Running {
+    /// Serves the control socket and the metrics endpoint of the
+    /// configuration (live capture). Capture goes on without either if it
+    /// cannot be created (another daemon holds the path, a port is taken):
+    /// that is logged.
+    pub fn serve_operators(&mut self, cfg: &config::Config) {
+        if !cfg.control.socket.as_os_str().is_empty() {
+            match CtlServer::bind(&cfg.control.socket) {
+                Ok(s) => {
+                    tracing::info!("control socket {}", s.path().display());
+                    self.ctl = Some(s);
+                }
+                Err(e) => tracing::warn!(
+                    "no control socket at {}: {e}; `tapscope status` will not reach this run",
+                    cfg.control.socket.display()
+                ),
+            }
+        }
+        if !cfg.control.metrics.is_empty() {
+            match MetricsServer::bind(&cfg.control.metrics) {
+                Ok(m) => {
+                    tracing::info!("metrics on http://{}/metrics", cfg.control.metrics);
+                    self.metrics = Some(m);
+                }
+                Err(e) => tracing::warn!("no metrics endpoint at {}: {e}", cfg.control.metrics),
+            }
+        }
+    }
+
+    /// Runs the control loop (see [`control_loop`]) until `until`, then
+    /// waits for every thread, takes the last summaries and closes the
+    /// sink.
+    pub fn run(
+        mut self,
+        until: Until,
+        tick: Duration,
+        on_tick: impl FnMut(&Control),
+    ) -> Result<Finished, PipelineError> {
+        let interrupted = control_loop(
+            &mut self.control,
+            &self.stop,
+            until,
+            tick,
+            self.ctl.as_mut(),
+            self.metrics.as_mut(),
+            on_tick,
+        )?;
+        // Every worker handed over its last summary: their threads end.
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+        self.control.poll()?;
+        let sink_error = self.control.close().err();
+        Ok(Finished {
+            totals: self.control.totals().clone(),
+            sink: self.control.sink().stats(),
+            elapsed: self.started.elapsed(),
+            interrupted,
+            sink_error,
+        })
+    }
 }

@@ -259,3 +259,6 @@ mod tests {
         assert_eq!(rdlen, 19 + 26 + 20);
     }
 }
+
+#[cfg(test)]
+mod hickory_check;

@@ -384,7 +384,10 @@ mod tests {
         );
         // It reads back as the request it was made from.
         let r = EchoRepr::parse(&IcmpPacket::new_checked(&p[..]).unwrap(), false, None).unwrap();
-        assert_eq!((r.ident, r.seq_no, r.reply, r.data.len()), (0x1234, 7, false, 56));
+        assert_eq!(
+            (r.ident, r.seq_no, r.reply, r.data.len()),
+            (0x1234, 7, false, 56)
+        );
         assert_eq!(&r.data[..3], &[0, 1, 2]);
         let p6 = echo_request(true, 1, 2, 0);
         assert_eq!((p6[0], p6[2], p6[3]), (128, 0, 0));

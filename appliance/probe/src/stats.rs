@@ -279,7 +279,10 @@ mod tests {
                 );
                 for (pct, got) in [(90, s.p90), (99, s.p99)] {
                     let exact = exact_percentile(&v, pct);
-                    assert!(within_precision(got, exact), "{what}: p{pct} {got} vs {exact}");
+                    assert!(
+                        within_precision(got, exact),
+                        "{what}: p{pct} {got} vs {exact}"
+                    );
                 }
                 assert!(s.min <= s.p50 && s.p50 <= s.p90 && s.p90 <= s.p99 && s.p99 <= s.max);
             }
@@ -309,6 +312,9 @@ mod tests {
         assert!(close(none.loss.unwrap(), 1.0));
         assert_eq!(none.rtt_min_ms, None);
         assert_eq!(none.jitter_ms, None);
-        assert_eq!((none.rtt_p50_ms, none.rtt_p90_ms, none.rtt_p99_ms), (None, None, None));
+        assert_eq!(
+            (none.rtt_p50_ms, none.rtt_p90_ms, none.rtt_p99_ms),
+            (None, None, None)
+        );
     }
 }

@@ -24,26 +24,35 @@
 //! per packet, the cost of loading the trace subtracted (thread CPU time,
 //! median of `--repeat` runs). The control core's merge of each epoch is
 //! included (in the product it runs on another core).
+//!
+//! A second table shows the spread under those means: each run's wall time
+//! per slice of 65 536 packets, in an HDR histogram, as p50 / p99 / max ns
+//! per packet over every slice of every run (trace loading included, not
+//! subtracted: a slice's baseline is not known apart).
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use datapath::epoch::{FlowActivity, FlowRecord};
 use datapath::flow::{FlowConfig, FlowTable, Seen};
 use datapath::parse::{parse_frame, PacketMeta};
-use datapath::wire::{IpProtocol, TcpFlags};
 use datapath::sketch::{
     CounterSpec, Increment, KeyType, SketchKey, SketchParams, SketchPlan, SketchState, Sketches,
     SEED,
 };
 use datapath::source::pcap::PcapSource;
 use datapath::source::{FrameSource, Poll};
+use datapath::wire::{IpProtocol, TcpFlags};
+use hdrhistogram::Histogram;
+
+/// Packets per timed slice of a run.
+const SLICE: u64 = 1 << 16;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -397,7 +406,8 @@ fn trace(stream: &Stream, packets: u64, epoch_packets: u64) -> Trace {
 }
 
 /// Runs the trace through the variant; CPU ns per packet of the trace.
-fn run(stream: &Stream, t: &Trace, v: &Variant) -> f64 {
+/// Adds the wall ns of every slice of [`SLICE`] packets to `slices`.
+fn run(stream: &Stream, t: &Trace, v: &Variant, slices: &mut Histogram<u64>) -> f64 {
     let pk = &stream.packets;
     let (mut sk, mut acc, shift) = match v {
         Variant::PerFlow(plan, shift) => (
@@ -422,10 +432,19 @@ fn run(stream: &Stream, t: &Trace, v: &Variant) -> f64 {
     let mut maps: Vec<ExactMap> = specs.iter().map(|_| ExactMap::default()).collect();
     let per_flow = matches!(v, Variant::PerFlow(..));
     let mut meta = PacketMeta::default();
+    let mut in_slice = 0u64;
+    let mut slice_start = Instant::now();
     let start = thread_cpu();
     for ev in &t.events {
         match *ev {
             Ev::Packet(i, pass, c2s, new_flow) => {
+                in_slice += 1;
+                if in_slice == SLICE {
+                    let now = Instant::now();
+                    let _ = slices.record((now - slice_start).as_nanos() as u64);
+                    slice_start = now;
+                    in_slice = 0;
+                }
                 meta.clone_from(&pk[i as usize]);
                 tag(&mut meta, pass);
                 let seen = Seen {
@@ -598,15 +617,25 @@ fn main() -> Result<()> {
         .iter()
         .map(|s| trace(s, args.packets, args.epoch_packets.max(1)))
         .collect();
-    let measure = |v: &Variant, i: usize| -> f64 {
-        median(
+    let new_hist = || Histogram::<u64>::new(3).expect("3 significant digits are supported");
+    // Slice times of the per-flow runs: (row, stream) -> histogram.
+    let spread = std::cell::RefCell::new(std::collections::BTreeMap::new());
+    let measure_into = |v: &Variant, i: usize, key: Option<usize>| -> f64 {
+        let mut h = new_hist();
+        let m = median(
             (0..args.repeat.max(1))
-                .map(|_| run(&streams[i], &traces[i], v))
+                .map(|_| run(&streams[i], &traces[i], v, &mut h))
                 .collect(),
-        )
+        );
+        if let Some(k) = key {
+            spread.borrow_mut().insert((k, i), h);
+        }
+        m
     };
+    let measure = |v: &Variant, i: usize| measure_into(v, i, None);
+    // Row 0 of the spread table: loading the trace alone.
     let base: Vec<f64> = (0..streams.len())
-        .map(|i| measure(&Variant::Baseline, i))
+        .map(|i| measure_into(&Variant::Baseline, i, Some(0)))
         .collect();
     for (i, s) in streams.iter().enumerate() {
         let t = &traces[i];
@@ -635,11 +664,14 @@ fn main() -> Result<()> {
     head.push(format!("flood: per flow, sampled under {one_in} packets"));
     println!("| {} |", head.join(" | "));
     println!("|---|{}", "---:|".repeat(head.len() - 1));
-    for (name, plan, exact) in &rows {
+    for (row, (name, plan, exact)) in rows.iter().enumerate() {
         let mut cells = Vec::new();
         for (i, b) in base.iter().enumerate() {
             let cost = |v: &Variant| format!("{:.1}", (measure(v, i) - b).max(0.0));
-            cells.push(cost(&Variant::PerFlow(plan.clone(), 0)));
+            cells.push(format!(
+                "{:.1}",
+                (measure_into(&Variant::PerFlow(plan.clone(), 0), i, Some(row + 1)) - b).max(0.0)
+            ));
             cells.push(cost(&Variant::PerPacket(plan.clone())));
             cells.push(match exact {
                 Some(e) => cost(&Variant::Exact(e.clone())),
@@ -655,6 +687,32 @@ fn main() -> Result<()> {
             )
         });
         println!("| {name} | {} |", cells.join(" | "));
+    }
+    println!();
+    println!(
+        "Spread of the per-flow runs: wall ns per packet of each slice of {SLICE} packets, \
+         p50 / p99 / max over every slice of every run (trace loading included):"
+    );
+    println!();
+    let names: Vec<String> = streams.iter().map(|s| s.name.to_string()).collect();
+    println!("| stage | {} |", names.join(" | "));
+    println!("|---|{}", "---:|".repeat(names.len()));
+    let spread = spread.into_inner();
+    let labels = std::iter::once("loading the trace alone".to_string())
+        .chain(rows.iter().map(|r| r.0.clone()));
+    for (row, label) in labels.enumerate() {
+        let cells: Vec<String> = (0..streams.len())
+            .map(|i| match spread.get(&(row, i)).filter(|h| !h.is_empty()) {
+                Some(h) => format!(
+                    "{:.1} / {:.1} / {:.1}",
+                    h.value_at_quantile(0.5) as f64 / SLICE as f64,
+                    h.value_at_quantile(0.99) as f64 / SLICE as f64,
+                    h.max() as f64 / SLICE as f64
+                ),
+                None => "".into(),
+            })
+            .collect();
+        println!("| {label} | {} |", cells.join(" | "));
     }
     Ok(())
 }

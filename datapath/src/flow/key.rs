@@ -1,6 +1,6 @@
 //! Bidirectional flow keys and their hash.
 
-use crate::parse::{PacketMeta};
+use crate::parse::PacketMeta;
 use crate::wire::IpProtocol;
 
 /// A direction-free flow key: the two endpoints in canonical order

@@ -14,8 +14,8 @@ pub mod tcp;
 use crate::epoch::{DirCounters, EndReason, FlowActivity, FlowRecord, TcpDirStats};
 use crate::names::inspect::FlowNames;
 use crate::parse::{Fragment, PacketMeta};
-use crate::wire::TcpFlags;
 use crate::wire::IpProtocol;
+use crate::wire::TcpFlags;
 use key::{key_ports, FlowKey};
 use tcp::TcpState;
 

@@ -200,7 +200,10 @@ fn icmp_v4_and_v6() {
     assert_eq!((m.icmp_type, m.icmp_code, m.icmp_echo_id), (3, 3, 0));
     let echo6 = [129, 0, 0, 0, 0xbe, 0xef, 0, 9];
     let m = eth_parse(&eth(0x86dd, &ipv6(58, &echo6)));
-    assert_eq!((m.icmp_type, m.icmp_echo_id, m.protocol.0), (129, 0xbeef, 58));
+    assert_eq!(
+        (m.icmp_type, m.icmp_echo_id, m.protocol.0),
+        (129, 0xbeef, 58)
+    );
     // Type 8 is not an echo in ICMPv6; protocol 1 in IPv6 and 58 in IPv4
     // are not parsed as ICMP.
     let m = eth_parse(&eth(0x86dd, &ipv6(58, &echo)));

@@ -2,7 +2,7 @@
 //! packet, and the seeded hashes the sketches index with.
 
 use crate::flow::Seen;
-use crate::parse::{PacketMeta};
+use crate::parse::PacketMeta;
 use crate::wire::{IpProtocol, TcpFlags};
 
 /// Which packet fields make a counter's key.

@@ -59,7 +59,7 @@ use std::sync::Arc;
 
 use crate::epoch::{FlowActivity, FlowRecord};
 use crate::flow::Seen;
-use crate::parse::{PacketMeta};
+use crate::parse::PacketMeta;
 use crate::wire::IpProtocol;
 
 pub use key::{is_probe, KeyType, Packed, SketchKey};
@@ -745,7 +745,14 @@ impl Sketches {
     /// sketches with probability `packets / 2^s`, scaled up; totals always
     /// count everything.
     #[inline]
-    pub fn add(&mut self, full: &Packed, protocol: IpProtocol, c2s: bool, packets: u64, bytes: u64) {
+    pub fn add(
+        &mut self,
+        full: &Packed,
+        protocol: IpProtocol,
+        c2s: bool,
+        packets: u64,
+        bytes: u64,
+    ) {
         self.add_hashed(full, protocol, c2s, packets, bytes, None);
     }
 

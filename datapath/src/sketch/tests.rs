@@ -35,7 +35,14 @@ fn v4(a: u8, b: u8, c: u8, d: u8) -> [u8; 16] {
         .octets()
 }
 
-fn pkt(proto: IpProtocol, src: [u8; 16], sport: u16, dst: [u8; 16], dport: u16, len: u32) -> PacketMeta {
+fn pkt(
+    proto: IpProtocol,
+    src: [u8; 16],
+    sport: u16,
+    dst: [u8; 16],
+    dport: u16,
+    len: u32,
+) -> PacketMeta {
     PacketMeta {
         wire_len: len,
         cap_len: len,

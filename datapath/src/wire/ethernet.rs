@@ -1,6 +1,6 @@
 //! Ethernet II header.
 
-use super::{array, be_u16, EtherType, Error, Result};
+use super::{array, be_u16, Error, EtherType, Result};
 
 mod field {
     use crate::wire::{Field, Rest};

@@ -309,7 +309,10 @@ mod tests {
         r.emit(&mut Packet::new_unchecked(&mut buf[..]), None);
         assert_eq!(buf, b);
         assert_eq!(r.buffer_len(), 10);
-        assert_eq!(EchoRepr::parse(&Packet::new_unchecked(&b[..]), false, None), Ok(r));
+        assert_eq!(
+            EchoRepr::parse(&Packet::new_unchecked(&b[..]), false, None),
+            Ok(r)
+        );
         let mut bad = b;
         bad[9] ^= 1;
         assert_eq!(
@@ -357,7 +360,10 @@ mod tests {
             src: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 3],
             dst: [0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
         };
-        assert_eq!(EchoRepr::parse(&p, true, Some(&other)), Err(Error::Checksum));
+        assert_eq!(
+            EchoRepr::parse(&p, true, Some(&other)),
+            Err(Error::Checksum)
+        );
         // Without addresses the checksum is left to the kernel.
         r.emit(&mut Packet::new_unchecked(&mut buf[..]), None);
         assert_eq!(&buf[2..4], &[0, 0]);

@@ -141,7 +141,10 @@ impl EtherType {
     /// the pre-standard 0x9100).
     #[inline]
     pub fn is_vlan_tpid(self) -> bool {
-        matches!(self, EtherType::VLAN | EtherType::QINQ | EtherType::QINQ_OLD)
+        matches!(
+            self,
+            EtherType::VLAN | EtherType::QINQ | EtherType::QINQ_OLD
+        )
     }
 }
 
@@ -435,10 +438,16 @@ mod tests {
         assert_eq!(checksum(&[0x01]), !0x0100);
         assert_eq!(checksum(&[0x12]), !0x1200);
         // Pieces of even length (and an odd last one) sum as the whole.
-        let sum = checksum_add(checksum_add(checksum_add(0, &data[..2]), &data[2..6]), &data[6..]);
+        let sum = checksum_add(
+            checksum_add(checksum_add(0, &data[..2]), &data[2..6]),
+            &data[6..],
+        );
         assert_eq!(checksum_finish(sum), !0xddf2);
         let odd = [0x00, 0x01, 0xf2];
-        assert_eq!(checksum_finish(checksum_add(checksum_add(0, &odd[..2]), &odd[2..])), checksum(&odd));
+        assert_eq!(
+            checksum_finish(checksum_add(checksum_add(0, &odd[..2]), &odd[2..])),
+            checksum(&odd)
+        );
     }
 
     #[test]

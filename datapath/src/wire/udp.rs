@@ -222,7 +222,10 @@ mod tests {
         r.emit(&mut Packet::new_unchecked(&mut buf[..]), &V4);
         // Pseudo header c0a8 0001 c0a8 00c7 0011 000b, header d431 0035
         // 000b, data 6162 63(00): one's-complement sum 0x1b0a, checksum 0xe4f5.
-        assert_eq!(buf, [0xd4, 0x31, 0x00, 0x35, 0x00, 0x0b, 0xe4, 0xf5, 0x61, 0x62, 0x63]);
+        assert_eq!(
+            buf,
+            [0xd4, 0x31, 0x00, 0x35, 0x00, 0x0b, 0xe4, 0xf5, 0x61, 0x62, 0x63]
+        );
         assert_eq!(r.buffer_len(), 11);
         let p = Packet::new_checked(&buf[..]).unwrap();
         assert_eq!(Repr::parse(&p, &V4), Ok(r));

@@ -1,7 +1,7 @@
 //! 802.1Q / 802.1ad VLAN tag: the 4 bytes that follow a VLAN TPID
 //! (0x8100, 0x88a8 or 0x9100) in place of the EtherType.
 
-use super::{be_u16, EtherType, Error, Result};
+use super::{be_u16, Error, EtherType, Result};
 
 mod field {
     use crate::wire::{Field, Rest};

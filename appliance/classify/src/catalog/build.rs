@@ -9,7 +9,11 @@ use super::{
     PROTO_TCP, PROTO_UDP,
 };
 
-pub(super) fn build(layers: &[&Layer]) -> Result<Catalog, CatalogError> {
+/// The services of all layers, merged by name, their ids, and per service
+/// the first layer whose rules count (`replace = true` drops those below).
+type Merged = (Vec<Service>, HashMap<String, ServiceId>, Vec<usize>);
+
+fn merge_services(layers: &[&Layer]) -> Result<Merged, CatalogError> {
     let mut services: Vec<Service> = Vec::new();
     let mut by_name: HashMap<String, ServiceId> = HashMap::new();
     // Rules of layers below this one are dropped (`replace = true`).
@@ -62,7 +66,12 @@ pub(super) fn build(layers: &[&Layer]) -> Result<Catalog, CatalogError> {
             keep_from.push(0);
         }
     }
+    Ok((services, by_name, keep_from))
+}
 
+/// A catalog of these layers, each over the ones before it.
+pub(super) fn build(layers: &[&Layer]) -> Result<Catalog, CatalogError> {
+    let (services, by_name, keep_from) = merge_services(layers)?;
     let mut names: HashMap<Box<[u8]>, NameEntry, foldhash::fast::RandomState> = HashMap::default();
     let mut patterns: Vec<PatternRule> = Vec::new();
     let mut unanchored: Vec<u32> = Vec::new();

@@ -518,8 +518,7 @@ fn later_initials_keep_the_first_keys() {
     assert_eq!(crypto_frames(&p2).0, Err(QuicError::Decrypt));
     let mut scratch = Scratch::default();
     let mut got = Vec::new();
-    let r =
-        client_initial_crypto_with(&p2, &first, &mut scratch, |o, b| got.push((o, b.to_vec())));
+    let r = client_initial_crypto_with(&p2, &first, &mut scratch, |o, b| got.push((o, b.to_vec())));
     assert_eq!(r, Ok(VERSION_1));
     assert_eq!(got, vec![(1, vec![8])]);
     // A packet's own connection ID still comes first (after a Retry).

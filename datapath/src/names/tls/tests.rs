@@ -173,8 +173,7 @@ fn tls_spread_over_records() {
     let alpn_len = 12;
     for cut in 1..m.len() {
         let data = records(&m, &[cut]);
-        let ch =
-            client_hello_from_records(&data).unwrap_or_else(|e| panic!("cut {cut}: {e:?}"));
+        let ch = client_hello_from_records(&data).unwrap_or_else(|e| panic!("cut {cut}: {e:?}"));
         let sni_split = cut > sni_at && cut < sni_at + 15;
         let alpn_split = cut > alpn_at && cut < alpn_at + alpn_len;
         assert_eq!(ch.sni.is_none(), sni_split, "cut {cut}");
@@ -241,8 +240,7 @@ fn tls_after_a_dummy_change_cipher_spec() {
     let mut buf = [0u8; 600];
     assert_eq!(defragment(&data, &mut buf), Some(&typical()[..]));
     for cut in 0..data.len() {
-        let Err(TlsError::Incomplete { needed }) = client_hello_from_records(&data[..cut])
-        else {
+        let Err(TlsError::Incomplete { needed }) = client_hello_from_records(&data[..cut]) else {
             panic!("cut {cut}: not Incomplete");
         };
         assert!(needed > cut && needed <= data.len(), "cut {cut}");

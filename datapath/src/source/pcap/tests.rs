@@ -30,12 +30,7 @@ fn put64(out: &mut Vec<u8>, big: bool, v: u64) {
 }
 
 /// A classic pcap file. `frames`: (seconds, fraction, data, orig_len).
-fn classic(
-    big: bool,
-    nanos: bool,
-    linktype: u32,
-    frames: &[(u32, u32, &[u8], u32)],
-) -> Vec<u8> {
+fn classic(big: bool, nanos: bool, linktype: u32, frames: &[(u32, u32, &[u8], u32)]) -> Vec<u8> {
     let mut out = Vec::new();
     put32(&mut out, big, if nanos { 0xA1B2_3C4D } else { 0xA1B2_C3D4 });
     put16(&mut out, big, 2);
@@ -370,8 +365,8 @@ fn open_errors() {
     let err =
         PcapSource::from_reader(Cursor::new(three_classic()[..20].to_vec()), "s").unwrap_err();
     assert!(matches!(err, PcapError::Truncated { .. }), "{err:?}");
-    let err = PcapSource::from_reader(Cursor::new(b"GIF89a..........".to_vec()), "x.gif")
-        .unwrap_err();
+    let err =
+        PcapSource::from_reader(Cursor::new(b"GIF89a..........".to_vec()), "x.gif").unwrap_err();
     assert_eq!(
         err.to_string(),
         "x.gif: not a pcap or pcapng file (starts with 47 49 46 38)"
@@ -592,8 +587,7 @@ fn pcapng_corrupt_lengths_stop_reading() {
     // Blocks of three_ng(): SHB, IDB, EPB, ISB, EPB, EPB.
     let base = three_ng();
     let epb2 = block_offset(&base, 4);
-    let set =
-        |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    let set = |b: &mut Vec<u8>, at: usize, v: u32| b[at..at + 4].copy_from_slice(&v.to_le_bytes());
     let epb2_len = u32::from_le_bytes(base[epb2 + 4..epb2 + 8].try_into().unwrap());
     type Corrupt = Box<dyn Fn(&mut Vec<u8>)>;
     let cases: Vec<(&str, Corrupt)> = vec![
@@ -857,8 +851,7 @@ fn truncated_pcapng_at_every_offset() {
     ];
     let expected = three_expected();
     for cut in 0..=bytes.len() {
-        let Ok(mut src) = PcapSource::from_reader(Cursor::new(bytes[..cut].to_vec()), "cut")
-        else {
+        let Ok(mut src) = PcapSource::from_reader(Cursor::new(bytes[..cut].to_vec()), "cut") else {
             assert!(cut < 16, "open failed at cut {cut}");
             continue;
         };
