@@ -367,11 +367,15 @@ def test_icmp(once):
     assert 0 < ok["rtt_min_ms"] <= ok["rtt_median_ms"] <= ok["rtt_max_ms"] < 100
     assert ok["rtt_min_ms"] <= ok["rtt_avg_ms"] <= ok["rtt_max_ms"]
     assert ok["rtt_stddev_ms"] >= 0 and ok["jitter_ms"] >= 0
+    # The histogram's percentiles: ordered, within the round's range, and
+    # the median within 0.1 % (plus 1 ns of rounding) of the exact one.
+    assert ok["rtt_min_ms"] <= ok["rtt_p50_ms"] <= ok["rtt_p90_ms"] <= ok["rtt_p99_ms"] <= ok["rtt_max_ms"]
+    assert abs(ok["rtt_p50_ms"] - ok["rtt_median_ms"]) <= ok["rtt_median_ms"] * 0.001 + 1e-6
     bad = once["rows"]["icmp_unreachable"]
     check_failed(bad, "unreachable")
     assert "host unreachable" in bad["error_message"] and ROUTER_NEAR in bad["error_message"]
     assert (bad["sent"], bad["received"], bad["loss"]) == (3, 0, 1.0)
-    for col in ("rtt_min_ms", "rtt_median_ms", "rtt_avg_ms", "jitter_ms"):
+    for col in ("rtt_min_ms", "rtt_median_ms", "rtt_avg_ms", "jitter_ms", "rtt_p50_ms", "rtt_p99_ms"):
         assert bad[col] is None, col
 
 

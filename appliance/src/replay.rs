@@ -169,33 +169,7 @@ fn print_progress(p: &ReplayProgress, t: &Totals, started: Instant, tty: bool) {
     let _ = e.flush();
 }
 
-/// Thousands separators for counts.
-pub(crate) fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
-pub(crate) fn human_bytes(b: u64) -> String {
-    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b as f64;
-    let mut i = 0;
-    while v >= 1024.0 && i < U.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    if i == 0 {
-        format!("{b} B")
-    } else {
-        format!("{v:.1} {}", U[i])
-    }
-}
+pub(crate) use crate::opcli::render::{group, human_bytes};
 
 fn print_report(r: &ReplayReport, dir: &std::path::Path) {
     let c = &r.totals.counters;

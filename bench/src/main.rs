@@ -322,114 +322,96 @@ fn in_memory(
         args.repeat,
         core.map_or("none (pinning failed)".to_string(), |c| c.to_string())
     );
-    let scope = "in memory, 1 pinned core, no file IO, no Parquet";
-    let off = Arc::new(SketchPlan::disabled());
-    let full = Arc::new(SketchPlan::default());
-    let timed: Vec<(Timing, Vec<FrameRef>)> = args
-        .timing
-        .iter()
-        .map(|&t| (t, corpus::retime(eth, t)))
-        .collect();
-    let row = |name: &str, role: Role, timing: Option<Timing>, what: &str| Row {
-        name: name.into(),
-        role,
-        timing,
-        scope: format!("{scope}: {what}"),
-        packets: args.packets,
-        ..Row::default()
+    let bench = MemBench {
+        args,
+        corpus,
+        eth,
+        timed: args
+            .timing
+            .iter()
+            .map(|&t| (t, corpus::retime(eth, t)))
+            .collect(),
+        cfg,
+        bare: WorkerConfig {
+            names: false,
+            ..cfg
+        },
+        off: Arc::new(SketchPlan::disabled()),
+        full: Arc::new(SketchPlan::default()),
+        // Other link types only matter if there are any.
+        extra_links: all.len() != eth.len() && args.timing.contains(&Timing::Capture),
     };
-    let flow_what = "parse + flow update + expiry + epoch hand-over";
-    let mut workers: Vec<Row> = timed
-        .iter()
-        .map(|(t, _)| {
-            row(
-                "tapscope worker, names and sketches off",
-                Role::Worker,
-                Some(*t),
-                flow_what,
-            )
-        })
-        .collect();
-    let mut named: Vec<Row> = timed
-        .iter()
-        .map(|(t, _)| {
-            row(
-                "tapscope worker, names on, sketches off",
-                Role::WorkerNames,
-                Some(*t),
-                &format!("{flow_what} + names (DNS, TLS/QUIC SNI, HTTP Host, DHCP)"),
-            )
-        })
-        .collect();
-    let mut fulls: Vec<Row> = timed
-        .iter()
-        .map(|(t, _)| {
-            row(
-                "tapscope worker, names + default sketches",
-                Role::WorkerFull,
-                Some(*t),
-                &format!("{flow_what} + names + sketches (SketchPlan::default())"),
-            )
-        })
-        .collect();
-    let mut controls: Vec<Row> = timed
-        .iter()
-        .map(|(t, _)| Row {
-            name: "control core's part, default sketches".into(),
-            role: Role::Control,
-            timing: Some(*t),
-            scope: "drain, read, reset and recycle summaries: run inline between batches here \
-                    and left out of the worker rows (a live control core does it on its own core)"
-                .into(),
-            packets: args.packets,
-            ..Row::default()
-        })
-        .collect();
-    let mut parse = row(
-        "tapscope parse_frame only",
-        Role::Parse,
-        None,
-        "parse only (timing does not matter)",
-    );
-    // Other link types only matter if there are any.
-    let extra_links = all.len() != eth.len() && args.timing.contains(&Timing::Capture);
-    let mut worker_all = row(
-        "tapscope worker, names and sketches off, all link types",
-        Role::Extra,
-        Some(Timing::Capture),
-        flow_what,
-    );
-    // Warm-up: fault in the corpus and the code.
-    let bare = WorkerConfig {
-        names: false,
-        ..cfg
-    };
-    for plan in [&off, &full] {
-        let n = args.packets.min(eth.len() as u64 * 2);
-        let _ = mem::worker_run(corpus, eth, n, cfg, plan);
-    }
+    let mut rows = MemRows::new(args, &bench.timed);
+    bench.warm_up();
     for rep in 0..args.repeat {
         eprintln!("  run {}/{}", rep + 1, args.repeat);
-        for (i, (_, frames)) in timed.iter().enumerate() {
-            let w = mem::worker_run(corpus, frames, args.packets, bare, &off);
-            record_worker(&mut workers[i], &w, cfg.batch_size);
-            let nm = mem::worker_run(corpus, frames, args.packets, cfg, &off);
-            record_worker(&mut named[i], &nm, cfg.batch_size);
-            let f = mem::worker_run(corpus, frames, args.packets, cfg, &full);
-            record_worker(&mut fulls[i], &f, cfg.batch_size);
-            controls[i].samples.push(Sample {
+        bench.run_workers(&mut rows);
+        bench.run_parse(&mut rows.parse);
+        if bench.extra_links {
+            let a = mem::worker_run(corpus, all, args.packets, bench.bare, &bench.off);
+            record_worker(&mut rows.worker_all, &a, cfg.batch_size);
+        }
+    }
+    (rows.into_rows(args.packets, bench.extra_links), core)
+}
+
+/// What every in-memory run shares.
+struct MemBench<'a> {
+    args: &'a Args,
+    corpus: &'a Corpus,
+    eth: &'a [FrameRef],
+    /// The Ethernet frames on each timing asked for.
+    timed: Vec<(Timing, Vec<FrameRef>)>,
+    cfg: WorkerConfig,
+    /// `cfg` with names off.
+    bare: WorkerConfig,
+    /// Sketches off.
+    off: Arc<SketchPlan>,
+    /// The default sketches.
+    full: Arc<SketchPlan>,
+    /// Whether the frames of every link type get a row of their own.
+    extra_links: bool,
+}
+
+impl MemBench<'_> {
+    /// Faults in the corpus and the code.
+    fn warm_up(&self) {
+        for plan in [&self.off, &self.full] {
+            let n = self.args.packets.min(self.eth.len() as u64 * 2);
+            let _ = mem::worker_run(self.corpus, self.eth, n, self.cfg, plan);
+        }
+    }
+
+    /// One run of each worker variant on each timing, and the control
+    /// core's part of the run with the default sketches.
+    fn run_workers(&self, rows: &mut MemRows) {
+        let (packets, batch) = (self.args.packets, self.cfg.batch_size);
+        for (i, (_, frames)) in self.timed.iter().enumerate() {
+            let w = mem::worker_run(self.corpus, frames, packets, self.bare, &self.off);
+            record_worker(&mut rows.workers[i], &w, batch);
+            let nm = mem::worker_run(self.corpus, frames, packets, self.cfg, &self.off);
+            record_worker(&mut rows.named[i], &nm, batch);
+            let f = mem::worker_run(self.corpus, frames, packets, self.cfg, &self.full);
+            record_worker(&mut rows.fulls[i], &f, batch);
+            let control = &mut rows.controls[i];
+            control.samples.push(Sample {
                 wall: f.control_cpu.as_secs_f64(),
                 cpu: f.control_cpu.as_secs_f64(),
             });
-            controls[i].checked = None;
-            controls[i].checked_how = format!(
+            control.checked = None;
+            control.checked_how = format!(
                 "{} summaries (one per {:.0} packets); with sketches off: {:.1} ns/packet",
                 f.summaries,
                 f.packets as f64 / f.summaries.max(1) as f64,
                 w.control_cpu.as_secs_f64() * 1e9 / w.packets.max(1) as f64
             );
         }
-        let p = mem::parse_run(corpus, eth, args.packets, args.batch_size);
+    }
+
+    /// One run of `parse_frame` alone over the Ethernet frames.
+    fn run_parse(&self, parse: &mut Row) {
+        let args = self.args;
+        let p = mem::parse_run(self.corpus, self.eth, args.packets, args.batch_size);
         parse.samples.push(Sample {
             wall: p.wall.as_secs_f64(),
             cpu: p.cpu.as_secs_f64(),
@@ -443,56 +425,138 @@ fn in_memory(
             p.parsed_ok,
             p.parse_err
         );
-        if extra_links {
-            let a = mem::worker_run(corpus, all, args.packets, bare, &off);
-            record_worker(&mut worker_all, &a, cfg.batch_size);
+    }
+}
+
+/// The in-memory rows as they are measured (worker rows: one per timing).
+struct MemRows {
+    workers: Vec<Row>,
+    named: Vec<Row>,
+    fulls: Vec<Row>,
+    controls: Vec<Row>,
+    parse: Row,
+    worker_all: Row,
+}
+
+impl MemRows {
+    /// Empty rows for `timed`'s timings.
+    fn new(args: &Args, timed: &[(Timing, Vec<FrameRef>)]) -> MemRows {
+        let scope = "in memory, 1 pinned core, no file IO, no Parquet";
+        let row = |name: &str, role: Role, timing: Option<Timing>, what: &str| Row {
+            name: name.into(),
+            role,
+            timing,
+            scope: format!("{scope}: {what}"),
+            packets: args.packets,
+            ..Row::default()
+        };
+        let flow_what = "parse + flow update + expiry + epoch hand-over";
+        let per_timing = |name: &str, role: Role, what: &str| -> Vec<Row> {
+            timed
+                .iter()
+                .map(|(t, _)| row(name, role, Some(*t), what))
+                .collect()
+        };
+        MemRows {
+            workers: per_timing(
+                "tapscope worker, names and sketches off",
+                Role::Worker,
+                flow_what,
+            ),
+            named: per_timing(
+                "tapscope worker, names on, sketches off",
+                Role::WorkerNames,
+                &format!("{flow_what} + names (DNS, TLS/QUIC SNI, HTTP Host, DHCP)"),
+            ),
+            fulls: per_timing(
+                "tapscope worker, names + default sketches",
+                Role::WorkerFull,
+                &format!("{flow_what} + names + sketches (SketchPlan::default())"),
+            ),
+            controls: timed
+                .iter()
+                .map(|(t, _)| Row {
+                    name: "control core's part, default sketches".into(),
+                    role: Role::Control,
+                    timing: Some(*t),
+                    scope: "drain, read, reset and recycle summaries: run inline between \
+                            batches here and left out of the worker rows (a live control \
+                            core does it on its own core)"
+                        .into(),
+                    packets: args.packets,
+                    ..Row::default()
+                })
+                .collect(),
+            parse: row(
+                "tapscope parse_frame only",
+                Role::Parse,
+                None,
+                "parse only (timing does not matter)",
+            ),
+            worker_all: row(
+                "tapscope worker, names and sketches off, all link types",
+                Role::Extra,
+                Some(Timing::Capture),
+                flow_what,
+            ),
         }
     }
-    let derive = |name: &str, what: &str, t: Option<Timing>, v: Option<f64>| Row {
-        name: name.into(),
-        role: Role::Derived,
-        timing: t,
-        scope: what.into(),
-        packets: args.packets,
-        derived_ns: v,
-        ..Row::default()
-    };
-    let parse_ns = parse.ns_per_packet();
-    let mut derived = Vec::new();
-    for w in &workers {
-        derived.push(derive(
-            "→ flow update + housekeeping",
-            "worker with sketches off − parse only",
-            w.timing,
-            w.ns_per_packet().zip(parse_ns).map(|(a, b)| a - b),
-        ));
+
+    /// The rows computed from the measured ones: each stage's share.
+    fn derived(&self, packets: u64) -> Vec<Row> {
+        let derive = |name: &str, what: &str, t: Option<Timing>, v: Option<f64>| Row {
+            name: name.into(),
+            role: Role::Derived,
+            timing: t,
+            scope: what.into(),
+            packets,
+            derived_ns: v,
+            ..Row::default()
+        };
+        let minus = |a: &Row, b: Option<f64>| a.ns_per_packet().zip(b).map(|(a, b)| a - b);
+        let parse_ns = self.parse.ns_per_packet();
+        let mut derived = Vec::new();
+        for w in &self.workers {
+            derived.push(derive(
+                "→ flow update + housekeeping",
+                "worker with sketches off − parse only",
+                w.timing,
+                minus(w, parse_ns),
+            ));
+        }
+        for (w, n) in self.workers.iter().zip(&self.named) {
+            derived.push(derive(
+                "→ names",
+                "worker with names on − worker with names and sketches off",
+                w.timing,
+                minus(n, w.ns_per_packet()),
+            ));
+        }
+        for (n, f) in self.named.iter().zip(&self.fulls) {
+            derived.push(derive(
+                "→ sketches",
+                "worker with names + default sketches − worker with names on",
+                n.timing,
+                minus(f, n.ns_per_packet()),
+            ));
+        }
+        derived
     }
-    for (w, n) in workers.iter().zip(&named) {
-        derived.push(derive(
-            "→ names",
-            "worker with names on − worker with names and sketches off",
-            w.timing,
-            n.ns_per_packet().zip(w.ns_per_packet()).map(|(a, b)| a - b),
-        ));
+
+    /// Every row in the report's order.
+    fn into_rows(self, packets: u64, extra_links: bool) -> Vec<Row> {
+        let derived = self.derived(packets);
+        let mut rows = self.workers;
+        rows.extend(self.named);
+        rows.extend(self.fulls);
+        rows.push(self.parse);
+        rows.extend(derived);
+        rows.extend(self.controls);
+        if extra_links {
+            rows.push(self.worker_all);
+        }
+        rows
     }
-    for (n, f) in named.iter().zip(&fulls) {
-        derived.push(derive(
-            "→ sketches",
-            "worker with names + default sketches − worker with names on",
-            n.timing,
-            f.ns_per_packet().zip(n.ns_per_packet()).map(|(a, b)| a - b),
-        ));
-    }
-    let mut rows = workers;
-    rows.extend(named);
-    rows.extend(fulls);
-    rows.push(parse);
-    rows.extend(derived);
-    rows.extend(controls);
-    if extra_links {
-        rows.push(worker_all);
-    }
-    (rows, core)
 }
 
 fn record_worker(row: &mut Row, r: &mem::MemRun, batch: usize) {

@@ -96,156 +96,140 @@ pub fn peers(
     };
     let mut found = Vec::new();
     let mut missing = Vec::new();
-
-    match which("tcpdump") {
-        Some(prog) => {
-            // `--count` reads every record through libpcap and prints only
-            // the count: the cost of reading the file, nothing else.
-            let args = vec!["-n".into(), "-r".into(), f.clone(), "--count".into()];
-            found.push(Peer {
-                name: "tcpdump",
-                cmdline: show("tcpdump", &args),
-                scope: "file read via libpcap only (baseline)",
-                version: first_line(&prog, &["--version"], |l| l.starts_with("tcpdump")),
-                prog,
-                args,
-                out_dir: None,
-                seen: |c, _| tcpdump_seen(&c.stdout),
-                notes: no_notes,
-            });
+    for peer in [
+        tcpdump(&f, &show),
+        ndpi_reader(&f, &show),
+        softflowd(&f, work, flow_capacity, &show),
+        tapscope_replay(&f, work, tapscope, &show),
+    ] {
+        match peer {
+            Ok(p) => found.push(p),
+            Err(m) => missing.push(m),
         }
-        None => missing.push(Missing {
+    }
+    (found, missing)
+}
+
+/// A peer's command line for the report, from its program and arguments.
+type Show<'a> = &'a dyn Fn(&str, &[String]) -> String;
+
+/// `tcpdump --count` on `f`: reading the file through libpcap.
+fn tcpdump(f: &str, show: Show<'_>) -> Result<Peer, Missing> {
+    let Some(prog) = which("tcpdump") else {
+        return Err(Missing {
             name: "tcpdump",
             why: "not installed (apt-get install tcpdump)".into(),
-        }),
-    }
+        });
+    };
+    // `--count` reads every record through libpcap and prints only
+    // the count: the cost of reading the file, nothing else.
+    let args = vec!["-n".into(), "-r".into(), f.to_string(), "--count".into()];
+    Ok(Peer {
+        name: "tcpdump",
+        cmdline: show("tcpdump", &args),
+        scope: "file read via libpcap only (baseline)",
+        version: first_line(&prog, &["--version"], |l| l.starts_with("tcpdump")),
+        prog,
+        args,
+        out_dir: None,
+        seen: |c, _| tcpdump_seen(&c.stdout),
+        notes: no_notes,
+    })
+}
 
-    match which("ndpiReader") {
-        Some(prog) => {
-            // Not `-q`: quiet mode also drops the final summary, which holds
-            // the packet count we check. The summary is ~80 lines at exit.
-            // Its cwd is the scratch folder: nDPI 4.2 creates two empty
-            // CSV files (ses_/des_result.csv) there at start.
-            let args = vec!["-i".into(), f.clone()];
-            found.push(Peer {
-                name: "ndpiReader",
-                cmdline: show("ndpiReader", &args),
-                scope: "file read + parse + flow table + DPI classification",
-                version: ndpi_version(&prog),
-                prog,
-                args,
-                out_dir: None,
-                seen: |c, _| ndpi_seen(&c.stdout),
-                notes: |c, _| {
-                    let mut v = Vec::new();
-                    for key in [
-                        "Packet Processing Time:",
-                        "Setup Time:",
-                        "Unique flows:",
-                        "nDPI throughput:",
-                    ] {
-                        if let Some(l) = c.stdout.lines().find(|l| l.trim_start().starts_with(key))
-                        {
-                            v.push(format!("{} {}", key, l.trim_start()[key.len()..].trim()));
-                        }
-                    }
-                    v
-                },
-            });
-        }
-        None => missing.push(Missing {
+/// `ndpiReader -i` on `f`: parse, flows and DPI classification.
+fn ndpi_reader(f: &str, show: Show<'_>) -> Result<Peer, Missing> {
+    let Some(prog) = which("ndpiReader") else {
+        return Err(Missing {
             name: "ndpiReader",
             why: "not installed (apt-get install libndpi-bin)".into(),
-        }),
-    }
+        });
+    };
+    // Not `-q`: quiet mode also drops the final summary, which holds
+    // the packet count we check. The summary is ~80 lines at exit.
+    // Its cwd is the scratch folder: nDPI 4.2 creates two empty
+    // CSV files (ses_/des_result.csv) there at start.
+    let args = vec!["-i".into(), f.to_string()];
+    Ok(Peer {
+        name: "ndpiReader",
+        cmdline: show("ndpiReader", &args),
+        scope: "file read + parse + flow table + DPI classification",
+        version: ndpi_version(&prog),
+        prog,
+        args,
+        out_dir: None,
+        seen: |c, _| ndpi_seen(&c.stdout),
+        notes: |c, _| {
+            let mut v = Vec::new();
+            for key in [
+                "Packet Processing Time:",
+                "Setup Time:",
+                "Unique flows:",
+                "nDPI throughput:",
+            ] {
+                if let Some(l) = c.stdout.lines().find(|l| l.trim_start().starts_with(key)) {
+                    v.push(format!("{} {}", key, l.trim_start()[key.len()..].trim()));
+                }
+            }
+            v
+        },
+    })
+}
 
-    match which("softflowd") {
-        Some(prog) => {
-            // -d: foreground, exits at the end of the file and prints its
-            // statistics. No -n: without a collector softflowd exports
-            // nothing (no socket is opened; checked with strace). -6: track
-            // IPv6 too (v5 export would otherwise ignore it). -m: the same
-            // flow capacity as tapscope's worker (default 8192). -p/-c: pid
-            // file and control socket in the scratch folder, not /var/run.
-            let args = vec![
-                "-d".into(),
-                "-6".into(),
-                "-m".into(),
-                flow_capacity.to_string(),
-                "-p".into(),
-                work.join("softflowd.pid").display().to_string(),
-                "-c".into(),
-                work.join("softflowd.ctl").display().to_string(),
-                "-r".into(),
-                f.clone(),
-            ];
-            found.push(Peer {
-                name: "softflowd",
-                cmdline: show("softflowd", &args),
-                scope: "file read + parse + flow table (NetFlow accounting, no export)",
-                version: first_line(&prog, &["-h"], |l| l.contains("version"))
-                    .split("version ")
-                    .nth(1)
-                    .and_then(|v| v.split_whitespace().next())
-                    .map(|v| v.trim_end_matches('.').to_string())
-                    .unwrap_or_default(),
-                prog,
-                args,
-                out_dir: None,
-                seen: |c, _| softflowd_seen(&c.stdout),
-                notes: |c, _| {
-                    c.stdout
-                        .lines()
-                        .filter(|l| {
-                            l.starts_with("Ignored packets:") || l.starts_with("Flows expired:")
-                        })
-                        .map(str::to_string)
-                        .collect()
-                },
-            });
-        }
-        None => missing.push(Missing {
+/// `softflowd -r` on `f`: parse and NetFlow accounting, nothing exported.
+fn softflowd(f: &str, work: &Path, flow_capacity: usize, show: Show<'_>) -> Result<Peer, Missing> {
+    let Some(prog) = which("softflowd") else {
+        return Err(Missing {
             name: "softflowd",
             why: "not installed (apt-get install softflowd)".into(),
-        }),
-    }
-
-    if which(&tapscope.display().to_string()).is_some() {
-        let out = work.join("tapscope-out");
-        let args = vec![
-            "replay".into(),
-            f.clone(),
-            "--out".into(),
-            out.display().to_string(),
-            "-q".into(),
-        ];
-        found.push(Peer {
-            name: "tapscope replay",
-            cmdline: show("tapscope", &args),
-            scope: "file read + parse + flow table + Parquet writing (all threads)",
-            version: first_line(tapscope, &["--version"], |_| true),
-            prog: tapscope.to_path_buf(),
-            args,
-            out_dir: Some(out),
-            seen: |_, out| match out.map(capture_packets) {
-                Some(Ok(n)) => Seen::Count(n),
-                Some(Err(e)) => Seen::Unknown(format!("capture table unreadable: {e:#}")),
-                None => Seen::Unknown("no output folder".into()),
-            },
-            notes: |_, out| {
-                let Some(out) = out else { return Vec::new() };
-                let mut v = Vec::new();
-                for table in ["flows", "capture"] {
-                    let mut files = Vec::new();
-                    if collect_parquet(&out.join(table), &mut files).is_ok() {
-                        v.push(format!("wrote {} Parquet files in `{table}`", files.len()));
-                    }
-                }
-                v
-            },
         });
-    } else {
-        missing.push(Missing {
+    };
+    // -d: foreground, exits at the end of the file and prints its
+    // statistics. No -n: without a collector softflowd exports
+    // nothing (no socket is opened; checked with strace). -6: track
+    // IPv6 too (v5 export would otherwise ignore it). -m: the same
+    // flow capacity as tapscope's worker (default 8192). -p/-c: pid
+    // file and control socket in the scratch folder, not /var/run.
+    let args = vec![
+        "-d".into(),
+        "-6".into(),
+        "-m".into(),
+        flow_capacity.to_string(),
+        "-p".into(),
+        work.join("softflowd.pid").display().to_string(),
+        "-c".into(),
+        work.join("softflowd.ctl").display().to_string(),
+        "-r".into(),
+        f.to_string(),
+    ];
+    Ok(Peer {
+        name: "softflowd",
+        cmdline: show("softflowd", &args),
+        scope: "file read + parse + flow table (NetFlow accounting, no export)",
+        version: first_line(&prog, &["-h"], |l| l.contains("version"))
+            .split("version ")
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .map(|v| v.trim_end_matches('.').to_string())
+            .unwrap_or_default(),
+        prog,
+        args,
+        out_dir: None,
+        seen: |c, _| softflowd_seen(&c.stdout),
+        notes: |c, _| {
+            c.stdout
+                .lines()
+                .filter(|l| l.starts_with("Ignored packets:") || l.starts_with("Flows expired:"))
+                .map(str::to_string)
+                .collect()
+        },
+    })
+}
+
+/// `tapscope replay` on `f`: the whole product, Parquet included.
+fn tapscope_replay(f: &str, work: &Path, tapscope: &Path, show: Show<'_>) -> Result<Peer, Missing> {
+    if which(&tapscope.display().to_string()).is_none() {
+        return Err(Missing {
             name: "tapscope replay",
             why: format!(
                 "{} not found (cargo build --release -p tapscope, or --tapscope PATH)",
@@ -253,7 +237,39 @@ pub fn peers(
             ),
         });
     }
-    (found, missing)
+    let out = work.join("tapscope-out");
+    let args = vec![
+        "replay".into(),
+        f.to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "-q".into(),
+    ];
+    Ok(Peer {
+        name: "tapscope replay",
+        cmdline: show("tapscope", &args),
+        scope: "file read + parse + flow table + Parquet writing (all threads)",
+        version: first_line(tapscope, &["--version"], |_| true),
+        prog: tapscope.to_path_buf(),
+        args,
+        out_dir: Some(out),
+        seen: |_, out| match out.map(capture_packets) {
+            Some(Ok(n)) => Seen::Count(n),
+            Some(Err(e)) => Seen::Unknown(format!("capture table unreadable: {e:#}")),
+            None => Seen::Unknown("no output folder".into()),
+        },
+        notes: |_, out| {
+            let Some(out) = out else { return Vec::new() };
+            let mut v = Vec::new();
+            for table in ["flows", "capture"] {
+                let mut files = Vec::new();
+                if collect_parquet(&out.join(table), &mut files).is_ok() {
+                    v.push(format!("wrote {} Parquet files in `{table}`", files.len()));
+                }
+            }
+            v
+        },
+    })
 }
 
 /// `tcpdump --count` prints "1000000 packets".

@@ -209,8 +209,27 @@ impl Report<'_> {
     }
 
     pub fn markdown(&self) -> String {
-        let m = self.machine;
         let mut o = String::new();
+        self.md_machine(&mut o);
+        self.md_input(&mut o);
+        self.md_timings(&mut o);
+        self.md_setup(&mut o);
+        self.md_table(&mut o);
+        self.md_targets(&mut o);
+        self.md_how_to_read(&mut o);
+        self.md_details(&mut o);
+        o
+    }
+
+    /// Packet time from the corpus's first frame to its last, in seconds.
+    fn span_s(&self) -> f64 {
+        let f = &self.corpus.frames;
+        (f[f.len() - 1].ts_us - f[0].ts_us) as f64 / 1e6
+    }
+
+    /// The heading and the machine the run took place on.
+    fn md_machine(&self, o: &mut String) {
+        let m = self.machine;
         let _ = writeln!(o, "\n## Replay benchmark\n");
         let _ = writeln!(
             o,
@@ -224,6 +243,10 @@ impl Report<'_> {
             m.rustc_start,
             m.rustc_end
         );
+    }
+
+    /// The capture files and their frames.
+    fn md_input(&self, o: &mut String) {
         let unopened: Vec<&str> = self
             .corpus
             .captures
@@ -238,10 +261,6 @@ impl Report<'_> {
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
         let frames = self.corpus.frames.len();
-        let span_s = {
-            let f = &self.corpus.frames;
-            (f[f.len() - 1].ts_us - f[0].ts_us) as f64 / 1e6
-        };
         let _ = writeln!(
             o,
             "Input: {} capture files in `{}`, {} frames: {} Ethernet, {} of other link types{}. \
@@ -266,6 +285,12 @@ impl Report<'_> {
                 unopened.join(", ")
             },
         );
+    }
+
+    /// The two timings of the same frames.
+    fn md_timings(&self, o: &mut String) {
+        let frames = self.corpus.frames.len();
+        let span_s = self.span_s();
         let _ = writeln!(
             o,
             "Timings: *capture timing* lays the captures end to end with their own timestamps \
@@ -282,6 +307,10 @@ impl Report<'_> {
             MAX_GAP_US / 1_000_000,
             PASS_GAP_US / 1_000_000,
         );
+    }
+
+    /// How the in-memory runs and the peers' files were set up.
+    fn md_setup(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "In memory: {} frames per run ({:.0} passes over the Ethernet frames), one `Worker` \
@@ -318,44 +347,57 @@ impl Report<'_> {
                 self.repeat
             );
         }
+    }
+
+    /// The table: one line per row, then the peers that did not run.
+    fn md_table(&self, o: &mut String) {
         let _ = writeln!(
             o,
             "| run | what the time includes | packets | all packets seen? | wall s | CPU s | CPU ns/packet | Mpps per core | ÷ tapscope worker (parse + flow), same timing | ÷ tapscope replay, same file | per batch, wall ns/packet: p50 / p99 / max (mean) |"
         );
         let _ = writeln!(o, "|---|---|--:|---|--:|--:|--:|--:|--:|--:|--:|");
-        let dash = || "–".to_string();
         for row in self.rows {
-            let ns = row.ns_per_packet();
-            let med = row.measured();
-            let derived = row.role == Role::Derived;
-            let _ = writeln!(
-                o,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-                row.label(),
-                row.scope,
-                if derived { dash() } else { group(row.packets) },
-                match &row.error {
-                    Some(e) => format!("FAILED: {e}"),
-                    None if derived => dash(),
-                    None => row.checked_how.clone(),
-                },
-                med.map_or_else(dash, |m| format!("{:.3}", m.wall)),
-                med.map_or_else(dash, |m| format!("{:.3}", m.cpu)),
-                ns.map_or_else(dash, |v| format!("{v:.1}")),
-                ns.filter(|_| !derived && row.role != Role::Control)
-                    .map_or_else(dash, |v| format!("{:.2}", 1e3 / v)),
-                self.ratio_worker(row).map_or_else(dash, ratio),
-                self.ratio_replay(row).map_or_else(dash, ratio),
-                row.batch_spread()
-                    .map_or_else(dash, |(p50, p99, max, mean)| format!(
-                        "{p50:.1} / {p99:.1} / {max:.1} ({mean:.1})"
-                    )),
-            );
+            self.md_row(o, row);
         }
         for mi in self.missing {
             let _ = writeln!(o, "| {} | not run: {} | | | | | | | | | |", mi.name, mi.why);
         }
         let _ = writeln!(o);
+    }
+
+    /// One line of the table.
+    fn md_row(&self, o: &mut String, row: &Row) {
+        let dash = || "–".to_string();
+        let ns = row.ns_per_packet();
+        let med = row.measured();
+        let derived = row.role == Role::Derived;
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            row.label(),
+            row.scope,
+            if derived { dash() } else { group(row.packets) },
+            match &row.error {
+                Some(e) => format!("FAILED: {e}"),
+                None if derived => dash(),
+                None => row.checked_how.clone(),
+            },
+            med.map_or_else(dash, |m| format!("{:.3}", m.wall)),
+            med.map_or_else(dash, |m| format!("{:.3}", m.cpu)),
+            ns.map_or_else(dash, |v| format!("{v:.1}")),
+            ns.filter(|_| !derived && row.role != Role::Control)
+                .map_or_else(dash, |v| format!("{:.2}", 1e3 / v)),
+            self.ratio_worker(row).map_or_else(dash, ratio),
+            self.ratio_replay(row).map_or_else(dash, ratio),
+            row.batch_spread()
+                .map_or_else(dash, |(p50, p99, max, mean)| format!(
+                    "{p50:.1} / {p99:.1} / {max:.1} ({mean:.1})"
+                )),
+        );
+    }
+
+    /// The issue's target and DESIGN.md's budget, met or not, per timing.
+    fn md_targets(&self, o: &mut String) {
         for t in [Timing::Capture, Timing::Dense] {
             if let Some(v) = self.worker_ns(t) {
                 let _ = writeln!(
@@ -382,6 +424,10 @@ impl Report<'_> {
                 );
             }
         }
+    }
+
+    /// What the columns mean, and the peers' command lines.
+    fn md_how_to_read(&self, o: &mut String) {
         let _ = writeln!(o, "\nHow to read it:");
         let _ = writeln!(
             o,
@@ -428,88 +474,84 @@ impl Report<'_> {
                 }
             }
         }
+    }
+
+    /// The facts each run reported about itself.
+    fn md_details(&self, o: &mut String) {
         let _ = writeln!(o, "\nDetails from the runs themselves:");
         for row in self.rows {
             for n in &row.notes {
                 let _ = writeln!(o, "- {}: {n}", row.label());
             }
         }
-        o
     }
 
     pub fn json(&self) -> Json {
-        let m = self.machine;
-        let rows = self
-            .rows
-            .iter()
-            .map(|row| {
-                let ns = row.ns_per_packet();
-                let med = row.measured();
-                Json::obj([
-                    ("name", row.name.as_str().into()),
-                    ("role", format!("{:?}", row.role).to_lowercase().into()),
-                    ("timing", Json::from(row.timing.map(|t| t.name()))),
-                    ("scope", row.scope.as_str().into()),
-                    ("packets", row.packets.into()),
-                    ("all_packets_seen", Json::from(row.checked)),
-                    ("check", row.checked_how.as_str().into()),
-                    ("error", Json::from(row.error.clone())),
-                    ("command", Json::from(row.cmdline.clone())),
-                    ("version", Json::from(row.version.clone())),
-                    ("wall_s", Json::from(med.map(|m| m.wall))),
-                    ("cpu_s", Json::from(med.map(|m| m.cpu))),
-                    ("cpu_ns_per_packet", Json::from(ns)),
-                    (
-                        "mpps_per_core",
-                        Json::from(
-                            ns.filter(|_| !matches!(row.role, Role::Derived | Role::Control))
-                                .map(|v| 1e3 / v),
-                        ),
-                    ),
-                    (
-                        "ratio_vs_tapscope_worker",
-                        Json::from(self.ratio_worker(row)),
-                    ),
-                    (
-                        "ratio_vs_tapscope_replay",
-                        Json::from(self.ratio_replay(row)),
-                    ),
-                    (
-                        "batch_wall_ns_per_packet",
-                        match row.batch_spread() {
-                            Some((p50, p99, max, mean)) => Json::obj([
-                                ("batch_size", row.batch_size.into()),
-                                (
-                                    "batches",
-                                    row.batches.as_ref().map_or(0, |h| h.len()).into(),
-                                ),
-                                ("p50", p50.into()),
-                                ("p99", p99.into()),
-                                ("max", max.into()),
-                                ("mean", mean.into()),
-                            ]),
-                            None => Json::Null,
-                        },
-                    ),
-                    (
-                        "runs",
-                        Json::Arr(
-                            row.samples
-                                .iter()
-                                .map(|s| {
-                                    Json::obj([("wall_s", s.wall.into()), ("cpu_s", s.cpu.into())])
-                                })
-                                .collect(),
-                        ),
-                    ),
-                    (
-                        "notes",
-                        Json::Arr(row.notes.iter().map(|n| n.as_str().into()).collect()),
-                    ),
-                ])
-            })
-            .collect();
-        let target = [Timing::Capture, Timing::Dense]
+        let rows = self.rows.iter().map(|row| self.json_row(row)).collect();
+        Json::obj([
+            ("machine", self.json_machine()),
+            ("input", self.json_input()),
+            ("settings", self.json_settings()),
+            ("peer_files", self.json_peer_files()),
+            ("target", Json::Arr(self.json_targets())),
+            ("rows", Json::Arr(rows)),
+            ("not_run", self.json_not_run()),
+        ])
+    }
+
+    /// One row: its figures, checks, runs and notes.
+    fn json_row(&self, row: &Row) -> Json {
+        let ns = row.ns_per_packet();
+        let med = row.measured();
+        Json::obj([
+            ("name", row.name.as_str().into()),
+            ("role", format!("{:?}", row.role).to_lowercase().into()),
+            ("timing", Json::from(row.timing.map(|t| t.name()))),
+            ("scope", row.scope.as_str().into()),
+            ("packets", row.packets.into()),
+            ("all_packets_seen", Json::from(row.checked)),
+            ("check", row.checked_how.as_str().into()),
+            ("error", Json::from(row.error.clone())),
+            ("command", Json::from(row.cmdline.clone())),
+            ("version", Json::from(row.version.clone())),
+            ("wall_s", Json::from(med.map(|m| m.wall))),
+            ("cpu_s", Json::from(med.map(|m| m.cpu))),
+            ("cpu_ns_per_packet", Json::from(ns)),
+            (
+                "mpps_per_core",
+                Json::from(
+                    ns.filter(|_| !matches!(row.role, Role::Derived | Role::Control))
+                        .map(|v| 1e3 / v),
+                ),
+            ),
+            (
+                "ratio_vs_tapscope_worker",
+                Json::from(self.ratio_worker(row)),
+            ),
+            (
+                "ratio_vs_tapscope_replay",
+                Json::from(self.ratio_replay(row)),
+            ),
+            ("batch_wall_ns_per_packet", json_batches(row)),
+            (
+                "runs",
+                Json::Arr(
+                    row.samples
+                        .iter()
+                        .map(|s| Json::obj([("wall_s", s.wall.into()), ("cpu_s", s.cpu.into())]))
+                        .collect(),
+                ),
+            ),
+            (
+                "notes",
+                Json::Arr(row.notes.iter().map(|n| n.as_str().into()).collect()),
+            ),
+        ])
+    }
+
+    /// The issue's target per timing, with the default sketches' figure.
+    fn json_targets(&self) -> Vec<Json> {
+        [Timing::Capture, Timing::Dense]
             .into_iter()
             .filter_map(|t| {
                 let v = self.worker_ns(t)?;
@@ -529,98 +571,116 @@ impl Report<'_> {
                     ("design_budget_ns_per_packet", LINE_RATE_NS.into()),
                 ]))
             })
-            .collect();
+            .collect()
+    }
+
+    /// The machine and its load.
+    fn json_machine(&self) -> Json {
+        let m = self.machine;
         Json::obj([
+            ("cpu_model", m.cpu_model.as_str().into()),
+            ("logical_cpus", m.logical_cpus.into()),
+            ("kernel", m.kernel.as_str().into()),
+            ("loadavg_start", m.loadavg_start.as_str().into()),
+            ("loadavg_end", m.loadavg_end.as_str().into()),
+            ("rustc_processes_start", m.rustc_start.into()),
+            ("rustc_processes_end", m.rustc_end.into()),
+        ])
+    }
+
+    /// The capture files and their frames.
+    fn json_input(&self) -> Json {
+        Json::obj([
+            ("pcaps", self.pcaps.display().to_string().into()),
+            ("capture_files", self.corpus.captures.len().into()),
+            ("frames", self.corpus.frames.len().into()),
+            ("ethernet_frames", self.eth_frames.into()),
             (
-                "machine",
-                Json::obj([
-                    ("cpu_model", m.cpu_model.as_str().into()),
-                    ("logical_cpus", m.logical_cpus.into()),
-                    ("kernel", m.kernel.as_str().into()),
-                    ("loadavg_start", m.loadavg_start.as_str().into()),
-                    ("loadavg_end", m.loadavg_end.as_str().into()),
-                    ("rustc_processes_start", m.rustc_start.into()),
-                    ("rustc_processes_end", m.rustc_end.into()),
-                ]),
-            ),
-            (
-                "input",
-                Json::obj([
-                    ("pcaps", self.pcaps.display().to_string().into()),
-                    ("capture_files", self.corpus.captures.len().into()),
-                    ("frames", self.corpus.frames.len().into()),
-                    ("ethernet_frames", self.eth_frames.into()),
-                    (
-                        "other_link_types",
-                        Json::obj(
-                            self.other_links
-                                .iter()
-                                .map(|(k, v)| (k.clone(), Json::from(*v))),
-                        ),
-                    ),
-                    (
-                        "captures",
-                        Json::Arr(
-                            self.corpus
-                                .captures
-                                .iter()
-                                .map(|c| {
-                                    Json::obj([
-                                        ("name", c.name.as_str().into()),
-                                        ("frames", c.frames.into()),
-                                        ("ethernet_frames", c.ethernet_frames.into()),
-                                        ("invalid_records", c.invalid_records.into()),
-                                        ("open_error", Json::from(c.open_error.clone())),
-                                    ])
-                                })
-                                .collect(),
-                        ),
-                    ),
-                    ("timestamps_bumped", self.corpus.ts_bumped.into()),
-                    ("gaps_shortened", self.corpus.gaps_shortened.into()),
-                ]),
-            ),
-            (
-                "settings",
-                Json::obj([
-                    ("packets", self.packets.into()),
-                    ("repeat", self.repeat.into()),
-                    ("core", Json::from(self.core)),
-                    ("batch_size", self.cfg.batch_size.into()),
-                    ("flow_capacity", self.cfg.flows.capacity.into()),
-                    ("summary_pool", self.cfg.summary_pool.into()),
-                ]),
-            ),
-            (
-                "peer_files",
-                Json::Arr(
-                    self.peer_files
+                "other_link_types",
+                Json::obj(
+                    self.other_links
                         .iter()
-                        .map(|(t, pf)| {
+                        .map(|(k, v)| (k.clone(), Json::from(*v))),
+                ),
+            ),
+            (
+                "captures",
+                Json::Arr(
+                    self.corpus
+                        .captures
+                        .iter()
+                        .map(|c| {
                             Json::obj([
-                                ("timing", t.name().into()),
-                                ("packets", pf.packets.into()),
-                                ("bytes", pf.bytes.into()),
-                                ("passes", pf.passes.into()),
-                                ("packet_time_span_s", (pf.span_us as f64 / 1e6).into()),
+                                ("name", c.name.as_str().into()),
+                                ("frames", c.frames.into()),
+                                ("ethernet_frames", c.ethernet_frames.into()),
+                                ("invalid_records", c.invalid_records.into()),
+                                ("open_error", Json::from(c.open_error.clone())),
                             ])
                         })
                         .collect(),
                 ),
             ),
-            ("target", Json::Arr(target)),
-            ("rows", Json::Arr(rows)),
-            (
-                "not_run",
-                Json::Arr(
-                    self.missing
-                        .iter()
-                        .map(|mi| {
-                            Json::obj([("name", mi.name.into()), ("why", mi.why.as_str().into())])
-                        })
-                        .collect(),
-                ),
-            ),
+            ("timestamps_bumped", self.corpus.ts_bumped.into()),
+            ("gaps_shortened", self.corpus.gaps_shortened.into()),
         ])
+    }
+
+    /// The in-memory runs' settings.
+    fn json_settings(&self) -> Json {
+        Json::obj([
+            ("packets", self.packets.into()),
+            ("repeat", self.repeat.into()),
+            ("core", Json::from(self.core)),
+            ("batch_size", self.cfg.batch_size.into()),
+            ("flow_capacity", self.cfg.flows.capacity.into()),
+            ("summary_pool", self.cfg.summary_pool.into()),
+        ])
+    }
+
+    /// The pcap files given to the peers, one per timing.
+    fn json_peer_files(&self) -> Json {
+        Json::Arr(
+            self.peer_files
+                .iter()
+                .map(|(t, pf)| {
+                    Json::obj([
+                        ("timing", t.name().into()),
+                        ("packets", pf.packets.into()),
+                        ("bytes", pf.bytes.into()),
+                        ("passes", pf.passes.into()),
+                        ("packet_time_span_s", (pf.span_us as f64 / 1e6).into()),
+                    ])
+                })
+                .collect(),
+        )
+    }
+
+    /// The peers that did not run, with why.
+    fn json_not_run(&self) -> Json {
+        Json::Arr(
+            self.missing
+                .iter()
+                .map(|mi| Json::obj([("name", mi.name.into()), ("why", mi.why.as_str().into())]))
+                .collect(),
+        )
+    }
+}
+
+/// A row's batch times: wall ns per packet at p50 / p99 / max and the mean.
+fn json_batches(row: &Row) -> Json {
+    match row.batch_spread() {
+        Some((p50, p99, max, mean)) => Json::obj([
+            ("batch_size", row.batch_size.into()),
+            (
+                "batches",
+                row.batches.as_ref().map_or(0, |h| h.len()).into(),
+            ),
+            ("p50", p50.into()),
+            ("p99", p99.into()),
+            ("max", max.into()),
+            ("mean", mean.into()),
+        ]),
+        None => Json::Null,
     }
 }

@@ -98,16 +98,21 @@ pub struct DirCounters {
 /// TCP statistics for one direction of a flow, in the spirit of tstat.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpDirStats {
+    /// SYN segments sent in this direction (retransmitted SYNs included).
     pub syn: u32,
+    /// FIN segments sent in this direction.
     pub fin: u32,
+    /// RST segments sent in this direction.
     pub rst: u32,
     /// Segments carrying payload entirely at or below the highest sequence
     /// number already seen in this direction (a retransmission seen by the tap).
     pub retrans_packets: u32,
+    /// Payload bytes of the segments counted in `retrans_packets`.
     pub retrans_bytes: u64,
     /// Segments starting above the next expected sequence number (a hole:
     /// loss before the tap, or reordering).
     pub out_of_order_packets: u32,
+    /// Payload bytes of the segments counted in `out_of_order_packets`.
     pub out_of_order_bytes: u64,
     /// Segments advertising a zero receive window (RST excluded).
     pub zero_window: u32,
@@ -115,6 +120,7 @@ pub struct TcpDirStats {
     pub mss: u16,
     /// Window scale option from this side's SYN (0xff = not seen).
     pub wscale: u8,
+    /// True when this side's SYN carried the SACK-permitted option.
     pub sack_permitted: bool,
 }
 
@@ -149,29 +155,50 @@ pub struct FlowRecord {
     pub flow_id: u64,
     /// Application protocol recognised from the first packets.
     pub app_proto: AppProto,
-    /// Unix time of the first and last packet, in nanoseconds.
+    /// Unix time of the first packet, in nanoseconds.
     pub first_ns: u64,
+    /// Unix time of the last packet, in nanoseconds.
     pub last_ns: u64,
+    /// Why the record was emitted (FIN, RST, timeout, eviction, end of
+    /// capture).
     pub end_reason: EndReason,
     /// Index of the worker that owned the flow.
     pub worker: u16,
+    /// Outermost 802.1Q VLAN id of the flow's first packet (0 = untagged).
     pub vlan: u16,
+    /// Outer encapsulation removed to reach the flow's IP header (the addresses
+    /// are the inner ones).
     pub tunnel: Tunnel,
+    /// IP version of the flow: 4 or 6.
     pub ip_version: u8,
+    /// Transport protocol of the flow (TCP, UDP, ICMP…).
     pub protocol: IpProtocol,
+    /// Client's MAC address, from the innermost Ethernet header (zero for link
+    /// types without MACs).
     pub client_mac: [u8; 6],
+    /// Server's MAC address (the next hop's, for a server beyond a router; zero
+    /// for link types without MACs).
     pub server_mac: [u8; 6],
-    /// IPv4-mapped for IPv4.
+    /// Client IP address; IPv4 addresses are IPv4-mapped (`::ffff:a.b.c.d`).
     pub client_ip: [u8; 16],
+    /// Server IP address, in the same form as `client_ip`.
     pub server_ip: [u8; 16],
+    /// Client's port; for ICMP echo, the echo identifier; 0 for protocols
+    /// without ports.
     pub client_port: u16,
+    /// Server's port (0 for ICMP and for protocols without ports).
     pub server_port: u16,
+    /// Counters of the client-to-server direction.
     pub c2s: DirCounters,
+    /// Counters of the server-to-client direction.
     pub s2c: DirCounters,
     /// Non-first IP fragments counted in this flow.
     pub fragments: u32,
-    /// TCP only (all zero / default otherwise).
+    /// TCP statistics of the client-to-server direction (TCP only: all zero /
+    /// default otherwise).
     pub tcp_c2s: TcpDirStats,
+    /// TCP statistics of the server-to-client direction (TCP only: all zero /
+    /// default otherwise).
     pub tcp_s2c: TcpDirStats,
     /// SYN → SYN/ACK time seen at the tap (tap-to-server-and-back), ns; 0 = unknown.
     pub rtt_syn_synack_ns: u64,
@@ -191,20 +218,33 @@ pub struct FlowRecord {
 /// for it: the rest of its counts are in its [`FlowRecord`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowActivity {
+    /// The flow's [`FlowRecord::flow_id`].
     pub flow_id: u64,
     /// First packet of the flow (Unix ns), to tell a reused id from a new flow.
     pub first_ns: u64,
+    /// IP version of the flow: 4 or 6.
     pub ip_version: u8,
+    /// Transport protocol of the flow.
     pub protocol: IpProtocol,
+    /// Client's MAC address (zero for link types without MACs).
     pub client_mac: [u8; 6],
+    /// Server's MAC address (the next hop's, for a server beyond a router).
     pub server_mac: [u8; 6],
+    /// Client IP address (IPv4-mapped for IPv4).
     pub client_ip: [u8; 16],
+    /// Server IP address (IPv4-mapped for IPv4).
     pub server_ip: [u8; 16],
+    /// Client's port (the echo identifier for ICMP echo; 0 without ports).
     pub client_port: u16,
+    /// Server's port (0 for ICMP and for protocols without ports).
     pub server_port: u16,
+    /// Client-to-server packets during the epoch.
     pub c2s_packets: u64,
+    /// Client-to-server frame bytes during the epoch.
     pub c2s_bytes: u64,
+    /// Server-to-client packets during the epoch.
     pub s2c_packets: u64,
+    /// Server-to-client frame bytes during the epoch.
     pub s2c_bytes: u64,
 }
 
@@ -224,8 +264,10 @@ pub struct CaptureCounters {
     /// Non-first IP fragments (counted in their flow if the first fragment
     /// was seen, else in a flow with ports 0).
     pub fragments: u64,
-    /// Flows created and flow records emitted in this epoch.
+    /// Flows created in this epoch.
     pub flows_created: u64,
+    /// Flow records emitted in this epoch (ended flows and active-timeout
+    /// splits).
     pub flows_ended: u64,
     /// Flows evicted because the flow table was full.
     pub flow_table_full: u64,
@@ -241,11 +283,19 @@ pub struct CaptureCounters {
     /// Source-level drops reported by the kernel or the reader (AF_XDP
     /// XDP_STATISTICS, or pcap reader errors).
     pub src_dropped: u64,
+    /// Frames the kernel dropped because the AF_XDP RX ring was full (the
+    /// worker is too slow).
     pub src_ring_full: u64,
+    /// Times the kernel found the fill ring empty (a frame lost for it is also
+    /// counted in `src_dropped`).
     pub src_fill_ring_empty: u64,
+    /// Invalid descriptors on AF_XDP; in replay, unreadable records of the
+    /// capture files.
     pub src_invalid_descs: u64,
-    /// Poll loop iterations that found frames, and that found none.
+    /// Poll loop iterations that found frames.
     pub busy_polls: u64,
+    /// Poll loop iterations that found none (busy-poll utilisation = busy /
+    /// (busy + idle)).
     pub idle_polls: u64,
     /// Name events (server names, DNS answers, device names) handed over.
     pub name_events: u64,
@@ -325,10 +375,13 @@ impl CaptureCounters {
 /// One worker's hand-over to the control core for one epoch.
 #[derive(Debug)]
 pub struct EpochSummary {
+    /// Index of the worker that sent the summary.
     pub worker: u16,
-    /// Packet-time bounds of the epoch (Unix ns); `end_ns` is exclusive.
+    /// Packet-time start of the epoch (Unix ns, inclusive).
     pub start_ns: u64,
+    /// Packet-time end of the epoch (Unix ns, exclusive).
     pub end_ns: u64,
+    /// The worker's capture counters over the epoch.
     pub counters: CaptureCounters,
     /// Flows that ended during the epoch. Capacity is fixed at creation and
     /// never grows on the worker.

@@ -54,6 +54,7 @@ impl LinkType {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Tunnel {
+    /// Not tunnelled: the flow's IP header is the outermost one.
     #[default]
     None = 0,
     /// IPv4 in IPv4 (IP protocol 4).
@@ -112,51 +113,63 @@ pub struct PacketMeta {
     pub cap_len: u32,
     /// Length of the frame on the wire.
     pub wire_len: u32,
-    /// Ethernet source and destination (zero for link types without MACs).
-    /// From the innermost Ethernet header (the mirrored frame for ERSPAN and
-    /// bridged GRE); Linux cooked captures give only `src_mac`.
+    /// Ethernet source of the innermost Ethernet header (the mirrored frame for
+    /// ERSPAN and bridged GRE); zero for link types without MACs.
     pub src_mac: [u8; 6],
+    /// Ethernet destination of the same header; zero for link types without
+    /// MACs and for Linux cooked captures, which give only the source.
     pub dst_mac: [u8; 6],
-    /// Outermost 802.1Q VLAN id (0 when untagged) and the number of tags.
+    /// Outermost 802.1Q VLAN id (0 when untagged).
     pub vlan: u16,
+    /// Number of VLAN tags on the frame (0 when untagged).
     pub vlan_count: u8,
     /// Outer encapsulation that was removed to reach the inner IP header.
     pub tunnel: Tunnel,
     /// 4 or 6: the version of the innermost IP header.
     pub ip_version: u8,
-    /// Innermost IP source and destination (IPv4-mapped for IPv4).
+    /// Innermost IP source (IPv4-mapped for IPv4).
     pub src_ip: [u8; 16],
+    /// Innermost IP destination (IPv4-mapped for IPv4).
     pub dst_ip: [u8; 16],
     /// IPv4 TTL or IPv6 hop limit of the innermost header.
     pub ttl: u8,
     /// IPv4 identification, or the IPv6 fragment header's identification.
     pub ip_id: u32,
+    /// Where the packet sits in a fragmented datagram (not fragmented for
+    /// most).
     pub fragment: Fragment,
     /// Final L4 protocol number (after IPv6 extension headers).
     pub protocol: IpProtocol,
-    /// TCP/UDP ports; 0 for other protocols and for later fragments.
+    /// TCP/UDP source port; 0 for other protocols and for later fragments.
     pub src_port: u16,
+    /// TCP/UDP destination port; 0 for other protocols and for later fragments.
     pub dst_port: u16,
-    /// ICMP/ICMPv6 type and code, and the echo identifier for echo
-    /// request/reply (0 otherwise).
+    /// ICMP/ICMPv6 type (0 for other protocols).
     pub icmp_type: u8,
+    /// ICMP/ICMPv6 code (0 for other protocols).
     pub icmp_code: u8,
+    /// Echo identifier of an ICMP/ICMPv6 echo request or reply (0 otherwise).
     pub icmp_echo_id: u16,
-    /// TCP header fields (zero for non-TCP).
+    /// TCP sequence number (0 for non-TCP).
     pub tcp_seq: u32,
+    /// TCP acknowledgement number (0 for non-TCP).
     pub tcp_ack: u32,
+    /// TCP flags (empty for non-TCP).
     pub tcp_flags: TcpFlags,
+    /// TCP receive window as sent, unscaled (0 for non-TCP).
     pub tcp_window: u16,
-    /// TCP options seen on this segment: MSS (0 = absent), window scale
-    /// (0xff = absent), SACK permitted.
+    /// TCP MSS option of this segment (0 = absent).
     pub tcp_mss: u16,
+    /// TCP window scale option of this segment (0xff = absent).
     pub tcp_wscale: u8,
+    /// True when this segment carries the TCP SACK-permitted option.
     pub tcp_sack_permitted: bool,
-    /// Offset of the L4 header and of the L4 payload in the captured bytes
-    /// (`l4_offset <= payload_offset <= cap_len`; equal when no L4 header
-    /// was read: other protocols, later fragments). Only the first 64 KiB of
-    /// a frame are parsed, so both always fit.
+    /// Offset of the L4 header in the captured bytes (equal to `payload_offset`
+    /// when no L4 header was read: other protocols, later fragments). Only the
+    /// first 64 KiB of a frame are parsed, so it always fits.
     pub l4_offset: u16,
+    /// Offset of the L4 payload in the captured bytes (`l4_offset <=
+    /// payload_offset <= cap_len`).
     pub payload_offset: u16,
     /// L4 payload length according to the IP header (not the capture), so
     /// it is right for snap-length-truncated frames.
@@ -175,13 +188,22 @@ impl PacketMeta {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Layer {
+    /// The link layer: Ethernet, Linux cooked (SLL/SLL2), BSD loopback, PPPoE
+    /// or an MPLS label stack.
     Link = 0,
+    /// An 802.1Q/802.1ad VLAN tag.
     Vlan = 1,
+    /// The IPv4 header.
     Ipv4 = 2,
+    /// The IPv6 header and its extension headers.
     Ipv6 = 3,
+    /// The TCP header.
     Tcp = 4,
+    /// The UDP header.
     Udp = 5,
+    /// The ICMP or ICMPv6 header.
     Icmp = 6,
+    /// A tunnel header (GRE, ERSPAN, PPP), or tunnels nested too deep.
     Tunnel = 7,
 }
 

@@ -31,11 +31,14 @@ use crate::source::{Frame, FrameSource, Poll, SourceStats};
 /// Worker settings.
 #[derive(Clone, Copy, Debug)]
 pub struct WorkerConfig {
+    /// Index of the worker (0-based), written into its flow ids, records and
+    /// summaries.
     pub id: u16,
     /// Epoch length in nanoseconds of packet time (default 1 s).
     pub epoch_ns: u64,
     /// Most frames taken from the source per poll.
     pub batch_size: usize,
+    /// Flow-table settings (capacity, timeouts).
     pub flows: FlowConfig,
     /// Flow records one summary holds before a mid-epoch hand-over.
     pub summary_flow_capacity: usize,
@@ -66,6 +69,7 @@ impl Default for WorkerConfig {
 
 /// The control core's ends of one worker's rings.
 pub struct ControlLink {
+    /// Index of the worker these rings belong to.
     pub worker: u16,
     /// Filled summaries from the worker.
     pub summaries: rtrb::Consumer<Box<EpochSummary>>,

@@ -30,7 +30,7 @@
 //! per packet over every slice of every run (trace loading included, not
 //! subtracted: a slice's baseline is not known apart).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -530,31 +530,16 @@ fn plan_of(counters: Vec<CounterSpec>, scans: bool, flow_sizes: bool) -> Arc<Ske
     })
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let dir = args.pcaps.clone().unwrap_or_else(|| {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../../shared/testdata/pcap"
-        ))
-    });
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
-    let core = match args.core {
-        Some(c) => cores.iter().find(|id| id.id == c).copied(),
-        None => cores.last().copied(),
-    };
-    if let Some(c) = core {
-        core_affinity::set_for_current(c);
-    }
-    let captures = load_captures(&dir)?;
-    let synth = synthetic(args.keys, 4_000_000, args.concurrent);
-    let fl = flood(args.keys, 2_000_000);
-    let streams = [captures, synth, fl];
+/// One row of the tables: its label, its plan, and the counters to count
+/// exactly (none for rows with scan sketches).
+type StageRow = (String, Arc<SketchPlan>, Option<Vec<CounterSpec>>);
 
+/// The rows: each key type alone, the three default counters, the scan
+/// sketches alone and the default plan.
+fn stage_rows() -> Vec<StageRow> {
     let one = |k: KeyType| vec![CounterSpec::new(k.name(), k, Increment::Bytes)];
     // Each row: full updates, sampled one in 16, and exact counting.
-    type Row = (String, Arc<SketchPlan>, Option<Vec<CounterSpec>>);
-    let mut rows: Vec<Row> = Vec::new();
+    let mut rows: Vec<StageRow> = Vec::new();
     for k in KeyType::ALL {
         rows.push((
             format!("`{}` (bytes)", k.name()),
@@ -577,8 +562,24 @@ fn main() -> Result<()> {
         plan_of(CounterSpec::defaults(), true, true),
         None,
     ));
-    let sampled_shift = args.sample_shift;
+    rows
+}
 
+/// Pins this thread to `--core` (default: the last core); the core, if any.
+fn pin(core: Option<usize>) -> Option<core_affinity::CoreId> {
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let core = match core {
+        Some(c) => cores.iter().find(|id| id.id == c).copied(),
+        None => cores.last().copied(),
+    };
+    if let Some(c) = core {
+        core_affinity::set_for_current(c);
+    }
+    core
+}
+
+/// The run's settings, the machine and the sketches' dimensions.
+fn print_header(args: &Args, core: Option<core_affinity::CoreId>) {
     let machine = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -612,107 +613,160 @@ fn main() -> Result<()> {
         p.scan_width
     );
     println!();
+}
+
+/// The streams with their traces, and the slice times kept so far.
+struct Bench {
+    streams: [Stream; 3],
+    traces: Vec<Trace>,
+    repeat: usize,
+    /// Slice times of the per-flow runs: (row, stream) -> histogram.
+    spread: BTreeMap<(usize, usize), Histogram<u64>>,
+}
+
+impl Bench {
+    /// Median CPU ns/packet of `v` on stream `i`; the slice times are kept
+    /// under `(key, i)` if `key` is given.
+    fn measure(&mut self, v: &Variant, i: usize, key: Option<usize>) -> f64 {
+        let mut h = Histogram::<u64>::new(3).expect("3 significant digits are supported");
+        let m = median(
+            (0..self.repeat.max(1))
+                .map(|_| run(&self.streams[i], &self.traces[i], v, &mut h))
+                .collect(),
+        );
+        if let Some(k) = key {
+            self.spread.insert((k, i), h);
+        }
+        m
+    }
+
+    /// Loading each stream's trace alone (row 0 of the spread table).
+    fn baselines(&mut self) -> Vec<f64> {
+        (0..self.streams.len())
+            .map(|i| self.measure(&Variant::Baseline, i, Some(0)))
+            .collect()
+    }
+
+    /// One line per stream: its packets, flow updates and loading cost.
+    fn print_streams(&self, base: &[f64]) {
+        for (i, s) in self.streams.iter().enumerate() {
+            let t = &self.traces[i];
+            let ends = t.ends.len();
+            println!(
+                "stream {}: {} packets ({} distinct), {} activity records and {} flow ends: {:.3} flow updates per packet; loading the trace {:.1} ns/packet",
+                s.name,
+                t.packets,
+                s.packets.len(),
+                t.acts.len(),
+                ends,
+                (t.acts.len() + ends) as f64 / t.packets as f64,
+                base[i],
+            );
+        }
+        println!();
+    }
+
+    /// The main table: CPU ns/packet of each row, per stream and way.
+    fn print_costs(&mut self, rows: &[StageRow], base: &[f64], sampled_shift: u32) {
+        let one_in = 1u32 << sampled_shift;
+        println!("CPU ns per packet of the sketch stage:");
+        println!();
+        let mut head = vec!["stage".to_string()];
+        for s in &self.streams {
+            head.push(format!("{}: per flow", s.name));
+            head.push(format!("{}: per packet", s.name));
+            head.push(format!("{}: exact map", s.name));
+        }
+        head.push(format!("flood: per flow, sampled under {one_in} packets"));
+        println!("| {} |", head.join(" | "));
+        println!("|---|{}", "---:|".repeat(head.len() - 1));
+        for (row, (name, plan, exact)) in rows.iter().enumerate() {
+            let mut cells = Vec::new();
+            for (i, b) in base.iter().enumerate() {
+                let mut cost = |v: &Variant, key: Option<usize>| {
+                    format!("{:.1}", (self.measure(v, i, key) - b).max(0.0))
+                };
+                cells.push(cost(&Variant::PerFlow(plan.clone(), 0), Some(row + 1)));
+                cells.push(cost(&Variant::PerPacket(plan.clone()), None));
+                cells.push(match exact {
+                    Some(e) => cost(&Variant::Exact(e.clone()), None),
+                    None => "".into(),
+                });
+            }
+            cells.push(if plan.counters.is_empty() {
+                "".into()
+            } else {
+                let sampled = Variant::PerFlow(plan.clone(), sampled_shift);
+                format!(
+                    "{:.1}",
+                    (self.measure(&sampled, 2, None) - base[2]).max(0.0)
+                )
+            });
+            println!("| {name} | {} |", cells.join(" | "));
+        }
+        println!();
+    }
+
+    /// The second table: p50 / p99 / max wall ns/packet of the slices.
+    fn print_spread(&self, rows: &[StageRow]) {
+        println!(
+            "Spread of the per-flow runs: wall ns per packet of each slice of {SLICE} packets, \
+             p50 / p99 / max over every slice of every run (trace loading included):"
+        );
+        println!();
+        let names: Vec<String> = self.streams.iter().map(|s| s.name.to_string()).collect();
+        println!("| stage | {} |", names.join(" | "));
+        println!("|---|{}", "---:|".repeat(names.len()));
+        let labels = std::iter::once("loading the trace alone".to_string())
+            .chain(rows.iter().map(|r| r.0.clone()));
+        for (row, label) in labels.enumerate() {
+            let cells: Vec<String> = (0..self.streams.len())
+                .map(
+                    |i| match self.spread.get(&(row, i)).filter(|h| !h.is_empty()) {
+                        Some(h) => format!(
+                            "{:.1} / {:.1} / {:.1}",
+                            h.value_at_quantile(0.5) as f64 / SLICE as f64,
+                            h.value_at_quantile(0.99) as f64 / SLICE as f64,
+                            h.max() as f64 / SLICE as f64
+                        ),
+                        None => "".into(),
+                    },
+                )
+                .collect();
+            println!("| {label} | {} |", cells.join(" | "));
+        }
+    }
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let dir = args.pcaps.clone().unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/testdata/pcap"
+        ))
+    });
+    let core = pin(args.core);
+    let captures = load_captures(&dir)?;
+    let synth = synthetic(args.keys, 4_000_000, args.concurrent);
+    let fl = flood(args.keys, 2_000_000);
+    let streams = [captures, synth, fl];
+    let rows = stage_rows();
+    print_header(&args, core);
 
     let traces: Vec<Trace> = streams
         .iter()
         .map(|s| trace(s, args.packets, args.epoch_packets.max(1)))
         .collect();
-    let new_hist = || Histogram::<u64>::new(3).expect("3 significant digits are supported");
-    // Slice times of the per-flow runs: (row, stream) -> histogram.
-    let spread = std::cell::RefCell::new(std::collections::BTreeMap::new());
-    let measure_into = |v: &Variant, i: usize, key: Option<usize>| -> f64 {
-        let mut h = new_hist();
-        let m = median(
-            (0..args.repeat.max(1))
-                .map(|_| run(&streams[i], &traces[i], v, &mut h))
-                .collect(),
-        );
-        if let Some(k) = key {
-            spread.borrow_mut().insert((k, i), h);
-        }
-        m
+    let mut bench = Bench {
+        streams,
+        traces,
+        repeat: args.repeat,
+        spread: BTreeMap::new(),
     };
-    let measure = |v: &Variant, i: usize| measure_into(v, i, None);
-    // Row 0 of the spread table: loading the trace alone.
-    let base: Vec<f64> = (0..streams.len())
-        .map(|i| measure_into(&Variant::Baseline, i, Some(0)))
-        .collect();
-    for (i, s) in streams.iter().enumerate() {
-        let t = &traces[i];
-        let ends = t.ends.len();
-        println!(
-            "stream {}: {} packets ({} distinct), {} activity records and {} flow ends: {:.3} flow updates per packet; loading the trace {:.1} ns/packet",
-            s.name,
-            t.packets,
-            s.packets.len(),
-            t.acts.len(),
-            ends,
-            (t.acts.len() + ends) as f64 / t.packets as f64,
-            base[i],
-        );
-    }
-    println!();
-    let one_in = 1u32 << sampled_shift;
-    println!("CPU ns per packet of the sketch stage:");
-    println!();
-    let mut head = vec!["stage".to_string()];
-    for s in &streams {
-        head.push(format!("{}: per flow", s.name));
-        head.push(format!("{}: per packet", s.name));
-        head.push(format!("{}: exact map", s.name));
-    }
-    head.push(format!("flood: per flow, sampled under {one_in} packets"));
-    println!("| {} |", head.join(" | "));
-    println!("|---|{}", "---:|".repeat(head.len() - 1));
-    for (row, (name, plan, exact)) in rows.iter().enumerate() {
-        let mut cells = Vec::new();
-        for (i, b) in base.iter().enumerate() {
-            let cost = |v: &Variant| format!("{:.1}", (measure(v, i) - b).max(0.0));
-            cells.push(format!(
-                "{:.1}",
-                (measure_into(&Variant::PerFlow(plan.clone(), 0), i, Some(row + 1)) - b).max(0.0)
-            ));
-            cells.push(cost(&Variant::PerPacket(plan.clone())));
-            cells.push(match exact {
-                Some(e) => cost(&Variant::Exact(e.clone())),
-                None => "".into(),
-            });
-        }
-        cells.push(if plan.counters.is_empty() {
-            "".into()
-        } else {
-            format!(
-                "{:.1}",
-                (measure(&Variant::PerFlow(plan.clone(), sampled_shift), 2) - base[2]).max(0.0)
-            )
-        });
-        println!("| {name} | {} |", cells.join(" | "));
-    }
-    println!();
-    println!(
-        "Spread of the per-flow runs: wall ns per packet of each slice of {SLICE} packets, \
-         p50 / p99 / max over every slice of every run (trace loading included):"
-    );
-    println!();
-    let names: Vec<String> = streams.iter().map(|s| s.name.to_string()).collect();
-    println!("| stage | {} |", names.join(" | "));
-    println!("|---|{}", "---:|".repeat(names.len()));
-    let spread = spread.into_inner();
-    let labels = std::iter::once("loading the trace alone".to_string())
-        .chain(rows.iter().map(|r| r.0.clone()));
-    for (row, label) in labels.enumerate() {
-        let cells: Vec<String> = (0..streams.len())
-            .map(|i| match spread.get(&(row, i)).filter(|h| !h.is_empty()) {
-                Some(h) => format!(
-                    "{:.1} / {:.1} / {:.1}",
-                    h.value_at_quantile(0.5) as f64 / SLICE as f64,
-                    h.value_at_quantile(0.99) as f64 / SLICE as f64,
-                    h.max() as f64 / SLICE as f64
-                ),
-                None => "".into(),
-            })
-            .collect();
-        println!("| {label} | {} |", cells.join(" | "));
-    }
+    let base = bench.baselines();
+    bench.print_streams(&base);
+    bench.print_costs(&rows, &base, args.sample_shift);
+    bench.print_spread(&rows);
     Ok(())
 }

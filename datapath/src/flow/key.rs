@@ -9,12 +9,20 @@ use crate::wire::IpProtocol;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[repr(C, align(8))]
 pub struct FlowKey {
+    /// The lower endpoint's address (IPv4-mapped for IPv4).
     pub lo_ip: [u8; 16],
+    /// The higher endpoint's address (IPv4-mapped for IPv4).
     pub hi_ip: [u8; 16],
+    /// The lower endpoint's port (for ICMP echo, the echo identifier).
     pub lo_port: u16,
+    /// The higher endpoint's port (for ICMP echo, the echo identifier).
     pub hi_port: u16,
+    /// Outermost VLAN id (0 = untagged): the same addresses on two VLANs are
+    /// two flows.
     pub vlan: u16,
+    /// IP protocol of the flow.
     pub protocol: IpProtocol,
+    /// The [`crate::parse::Tunnel`] the flow came in, as its number.
     pub tunnel: u8,
 }
 

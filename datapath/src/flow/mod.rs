@@ -26,9 +26,11 @@ const NS: u64 = 1_000_000_000;
 pub struct FlowConfig {
     /// Most flows held at once; preallocated.
     pub capacity: usize,
-    /// Idle timeouts by protocol.
+    /// Idle timeout of TCP flows, ns.
     pub tcp_idle_ns: u64,
+    /// Idle timeout of UDP flows, ns.
     pub udp_idle_ns: u64,
+    /// Idle timeout of flows of every other protocol, ns.
     pub other_idle_ns: u64,
     /// How long a TCP flow stays after both FINs or a RST, so the closing
     /// ACKs and retransmitted RSTs stay in its record.
@@ -68,7 +70,10 @@ pub struct Seen {
 /// Cumulative flow-table counters (the worker reports per-epoch differences).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FlowCounters {
+    /// Flows created since the table was made.
     pub created: u64,
+    /// Flow records emitted since the table was made (ended flows and
+    /// active-timeout splits).
     pub ended: u64,
     /// Flows evicted because the table was full.
     pub evicted: u64,
@@ -248,10 +253,12 @@ impl FlowTable {
         self.live
     }
 
+    /// True when the table holds no flow.
     pub fn is_empty(&self) -> bool {
         self.live == 0
     }
 
+    /// Most flows the table holds at once.
     pub fn capacity(&self) -> usize {
         self.cfg.capacity
     }

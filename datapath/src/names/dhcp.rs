@@ -16,7 +16,10 @@ pub struct Dhcp<'a> {
     pub msg_type: u8,
     /// Client hardware address (Ethernet only).
     pub chaddr: [u8; 6],
+    /// The client's current address (`ciaddr`; zero while it has none).
     pub ciaddr: [u8; 4],
+    /// The address the server assigns (`yiaddr`, in offers and acks; zero
+    /// otherwise).
     pub yiaddr: [u8; 4],
     /// Option 50.
     pub requested_ip: Option<[u8; 4]>,

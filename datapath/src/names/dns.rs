@@ -29,6 +29,7 @@ impl Default for NameBuf {
 }
 
 impl NameBuf {
+    /// The name's bytes in presentation form (labels joined by `.`).
     #[inline]
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
@@ -73,15 +74,21 @@ impl fmt::Debug for NameBuf {
 /// Why a message was not parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DnsError {
+    /// The message ends inside a header, question or record.
     Truncated,
+    /// A name is invalid: a pointer loop or forward pointer, a reserved label
+    /// type, or longer than 255 bytes.
     Malformed,
 }
 
 /// Record data of an answer the caller cares about.
 #[derive(Clone, Copy, Debug)]
 pub enum Rdata<'a> {
+    /// An IPv4 address (A record).
     A([u8; 4]),
+    /// An IPv6 address (AAAA record).
     Aaaa([u8; 16]),
+    /// The canonical name the owner is an alias of (CNAME record).
     Cname(&'a NameBuf),
 }
 
@@ -90,8 +97,11 @@ pub enum Rdata<'a> {
 pub struct Answer<'a> {
     /// The message's first question name (empty if none).
     pub qname: &'a NameBuf,
+    /// The record's owner name (the name the address or alias is for).
     pub owner: &'a NameBuf,
+    /// Time to live in seconds (values above 2^31 − 1 read as 0, per RFC 2181).
     pub ttl: u32,
+    /// The address or alias the record carries.
     pub data: Rdata<'a>,
     /// The section the record is in.
     pub section: Section,
@@ -100,7 +110,9 @@ pub struct Answer<'a> {
 /// Where a resource record sits in the message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Section {
+    /// The answer section.
     Answer,
+    /// The authority section.
     Authority,
     /// mDNS responders put a host's addresses here.
     Additional,
@@ -109,13 +121,21 @@ pub enum Section {
 /// The header facts of a parsed message.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Header {
+    /// Message id, matching a response to its query.
     pub id: u16,
+    /// True for a response (QR bit set), false for a query.
     pub is_response: bool,
+    /// Operation code (0 = standard query).
     pub opcode: u8,
+    /// Response code (0 = no error, 3 = name does not exist).
     pub rcode: u8,
+    /// Entries in the question section (QDCOUNT).
     pub questions: u16,
+    /// Records in the answer section (ANCOUNT).
     pub answers: u16,
+    /// Records in the authority section (NSCOUNT).
     pub authority: u16,
+    /// Records in the additional section (ARCOUNT).
     pub additional: u16,
 }
 

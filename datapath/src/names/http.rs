@@ -5,6 +5,7 @@
 //! and `_` after the first, as in SSDP's `M-SEARCH`), the target any
 //! non-empty run of visible bytes. Header lines may end in CRLF or LF.
 
+/// Why no HTTP/1.x request was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpError {
     /// Does not start with an HTTP/1.x request line.

@@ -80,7 +80,9 @@ impl NameKind {
 /// A span of [`NameLog::text`].
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TextRef {
+    /// Offset of the span's first byte in [`NameLog::text`].
     pub off: u32,
+    /// Length of the span in bytes (0 = no text).
     pub len: u32,
 }
 
@@ -89,6 +91,7 @@ pub struct TextRef {
 pub struct NameEvent {
     /// Packet time (Unix ns).
     pub ts_ns: u64,
+    /// What the event says, and so which fields are set.
     pub kind: NameKind,
     /// The flow named (flow kinds), else 0.
     pub flow_id: u64,
@@ -98,14 +101,19 @@ pub struct NameEvent {
     pub mac: [u8; 6],
     /// DNS answer TTL in seconds (0 otherwise).
     pub ttl: u32,
+    /// The name: server name, Host, query name, device name (see [`NameKind`]).
     pub name: TextRef,
+    /// Second text of the kind: the ALPN list (TLS, QUIC) or the name queried
+    /// (DNS answers); empty otherwise.
     pub extra: TextRef,
 }
 
 /// A fixed-capacity log of name events and their text.
 #[derive(Debug)]
 pub struct NameLog {
+    /// The events, in the order found.
     pub events: Vec<NameEvent>,
+    /// The names' bytes, pointed into by the events' [`TextRef`]s.
     pub text: Vec<u8>,
 }
 
@@ -118,15 +126,18 @@ impl NameLog {
         }
     }
 
+    /// Empties the log, keeping its capacity.
     pub fn clear(&mut self) {
         self.events.clear();
         self.text.clear();
     }
 
+    /// Number of events in the log.
     pub fn len(&self) -> usize {
         self.events.len()
     }
 
+    /// True when the log holds no event.
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }
@@ -233,6 +244,8 @@ impl Default for NameInspector {
 }
 
 impl NameInspector {
+    /// An inspector with its reassembly pool and scratch space allocated
+    /// (nothing is allocated afterwards).
     pub fn new() -> NameInspector {
         NameInspector {
             pool: (0..POOL)

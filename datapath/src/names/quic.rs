@@ -40,6 +40,7 @@ pub enum QuicError {
 /// Scratch space for decrypting one datagram in place (no allocation per
 /// packet: the worker owns one).
 pub struct Scratch {
+    /// The datagram's bytes, decrypted in place (a longer Initial is not read).
     pub buf: [u8; 2048],
 }
 
@@ -601,6 +602,7 @@ impl CryptoReasm {
     /// share takes about 2 KiB).
     pub const CAPACITY: usize = 4096;
 
+    /// An empty reassembly buffer.
     pub fn new() -> Self {
         Self::default()
     }

@@ -25,6 +25,7 @@ pub struct ClientHello<'a> {
     pub split: bool,
 }
 
+/// Why no ClientHello was read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TlsError {
     /// Not a TLS handshake record / not a ClientHello.
@@ -32,8 +33,11 @@ pub enum TlsError {
     /// The ClientHello is longer than the bytes given: `needed` is the
     /// total number of bytes (from the start of `data`) it takes.
     Incomplete {
+        /// Total bytes, from the start of `data`, the ClientHello takes.
         needed: usize,
     },
+    /// A length or field is invalid, or another record type interrupts the
+    /// ClientHello.
     Malformed,
 }
 

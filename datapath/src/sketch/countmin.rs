@@ -99,18 +99,22 @@ impl CountMin {
         }
     }
 
+    /// Counters per row.
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Rows.
     pub fn depth(&self) -> u32 {
         self.depth
     }
 
+    /// Seed of the row hashes.
     pub fn seed(&self) -> u64 {
         self.seed
     }
 
+    /// True for conservative update, false for plain count-min.
     pub fn conservative(&self) -> bool {
         self.conservative
     }
@@ -232,6 +236,7 @@ impl CountMin {
             .unwrap_or(0)
     }
 
+    /// True when `o` has the same width, depth and seed, so the two can merge.
     pub fn compatible(&self, o: &CountMin) -> bool {
         self.width == o.width && self.depth == o.depth && self.seed == o.seed
     }

@@ -45,7 +45,9 @@ pub fn bounds(i: usize) -> (u64, u64) {
 /// One histogram: flows and volume per bucket.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Histogram {
+    /// Flows per bucket (see [`bounds`] for a bucket's sizes).
     pub flows: [u64; BUCKETS],
+    /// Sum of the sizes of the flows in each bucket.
     pub volume: [u64; BUCKETS],
     /// Bit per bucket that may be non-zero: merge and reset visit only
     /// those (an epoch with a few flows costs a few buckets, not 252).
@@ -63,6 +65,7 @@ impl Default for Histogram {
 }
 
 impl Histogram {
+    /// Counts one flow of size `v`.
     #[inline]
     pub fn record(&mut self, v: u64) {
         let b = bucket(v);
@@ -87,6 +90,7 @@ impl Histogram {
         })
     }
 
+    /// Adds `o`'s flows and volumes in.
     pub fn merge(&mut self, o: &Histogram) {
         for b in o.used() {
             self.flows[b] = self.flows[b].saturating_add(o.flows[b]);
@@ -112,6 +116,7 @@ impl Histogram {
         self.used = [0; 4];
     }
 
+    /// Flows counted in all buckets.
     pub fn total_flows(&self) -> u64 {
         self.flows.iter().sum()
     }
@@ -120,13 +125,16 @@ impl Histogram {
 /// The distribution in packets and in bytes (frame bytes, both directions).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FlowSizes {
+    /// Flow sizes in packets, both directions.
     pub packets: Histogram,
+    /// Flow sizes in frame bytes, both directions.
     pub bytes: Histogram,
     /// Records counted since the last reset.
     pub records: u64,
 }
 
 impl FlowSizes {
+    /// Counts one flow record, by its packets and bytes in both directions.
     #[inline]
     pub fn record(&mut self, r: &FlowRecord) {
         self.packets.record(r.c2s.packets + r.s2c.packets);
@@ -134,6 +142,7 @@ impl FlowSizes {
         self.records += 1;
     }
 
+    /// Adds `o`'s histograms and record count in.
     pub fn merge(&mut self, o: &FlowSizes) {
         self.packets.merge(&o.packets);
         self.bytes.merge(&o.bytes);
@@ -148,6 +157,7 @@ impl FlowSizes {
         }
     }
 
+    /// Empties both histograms.
     pub fn reset(&mut self) {
         if self.records > 0 {
             self.packets.reset();

@@ -24,6 +24,7 @@ pub enum KeyType {
 }
 
 impl KeyType {
+    /// Every key type, in the order of their serialized codes.
     pub const ALL: [KeyType; 6] = [
         KeyType::Src,
         KeyType::Dst,
@@ -45,6 +46,7 @@ impl KeyType {
         }
     }
 
+    /// The key type named `s` (as written by [`KeyType::name`]), if any.
     pub fn from_name(s: &str) -> Option<KeyType> {
         KeyType::ALL.into_iter().find(|k| k.name() == s)
     }
@@ -53,8 +55,7 @@ impl KeyType {
         KeyType::ALL.get(v as usize).copied()
     }
 
-    /// Whether keys of this type hold a source / destination address, ports
-    /// and the IP protocol.
+    /// Whether keys of this type hold a source address.
     pub fn has_src_ip(self) -> bool {
         matches!(
             self,
@@ -62,14 +63,17 @@ impl KeyType {
         )
     }
 
+    /// Whether keys of this type hold a destination address.
     pub fn has_dst_ip(self) -> bool {
         matches!(self, KeyType::Dst | KeyType::SrcDst | KeyType::FiveTuple)
     }
 
+    /// Whether keys of this type hold a source port.
     pub fn has_src_port(self) -> bool {
         self == KeyType::FiveTuple
     }
 
+    /// Whether keys of this type hold a destination port.
     pub fn has_dst_port(self) -> bool {
         matches!(
             self,
@@ -77,6 +81,8 @@ impl KeyType {
         )
     }
 
+    /// Whether keys of this type hold the IP protocol (those with a destination
+    /// port).
     pub fn has_protocol(self) -> bool {
         self.has_dst_port()
     }
@@ -220,6 +226,7 @@ impl Packed {
         mum(a ^ c ^ P2, b ^ P4)
     }
 
+    /// The key in its field form.
     pub fn unpack(&self) -> SketchKey {
         let w = &self.0;
         let mut k = SketchKey::default();
@@ -241,11 +248,17 @@ impl Packed {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(C, align(8))]
 pub struct SketchKey {
+    /// Source address (IPv4-mapped for IPv4; zero if not in the key type).
     pub src_ip: [u8; 16],
+    /// Destination address (IPv4-mapped for IPv4; zero if not in the key type).
     pub dst_ip: [u8; 16],
+    /// Source port (zero if not in the key type).
     pub src_port: u16,
+    /// Destination port (zero if not in the key type).
     pub dst_port: u16,
+    /// IP protocol (zero if not in the key type).
     pub protocol: IpProtocol,
+    /// IP version, 4 or 6 (zero for `dport` keys, which hold no address).
     pub ip_version: u8,
 }
 

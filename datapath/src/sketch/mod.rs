@@ -91,6 +91,7 @@ pub enum Increment {
 }
 
 impl Increment {
+    /// Stable name used in configuration and tables: `packets` or `bytes`.
     pub fn name(self) -> &'static str {
         match self {
             Increment::Packets => "packets",
@@ -98,6 +99,7 @@ impl Increment {
         }
     }
 
+    /// The increment named `s` (as written by [`Increment::name`]), if any.
     pub fn from_name(s: &str) -> Option<Increment> {
         [Increment::Packets, Increment::Bytes]
             .into_iter()
@@ -115,8 +117,11 @@ impl Increment {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum ProtoFilter {
+    /// Every packet.
     Any = 0,
+    /// TCP only.
     Tcp = 1,
+    /// UDP only.
     Udp = 2,
     /// ICMP and ICMPv6.
     Icmp = 3,
@@ -130,6 +135,8 @@ impl ProtoFilter {
         ProtoFilter::Icmp,
     ];
 
+    /// Stable name used in configuration and tables: `any`, `tcp`, `udp` or
+    /// `icmp`.
     pub fn name(self) -> &'static str {
         match self {
             ProtoFilter::Any => "any",
@@ -139,6 +146,7 @@ impl ProtoFilter {
         }
     }
 
+    /// The filter named `s` (as written by [`ProtoFilter::name`]), if any.
     pub fn from_name(s: &str) -> Option<ProtoFilter> {
         ProtoFilter::ALL.into_iter().find(|p| p.name() == s)
     }
@@ -147,6 +155,7 @@ impl ProtoFilter {
         ProtoFilter::ALL.get(v as usize).copied()
     }
 
+    /// True when a packet of `protocol` passes the filter.
     #[inline]
     pub fn matches(self, protocol: IpProtocol) -> bool {
         match self {
@@ -162,6 +171,7 @@ impl ProtoFilter {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[repr(u8)]
 pub enum Direction {
+    /// Both directions.
     Any = 0,
     /// From the flow's client (its initiator) to its server.
     ClientToServer = 1,
@@ -185,6 +195,7 @@ impl Direction {
         }
     }
 
+    /// The direction named `s` (as written by [`Direction::name`]), if any.
     pub fn from_name(s: &str) -> Option<Direction> {
         Direction::ALL.into_iter().find(|d| d.name() == s)
     }
@@ -193,6 +204,8 @@ impl Direction {
         Direction::ALL.get(v as usize).copied()
     }
 
+    /// True when a packet passes the filter; `c2s` is true for a packet from
+    /// the client to the server.
     #[inline]
     pub fn matches(self, c2s: bool) -> bool {
         match self {
@@ -208,13 +221,18 @@ impl Direction {
 pub struct CounterSpec {
     /// Unique within a plan: letters, digits, `_` and `-`, 1 to 64.
     pub name: String,
+    /// What the counter counts by (source, destination, service, 5-tuple…).
     pub key: KeyType,
+    /// Whether a packet adds one or its bytes.
     pub increment: Increment,
+    /// Which IP protocols the counter sees.
     pub protocol: ProtoFilter,
+    /// Which direction of a flow the counter sees.
     pub direction: Direction,
 }
 
 impl CounterSpec {
+    /// A counter of every protocol and direction.
     pub fn new(name: &str, key: KeyType, increment: Increment) -> CounterSpec {
         CounterSpec {
             name: name.to_string(),
@@ -254,9 +272,11 @@ pub struct SketchParams {
     pub scans: bool,
     /// Buckets per row of the scan sketches.
     pub scan_width: u32,
-    /// Distinct destination ports (host scan: hosts) from one source in a
-    /// window at which it is reported.
+    /// Distinct destination ports from one source in a window at which it is
+    /// reported as a port scan.
     pub port_scan_threshold: u64,
+    /// Distinct destination hosts from one source in a window at which it is
+    /// reported as a host scan.
     pub host_scan_threshold: u64,
     /// Flow-size histograms.
     pub flow_sizes: bool,
@@ -307,10 +327,14 @@ impl SketchParams {
 /// A plan is invalid.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
+    /// The plan has more than [`MAX_COUNTERS`] counters.
     #[error("at most {MAX_COUNTERS} counters")]
     TooManyCounters,
+    /// A counter name (given) is empty, too long or has a character outside
+    /// `[A-Za-z0-9_-]`.
     #[error("counter name {0:?} must be 1 to 64 letters, digits, '_' or '-'")]
     BadName(String),
+    /// Two counters share a name (given).
     #[error("two counters are named {0:?}")]
     DuplicateName(String),
 }
@@ -319,8 +343,12 @@ pub enum PlanError {
 /// `generation` grows with every change of the counter set.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SketchPlan {
+    /// Grows by one with every change of the counter set; workers tell a newer
+    /// plan by it.
     pub generation: u64,
+    /// Parameters shared by every counter, fixed for a run.
     pub params: SketchParams,
+    /// The counters, at most [`MAX_COUNTERS`], with unique names.
     pub counters: Vec<CounterSpec>,
 }
 
@@ -525,6 +553,8 @@ pub struct Sketches {
 }
 
 impl Sketches {
+    /// Allocates every sketch the plan asks for (the only allocation of these
+    /// sketches).
     pub fn new(plan: Arc<SketchPlan>) -> Sketches {
         static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         let p = &plan.params;
@@ -564,10 +594,12 @@ impl Sketches {
         }
     }
 
+    /// The plan these sketches were built from.
     pub fn plan(&self) -> &Arc<SketchPlan> {
         &self.plan
     }
 
+    /// Generation of the plan these sketches were built from.
     pub fn generation(&self) -> u64 {
         self.plan.generation
     }

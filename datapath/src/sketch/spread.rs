@@ -39,6 +39,7 @@ const LOG_OVERFLOW: u32 = u32::MAX;
 /// An estimate of a set's size.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Estimate {
+    /// Estimated number of distinct elements.
     pub value: f64,
     /// The bitmap was full: `value` is a lower bound.
     pub saturated: bool,
@@ -104,14 +105,23 @@ impl PartialEq for SpreadSketch {
 /// One non-empty bucket, as serialized.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Bucket {
+    /// Position of the bucket: row × width + column.
     pub index: u32,
+    /// The bucket's linear-counting bitmap (bit `i` of the 512 is bit `i % 64`
+    /// of word `i / 64`).
     pub bits: [u64; WORDS],
+    /// The candidate source's address (IPv4-mapped for IPv4).
     pub key: [u8; 16],
+    /// IP version of the candidate source: 4 or 6.
     pub version: u8,
+    /// Level of the candidate's highest element (leading zero bits of its hash,
+    /// 1..=55).
     pub level: u8,
 }
 
 impl SpreadSketch {
+    /// An empty sketch of `depth` rows (1 to [`MAX_DEPTH`]) of `width` buckets;
+    /// sketches merge only with the same shape and `seed`.
     pub fn new(width: u32, depth: u32, seed: u64) -> SpreadSketch {
         let width = width.max(1);
         let depth = depth.clamp(1, MAX_DEPTH as u32);
@@ -135,14 +145,17 @@ impl SpreadSketch {
         }
     }
 
+    /// Buckets per row.
     pub fn width(&self) -> u32 {
         self.width
     }
 
+    /// Rows.
     pub fn depth(&self) -> u32 {
         self.depth
     }
 
+    /// Seed of the row and element hashes.
     pub fn seed(&self) -> u64 {
         self.seed
     }
@@ -213,6 +226,7 @@ impl SpreadSketch {
         v
     }
 
+    /// True when `o` has the same width, depth and seed, so the two can merge.
     pub fn compatible(&self, o: &SpreadSketch) -> bool {
         self.width == o.width && self.depth == o.depth && self.seed == o.seed
     }
@@ -302,6 +316,7 @@ impl SpreadSketch {
         self.touched_len = 0;
     }
 
+    /// True when no bucket holds a source.
     pub fn is_empty(&self) -> bool {
         self.touched_len == 0 || self.levels.iter().all(|&l| l == 0)
     }
@@ -329,6 +344,7 @@ impl SpreadSketch {
         self.touched_len = LOG_OVERFLOW;
     }
 
+    /// Buckets in all rows (width × depth).
     pub fn buckets_total(&self) -> usize {
         self.levels.len()
     }

@@ -77,7 +77,10 @@ const MAX_SCAN_BUCKETS: u64 = 1 << 22;
 /// One counter of a merged state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CounterState {
+    /// The counter this state belongs to (states of two windows merge counter
+    /// by counter on an equal spec).
     pub spec: Arc<CounterSpec>,
+    /// The counter's count-min sketch, summed over every merged snapshot.
     pub cm: CountMin,
     /// Exact sum of the increments.
     pub total: u64,
@@ -97,12 +100,17 @@ pub struct CounterState {
 /// A heavy hitter: one of a counter's `top_k` keys in a window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct HeavyHitter {
+    /// Start of the window, Unix ns (inclusive).
     pub start_ns: u64,
+    /// End of the window, Unix ns (exclusive).
     pub end_ns: u64,
+    /// Workers whose snapshots were merged into the window.
     pub workers: u32,
+    /// The counter the key is heavy in.
     pub counter: Arc<CounterSpec>,
     /// 1 for the largest.
     pub rank: u32,
+    /// The heavy key (fields outside the counter's key type are zero).
     pub key: SketchKey,
     /// Count-min estimate: never below the true count without sampling.
     pub estimate: u64,
@@ -120,11 +128,14 @@ pub struct HeavyHitter {
 /// destination hosts).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ScanKind {
+    /// Many destination ports probed from one source (`port_scan` rows).
     Port,
+    /// Many destination hosts probed from one source (`host_scan` rows).
     Host,
 }
 
 impl ScanKind {
+    /// Stable name used in the `scans` table: `port_scan` or `host_scan`.
     pub fn name(self) -> &'static str {
         match self {
             ScanKind::Port => "port_scan",
@@ -136,14 +147,22 @@ impl ScanKind {
 /// A source whose probes reached a scan threshold in a window.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Scan {
+    /// Start of the window, Unix ns (inclusive).
     pub start_ns: u64,
+    /// End of the window, Unix ns (exclusive).
     pub end_ns: u64,
+    /// Workers whose snapshots were merged into the window.
     pub workers: u32,
+    /// Whether distinct ports or distinct hosts were counted.
     pub kind: ScanKind,
+    /// The scanning source's address (IPv4-mapped for IPv4).
     pub src_ip: [u8; 16],
+    /// IP version of the source: 4 or 6.
     pub ip_version: u8,
     /// Estimated distinct destination ports or hosts probed.
     pub distinct: u64,
+    /// The configured threshold `distinct` reached (port or host scan
+    /// threshold).
     pub threshold: u64,
     /// Relative standard error of the estimator at this estimate.
     pub relative_error: f64,
@@ -154,14 +173,19 @@ pub struct Scan {
 /// One bucket of a window's flow-size distribution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowSizeRow {
+    /// Start of the window, Unix ns (inclusive).
     pub start_ns: u64,
+    /// End of the window, Unix ns (exclusive).
     pub end_ns: u64,
+    /// Workers whose snapshots were merged into the window.
     pub workers: u32,
     /// Size in packets or in bytes.
     pub metric: Increment,
-    /// Sizes in the bucket, both inclusive.
+    /// Smallest size in the bucket (inclusive).
     pub low: u64,
+    /// Largest size in the bucket (inclusive).
     pub high: u64,
+    /// Flow records of the window whose size falls in the bucket.
     pub flows: u64,
     /// Sum of the sizes of those flows.
     pub volume: u64,
@@ -170,14 +194,19 @@ pub struct FlowSizeRow {
 /// A binary state could not be read or merged.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CodecError {
+    /// The data does not start with the `TSSK` magic.
     #[error("not a tapscope sketch state (bad magic)")]
     Magic,
+    /// The format version (given) is not one this build reads.
     #[error("sketch state format version {0} is not supported (this build reads version 1)")]
     Version(u16),
+    /// The data ends before the state does.
     #[error("sketch state is truncated")]
     Truncated,
+    /// A field holds an impossible value (named in the message).
     #[error("sketch state is malformed: {0}")]
     Malformed(&'static str),
+    /// The two states were built with different seeds, shapes or update rules.
     #[error("sketch states cannot be merged: {0}")]
     Incompatible(&'static str),
 }
@@ -185,18 +214,31 @@ pub enum CodecError {
 /// The merged sketches of a window; see the module docs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SketchState {
+    /// Start of the merged span, Unix ns (inclusive; `u64::MAX` while empty).
     pub start_ns: u64,
+    /// End of the merged span, Unix ns (exclusive).
     pub end_ns: u64,
     /// Worker-epoch snapshots merged in.
     pub snapshots: u32,
+    /// Hash seed of every sketch (states merge only with the same seed).
     pub seed: u64,
+    /// True for conservative update, false for plain count-min.
     pub conservative: bool,
+    /// Count-min counters per row.
     pub cm_width: u32,
+    /// Count-min rows.
     pub cm_depth: u32,
+    /// Candidate keys kept per counter.
     pub track: u32,
+    /// One state per counter seen in the merged snapshots.
     pub counters: Vec<CounterState>,
+    /// Distinct destination ports per source (`None` when scan detection is
+    /// off).
     pub ports: Option<SpreadSketch>,
+    /// Distinct destination hosts per source (`None` when scan detection is
+    /// off).
     pub hosts: Option<SpreadSketch>,
+    /// Flow-size histograms (`None` when they are off).
     pub flow_sizes: Option<FlowSizes>,
 }
 

@@ -63,14 +63,17 @@ impl TopK {
         }
     }
 
+    /// Most keys held.
     pub fn capacity(&self) -> usize {
         self.cap
     }
 
+    /// Keys held.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// True when no key is held.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

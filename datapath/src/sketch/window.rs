@@ -25,14 +25,19 @@ const SPARES: usize = 4;
 /// Everything reported for one window.
 #[derive(Clone, Debug, Default)]
 pub struct WindowReport {
+    /// Start of the window, Unix ns of packet time (inclusive).
     pub start_ns: u64,
+    /// End of the window, Unix ns of packet time (exclusive).
     pub end_ns: u64,
     /// Workers whose sketches were merged in.
     pub workers: u32,
     /// Worker-epoch snapshots merged in.
     pub snapshots: u32,
+    /// The `top_k` heaviest keys of every counter (rows of `heavy_hitters`).
     pub heavy_hitters: Vec<HeavyHitter>,
+    /// Sources over a scan threshold (rows of `scans`).
     pub scans: Vec<Scan>,
+    /// Non-empty buckets of the flow-size distribution (rows of `flow_sizes`).
     pub flow_sizes: Vec<FlowSizeRow>,
     /// The merged state in its binary form (when `write_state` is on).
     pub state: Option<Vec<u8>>,
@@ -59,6 +64,8 @@ pub struct WindowMerger {
 }
 
 impl WindowMerger {
+    /// A merger for snapshots of `workers` workers (a window is complete once
+    /// every one of them has moved past it).
     pub fn new(params: SketchParams, workers: usize) -> WindowMerger {
         WindowMerger {
             params,
@@ -71,6 +78,7 @@ impl WindowMerger {
         }
     }
 
+    /// The parameters the windows are built with.
     pub fn params(&self) -> &SketchParams {
         &self.params
     }

@@ -34,7 +34,10 @@ pub enum Poll {
     /// Nothing available right now; `now_ns` is the source's current time
     /// (wall clock when live, the latest packet time in replay), so the
     /// worker can close epochs and expire flows while idle.
-    Idle { now_ns: u64 },
+    Idle {
+        /// The source's current time, Unix ns.
+        now_ns: u64,
+    },
     /// The source is exhausted (end of file); no more frames will come.
     End,
 }

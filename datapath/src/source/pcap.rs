@@ -92,25 +92,45 @@ pub enum PcapError {
     /// The file could not be opened or its header could not be read.
     #[error("{}: {source}", .path.display())]
     Io {
+        /// The capture file.
         path: PathBuf,
+        /// The system's error.
         #[source]
         source: io::Error,
     },
     /// The file is shorter than a capture file header.
     #[error("{}: file too short for a pcap or pcapng header", .path.display())]
-    Truncated { path: PathBuf },
+    Truncated {
+        /// The capture file.
+        path: PathBuf,
+    },
     /// The file starts with neither a pcap nor a pcapng magic number.
     #[error(
         "{}: not a pcap or pcapng file (starts with {:02x} {:02x} {:02x} {:02x})",
         .path.display(), .magic[0], .magic[1], .magic[2], .magic[3]
     )]
-    UnknownFormat { path: PathBuf, magic: [u8; 4] },
+    UnknownFormat {
+        /// The capture file.
+        path: PathBuf,
+        /// The file's first four bytes.
+        magic: [u8; 4],
+    },
     /// The pcapng section header is not usable.
     #[error("{}: malformed pcapng section header: {what}", .path.display())]
-    Malformed { path: PathBuf, what: &'static str },
+    Malformed {
+        /// The capture file.
+        path: PathBuf,
+        /// Which part of the header is wrong.
+        what: &'static str,
+    },
     /// The classic pcap file's link type is not one the parser supports.
     #[error("{}: unsupported link type {linktype}", .path.display())]
-    UnsupportedLinkType { path: PathBuf, linktype: u32 },
+    UnsupportedLinkType {
+        /// The capture file.
+        path: PathBuf,
+        /// The file's LINKTYPE_* value.
+        linktype: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -114,6 +114,8 @@ pub struct Paced<S> {
 }
 
 impl<S> Paced<S> {
+    /// Paces `inner`: its first frame is delivered at once, the rest at their
+    /// timestamps' distance from it.
     pub fn new(inner: S) -> Self {
         Paced { inner, start: None }
     }

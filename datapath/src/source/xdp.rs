@@ -49,7 +49,9 @@ pub enum ZeroCopy {
 /// AF_XDP settings for one queue.
 #[derive(Clone, Debug)]
 pub struct XdpConfig {
+    /// Interface to capture on (the mirror port), e.g. `eth1`.
     pub iface: String,
+    /// RX queue of the interface this socket reads.
     pub queue: u32,
     /// UMEM frames (a power of two); the fill ring holds all of them.
     pub frame_count: u32,
@@ -57,11 +59,15 @@ pub struct XdpConfig {
     pub frame_size: u32,
     /// RX ring size (a power of two).
     pub rx_ring: u32,
+    /// Which XDP attach modes may be tried.
     pub attach: AttachMode,
+    /// Whether zero-copy is tried, refused or required.
     pub zero_copy: ZeroCopy,
     /// After this many empty polls in a row the worker blocks in poll(2)
     /// for up to `idle_wait_ms` (0: never block, pure busy-polling).
     pub idle_polls_before_wait: u32,
+    /// Longest block in poll(2), ms, once `idle_polls_before_wait` empty polls
+    /// were counted.
     pub idle_wait_ms: i32,
     /// Adaptive polling: after a poll that found fewer than a quarter of a
     /// batch (or none), sleep this long so frames gather in the RX ring and
@@ -73,6 +79,8 @@ pub struct XdpConfig {
 }
 
 impl XdpConfig {
+    /// Default settings for queue `queue` of `iface`: 32,768 frames of 2 KiB, a
+    /// 16,384-slot RX ring, best mode available, 200 us coalescing.
     pub fn new(iface: &str, queue: u32) -> Self {
         XdpConfig {
             iface: iface.to_string(),
@@ -92,7 +100,9 @@ impl XdpConfig {
 /// The mode a socket was bound in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BoundMode {
+    /// True when frames land in the UMEM without a copy.
     pub zero_copy: bool,
+    /// True for native (driver) XDP, false for generic (SKB) XDP.
     pub native: bool,
 }
 
@@ -111,8 +121,11 @@ impl BoundMode {
 /// Why no socket could be bound: every mode tried, with the kernel's answer.
 #[derive(Debug)]
 pub struct XdpError {
+    /// Interface the socket was for.
     pub iface: String,
+    /// RX queue the socket was for.
     pub queue: u32,
+    /// Every mode tried, in order, with the kernel's error for it.
     pub attempts: Vec<(BoundMode, String)>,
 }
 
@@ -280,6 +293,7 @@ impl XdpSource {
         &self.refused
     }
 
+    /// The settings the socket was opened with.
     pub fn config(&self) -> &XdpConfig {
         &self.cfg
     }

@@ -51,11 +51,13 @@ impl<T: AsRef<[u8]>> Frame<T> {
         self.buffer
     }
 
+    /// Destination MAC address.
     #[inline]
     pub fn dst_addr(&self) -> [u8; 6] {
         array(&self.buffer.as_ref()[field::DESTINATION])
     }
 
+    /// Source MAC address.
     #[inline]
     pub fn src_addr(&self) -> [u8; 6] {
         array(&self.buffer.as_ref()[field::SOURCE])

@@ -6,12 +6,17 @@ use super::{be_u16, be_u32, Error, EtherType, Result};
 
 /// GRE flag bits (first byte) and version bits (second byte).
 pub mod flags {
+    /// Checksum present (C bit).
     pub const CHECKSUM: u8 = 0x80;
+    /// Routing present (R bit, RFC 1701 source routes; not supported).
     pub const ROUTING: u8 = 0x40;
+    /// Key present (K bit).
     pub const KEY: u8 = 0x20;
+    /// Sequence number present (S bit).
     pub const SEQUENCE: u8 = 0x10;
     /// In the second byte, enhanced GRE (version 1) only.
     pub const ACK: u8 = 0x80;
+    /// In the second byte, the version bits.
     pub const VERSION_MASK: u8 = 0x07;
 }
 
@@ -67,6 +72,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -77,16 +83,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
         self.buffer.as_ref()[field::FLAGS] & bit != 0
     }
 
+    /// Checksum (and reserved word) present.
     #[inline]
     pub fn checksum_present(&self) -> bool {
         self.flag(flags::CHECKSUM)
     }
 
+    /// Key present.
     #[inline]
     pub fn key_present(&self) -> bool {
         self.flag(flags::KEY)
     }
 
+    /// Sequence number present.
     #[inline]
     pub fn seq_present(&self) -> bool {
         self.flag(flags::SEQUENCE)
@@ -135,6 +144,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .then(|| be_u32(&self.buffer.as_ref()[at..at + 4]))
     }
 
+    /// The sequence number, if present.
     #[inline]
     pub fn seq(&self) -> Option<u32> {
         let at = field::OPTIONAL + self.checksum_len() + 4 * self.key_present() as usize;
@@ -150,6 +160,8 @@ impl<T: AsRef<[u8]>> Packet<T> {
             .then(|| be_u32(&self.buffer.as_ref()[at..at + 4]))
     }
 
+    /// What follows the header and its optional fields, to the end of the
+    /// buffer.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
@@ -199,6 +211,9 @@ impl<T: AsRef<[u8]>> ErspanHeader<T> {
         Ok(h)
     }
 
+    /// `Err(Truncated)` if the buffer ends inside the header (for type III,
+    /// with its platform sub-header when flagged); `Malformed` for a version
+    /// other than 1 and 2.
     #[inline]
     pub fn check_len(&self) -> Result<()> {
         let d = self.buffer.as_ref();
@@ -213,6 +228,7 @@ impl<T: AsRef<[u8]>> ErspanHeader<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer

@@ -6,18 +6,29 @@ use super::{be_u16, checksum, Error, IpPair, IpProtocol, Result};
 
 /// ICMP (v4) message types used by the datapath.
 pub mod v4_type {
+    /// Echo reply (an answer to a ping).
     pub const ECHO_REPLY: u8 = 0;
+    /// Destination unreachable (an error quoting the invoking packet).
     pub const DEST_UNREACHABLE: u8 = 3;
+    /// Echo request (a ping).
     pub const ECHO_REQUEST: u8 = 8;
+    /// Time exceeded: TTL expired in transit (what traceroute reads) or
+    /// reassembly timed out.
     pub const TIME_EXCEEDED: u8 = 11;
 }
 
 /// ICMPv6 message types used by the datapath.
 pub mod v6_type {
+    /// Destination unreachable (an error quoting the invoking packet).
     pub const DEST_UNREACHABLE: u8 = 1;
+    /// Packet too big (path MTU discovery).
     pub const PACKET_TOO_BIG: u8 = 2;
+    /// Time exceeded: hop limit expired in transit (what traceroute reads) or
+    /// reassembly timed out.
     pub const TIME_EXCEEDED: u8 = 3;
+    /// Echo request (a ping).
     pub const ECHO_REQUEST: u8 = 128;
+    /// Echo reply (an answer to a ping).
     pub const ECHO_REPLY: u8 = 129;
 }
 
@@ -68,21 +79,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Message type (see [`v4_type`] and [`v6_type`]).
     #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[field::TYPE]
     }
 
+    /// Message code (the reason within the type, e.g. port unreachable).
     #[inline]
     pub fn msg_code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
+    /// Checksum as stored (not verified).
     #[inline]
     pub fn checksum(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::CHECKSUM])

@@ -77,11 +77,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(())
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// IP version (4 for a valid header).
     #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
@@ -93,11 +95,13 @@ impl<T: AsRef<[u8]>> Packet<T> {
         ((self.buffer.as_ref()[field::VER_IHL] & 0x0f) as usize) * 4
     }
 
+    /// Differentiated services code point (6 bits).
     #[inline]
     pub fn dscp(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN] >> 2
     }
 
+    /// Explicit congestion notification (2 bits).
     #[inline]
     pub fn ecn(&self) -> u8 {
         self.buffer.as_ref()[field::DSCP_ECN] & 0x03
@@ -109,16 +113,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be_u16(&self.buffer.as_ref()[field::LENGTH])
     }
 
+    /// Identification, shared by the fragments of one datagram.
     #[inline]
     pub fn ident(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::IDENT])
     }
 
+    /// Don't fragment flag.
     #[inline]
     pub fn dont_frag(&self) -> bool {
         self.buffer.as_ref()[field::FLG_OFF][0] & 0x40 != 0
     }
 
+    /// More fragments flag: this is not the datagram's last fragment.
     #[inline]
     pub fn more_frags(&self) -> bool {
         self.buffer.as_ref()[field::FLG_OFF][0] & 0x20 != 0
@@ -137,26 +144,31 @@ impl<T: AsRef<[u8]>> Packet<T> {
         (be_u16(&self.buffer.as_ref()[field::FLG_OFF]) & 0x1fff) << 3
     }
 
+    /// Time to live.
     #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
+    /// Protocol of the payload.
     #[inline]
     pub fn protocol(&self) -> IpProtocol {
         IpProtocol(self.buffer.as_ref()[field::PROTOCOL])
     }
 
+    /// Header checksum as stored (not verified).
     #[inline]
     pub fn checksum(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::CHECKSUM])
     }
 
+    /// Source address.
     #[inline]
     pub fn src_addr(&self) -> [u8; 4] {
         array(&self.buffer.as_ref()[field::SRC_ADDR])
     }
 
+    /// Destination address.
     #[inline]
     pub fn dst_addr(&self) -> [u8; 4] {
         array(&self.buffer.as_ref()[field::DST_ADDR])

@@ -57,21 +57,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// IP version (6 for a valid header).
     #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TC_FLOW][0] >> 4
     }
 
+    /// Traffic class (DSCP and ECN bits).
     #[inline]
     pub fn traffic_class(&self) -> u8 {
         (be_u16(&self.buffer.as_ref()[field::VER_TC_FLOW]) >> 4) as u8
     }
 
+    /// Flow label (20 bits; 0 = unlabelled).
     #[inline]
     pub fn flow_label(&self) -> u32 {
         be_u32(&self.buffer.as_ref()[field::VER_TC_FLOW]) & 0x000f_ffff
@@ -84,21 +88,25 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be_u16(&self.buffer.as_ref()[field::LENGTH])
     }
 
+    /// Protocol or extension header that follows the fixed header.
     #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol(self.buffer.as_ref()[field::NXT_HDR])
     }
 
+    /// Hop limit (the IPv6 TTL).
     #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
+    /// Source address.
     #[inline]
     pub fn src_addr(&self) -> [u8; 16] {
         array(&self.buffer.as_ref()[field::SRC_ADDR])
     }
 
+    /// Destination address.
     #[inline]
     pub fn dst_addr(&self) -> [u8; 16] {
         array(&self.buffer.as_ref()[field::DST_ADDR])
@@ -302,11 +310,13 @@ impl<T: AsRef<[u8]>> ExtHeader<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Protocol or extension header that follows this one.
     #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol(self.buffer.as_ref()[ext_field::NXT_HDR])
@@ -375,16 +385,19 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Protocol or extension header that follows the fragment header.
     #[inline]
     pub fn next_header(&self) -> IpProtocol {
         IpProtocol(self.buffer.as_ref()[frag_field::NXT_HDR])
     }
 
+    /// Reserved byte, zero when sent.
     #[inline]
     pub fn reserved(&self) -> u8 {
         self.buffer.as_ref()[frag_field::RESERVED]
@@ -396,16 +409,19 @@ impl<T: AsRef<[u8]>> FragHeader<T> {
         be_u16(&self.buffer.as_ref()[frag_field::OFF_M]) & 0xfff8
     }
 
+    /// More fragments flag: this is not the datagram's last fragment.
     #[inline]
     pub fn more_frags(&self) -> bool {
         self.buffer.as_ref()[frag_field::OFF_M][1] & 0x01 != 0
     }
 
+    /// Identification, shared by the fragments of one datagram.
     #[inline]
     pub fn ident(&self) -> u32 {
         be_u32(&self.buffer.as_ref()[frag_field::IDENT])
     }
 
+    /// What follows the 8-byte header: this fragment's data.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[frag_field::PAYLOAD]

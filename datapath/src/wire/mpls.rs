@@ -46,6 +46,7 @@ impl<T: AsRef<[u8]>> Label<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -74,11 +75,14 @@ impl<T: AsRef<[u8]>> Label<T> {
         self.buffer.as_ref()[field::ENTRY][2] & 0x01 != 0
     }
 
+    /// Time to live of the entry.
     #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::ENTRY][3]
     }
 
+    /// What follows this entry: the next entry, or the payload after the bottom
+    /// of the stack.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]

@@ -6,6 +6,7 @@ use super::{Error, Result};
 
 /// Address family values that mean IPv4 and IPv6 on the BSDs and macOS.
 pub mod family {
+    /// IPv4, on every BSD and on macOS.
     pub const INET: u32 = 2;
     /// NetBSD, OpenBSD, BSD/OS.
     pub const INET6_BSD: u32 = 24;
@@ -56,6 +57,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -81,6 +83,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         of(le).or_else(|| of(be))
     }
 
+    /// What follows the 4-byte family: an IPv4 or IPv6 packet.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]

@@ -5,8 +5,11 @@ use super::{be_u16, Error, Result};
 
 /// PPP protocol numbers.
 pub mod ppp_protocol {
+    /// IPv4.
     pub const IPV4: u16 = 0x0021;
+    /// IPv6.
     pub const IPV6: u16 = 0x0057;
+    /// Link control protocol (session setup and keep-alives, no user traffic).
     pub const LCP: u16 = 0xc021;
 }
 
@@ -61,26 +64,31 @@ impl<T: AsRef<[u8]>> Session<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Version and type nibbles (0x11 for RFC 2516).
     #[inline]
     pub fn ver_type(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TYPE]
     }
 
+    /// Code (0 for session data).
     #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[field::CODE]
     }
 
+    /// Session id, fixed for the session's lifetime.
     #[inline]
     pub fn session_id(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::SESSION_ID])
     }
 
+    /// Length of the PPP payload, as stored.
     #[inline]
     pub fn length(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::LENGTH])
@@ -92,6 +100,8 @@ impl<T: AsRef<[u8]>> Session<T> {
         be_u16(&self.buffer.as_ref()[field::PPP_PROTOCOL])
     }
 
+    /// What follows the 8-byte header (a PPP protocol field, then its payload),
+    /// to the end of the buffer.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]
@@ -144,6 +154,7 @@ impl<T: AsRef<[u8]>> PppHeader<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -181,6 +192,7 @@ impl<T: AsRef<[u8]>> PppHeader<T> {
         }
     }
 
+    /// What follows the protocol field, to the end of the buffer.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]

@@ -9,10 +9,15 @@ pub const ARPHRD_ETHER: u16 = 1;
 
 /// Packet type values (`PACKET_*` in `<linux/if_packet.h>`).
 pub mod packet_type {
+    /// Addressed to the capturing host.
     pub const HOST: u8 = 0;
+    /// Link-layer broadcast.
     pub const BROADCAST: u8 = 1;
+    /// Link-layer multicast.
     pub const MULTICAST: u8 = 2;
+    /// Addressed to another host (seen in promiscuous mode).
     pub const OTHERHOST: u8 = 3;
+    /// Sent by the capturing host.
     pub const OUTGOING: u8 = 4;
 }
 
@@ -85,6 +90,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -127,6 +133,7 @@ impl<T: AsRef<[u8]>> Header<T> {
         EtherType(be_u16(&self.buffer.as_ref()[field::PROTOCOL]))
     }
 
+    /// What follows the 16-byte header: a packet of `protocol`.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]
@@ -164,6 +171,7 @@ impl<T: AsRef<[u8]>> Header2<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -218,6 +226,7 @@ impl<T: AsRef<[u8]>> Header2<T> {
         mac_of(self.hatype(), self.addr_len() as usize, &d[field2::ADDR])
     }
 
+    /// What follows the 20-byte header: a packet of `protocol`.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field2::PAYLOAD]

@@ -24,10 +24,15 @@ pub const HEADER_LEN: usize = field::URGENT.end;
 
 /// TCP option kinds.
 pub mod option_kind {
+    /// End of the option list.
     pub const END: u8 = 0;
+    /// No-operation (padding between options).
     pub const NOP: u8 = 1;
+    /// Maximum segment size (SYN only).
     pub const MSS: u8 = 2;
+    /// Window scale shift (SYN only).
     pub const WINDOW_SCALE: u8 = 3;
+    /// SACK permitted (SYN only).
     pub const SACK_PERMITTED: u8 = 4;
 }
 
@@ -68,26 +73,33 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::SRC_PORT])
     }
 
+    /// Destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::DST_PORT])
     }
 
+    /// Sequence number of the segment's first byte (of the SYN or FIN when
+    /// set).
     #[inline]
     pub fn seq_number(&self) -> u32 {
         be_u32(&self.buffer.as_ref()[field::SEQ_NUM])
     }
 
+    /// Acknowledgement number: the next byte expected from the peer (valid with
+    /// ACK).
     #[inline]
     pub fn ack_number(&self) -> u32 {
         be_u32(&self.buffer.as_ref()[field::ACK_NUM])
@@ -105,21 +117,26 @@ impl<T: AsRef<[u8]>> Packet<T> {
         TcpFlags(self.buffer.as_ref()[field::FLAGS])
     }
 
+    /// True when the SYN flag is set.
     #[inline]
     pub fn syn(&self) -> bool {
         self.flags().contains(TcpFlags::SYN)
     }
 
+    /// Receive window as sent, not scaled by the window scale option.
     #[inline]
     pub fn window_len(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::WIN_SIZE])
     }
 
+    /// Checksum as stored (not verified).
     #[inline]
     pub fn checksum(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::CHECKSUM])
     }
 
+    /// Urgent pointer: offset of the urgent data's end from `seq_number` (valid
+    /// with URG).
     #[inline]
     pub fn urgent_at(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::URGENT])
@@ -137,6 +154,7 @@ impl<T: AsRef<[u8]>> Packet<T> {
         SynOptions::parse(self.options())
     }
 
+    /// What follows the header and its options, to the end of the buffer.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[self.header_len()..]
@@ -312,6 +330,7 @@ pub struct SynOptions {
     pub mss: u16,
     /// Window scale shift, 0xff if absent.
     pub wscale: u8,
+    /// True when the SACK-permitted option is present.
     pub sack_permitted: bool,
 }
 

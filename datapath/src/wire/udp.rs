@@ -47,16 +47,19 @@ impl<T: AsRef<[u8]>> Packet<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// Source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::SRC_PORT])
     }
 
+    /// Destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::DST_PORT])
@@ -68,11 +71,14 @@ impl<T: AsRef<[u8]>> Packet<T> {
         be_u16(&self.buffer.as_ref()[field::LENGTH])
     }
 
+    /// Checksum as stored (0 = none, allowed over IPv4; not verified).
     #[inline]
     pub fn checksum(&self) -> u16 {
         be_u16(&self.buffer.as_ref()[field::CHECKSUM])
     }
 
+    /// What follows the 8-byte header, to the end of the buffer (`length` is
+    /// not applied).
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]

@@ -47,6 +47,7 @@ impl<T: AsRef<[u8]>> Tag<T> {
         }
     }
 
+    /// Gives back the wrapped buffer.
     #[inline]
     pub fn into_inner(self) -> T {
         self.buffer
@@ -76,6 +77,7 @@ impl<T: AsRef<[u8]>> Tag<T> {
         EtherType(be_u16(&self.buffer.as_ref()[field::ETHERTYPE]))
     }
 
+    /// What follows the tag: a packet of its `ethertype`.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         &self.buffer.as_ref()[field::PAYLOAD]

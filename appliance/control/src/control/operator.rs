@@ -64,12 +64,11 @@ impl Control {
         self.rate_samples = [self.rate_samples[1], (Instant::now(), k.packets, k.bytes)];
     }
 
-    /// The status snapshot the control socket serves.
-    pub fn status(&self) -> Status {
-        let k = &self.totals.counters;
+    /// Packet and bit rates between the last two samples.
+    fn rates(&self) -> Rates {
         let [(t0, p0, b0), (t1, p1, b1)] = self.rate_samples;
         let dt = t1.duration_since(t0).as_secs_f64();
-        let rates = if dt > 0.0 {
+        if dt > 0.0 {
             Rates {
                 packets_per_s: (p1 - p0) as f64 / dt,
                 bits_per_s: (b1 - b0) as f64 * 8.0 / dt,
@@ -77,9 +76,12 @@ impl Control {
             }
         } else {
             Rates::default()
-        };
-        let queues = self
-            .per_worker
+        }
+    }
+
+    /// Each worker's source, mode, packets and poll utilisation.
+    fn queues(&self) -> Vec<QueueStatus> {
+        self.per_worker
             .iter()
             .enumerate()
             .map(|(i, c)| {
@@ -94,7 +96,14 @@ impl Control {
                     busy_poll_utilisation: (polls > 0).then(|| c.busy_polls as f64 / polls as f64),
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// The status snapshot the control socket serves.
+    pub fn status(&self) -> Status {
+        let k = &self.totals.counters;
+        let rates = self.rates();
+        let queues = self.queues();
         let nic = self.nic.is_some().then_some(self.totals.nic);
         let usage = |v: Vec<(Arc<str>, u64)>| {
             v.into_iter()

@@ -214,3 +214,50 @@ pub fn tcp_rtt() -> TcpRtt {
         recent_window_s: 60,
     }
 }
+
+/// The probes of a running tap (three tasks: one ok, one failing, one not
+/// run yet) for the snapshot `s`.
+pub fn probe_summary(s: &Status) -> ProbeSummary {
+    let now = s.started_unix_s + s.uptime_s;
+    let task =
+        |name: &str, kind: &str, ok: Option<bool>, summary: &str, age: u64| ProbeTaskStatus {
+            name: name.into(),
+            kind: kind.into(),
+            target: "x".into(),
+            runs: 10,
+            failures: u64::from(ok == Some(false)),
+            last_unix_s: ok.map(|_| now - age),
+            ok,
+            error_class: None,
+            summary: summary.into(),
+            rtt_ms: ok.map(|_| 0.41),
+        };
+    ProbeSummary {
+        runs: 40,
+        failures: 3,
+        running: 1,
+        buffered: 12,
+        dropped: 2,
+        write_errors: 4,
+        write_error: Some(
+            "creating /var/lib/tapscope/.inprogress/probes/x: No space left on device".into(),
+        ),
+        tasks: vec![
+            task(
+                "gateway",
+                "icmp",
+                Some(true),
+                "rtt 0.41 ms (min 0.30 ms, max 0.90 ms), loss 0 %",
+                12,
+            ),
+            task(
+                "intranet-https",
+                "https",
+                Some(false),
+                "cert_expired: TLS handshake with 10.1.0.5:443: invalid peer certificate: Expired",
+                75,
+            ),
+            task("iperf", "throughput", None, "", 0),
+        ],
+    }
+}

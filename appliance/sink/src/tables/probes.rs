@@ -65,6 +65,9 @@ impl Table for Probes {
         c.push("rtt_avg_ms", f64s(&|r| r.rtt_avg_ms))?;
         c.push("rtt_max_ms", f64s(&|r| r.rtt_max_ms))?;
         c.push("rtt_stddev_ms", f64s(&|r| r.rtt_stddev_ms))?;
+        c.push("rtt_p50_ms", f64s(&|r| r.rtt_p50_ms))?;
+        c.push("rtt_p90_ms", f64s(&|r| r.rtt_p90_ms))?;
+        c.push("rtt_p99_ms", f64s(&|r| r.rtt_p99_ms))?;
         c.push("jitter_ms", f64s(&|r| r.jitter_ms))?;
         c.push("reordered", u32s(&|r| r.reordered))?;
         c.push("duplicates", u32s(&|r| r.duplicates))?;
@@ -146,6 +149,9 @@ const PROBES_COLS: &[Col] = &[
     col("rtt_avg_ms", Ty::F64, NULL, "Mean RTT, ms (throughput: the sender's mean TCP RTT)."),
     col("rtt_max_ms", Ty::F64, NULL, "Largest RTT, ms."),
     col("rtt_stddev_ms", Ty::F64, NULL, "Population standard deviation of the RTTs, ms."),
+    col("rtt_p50_ms", Ty::F64, NULL, "icmp, udp_echo: median RTT from the round's HDR histogram (3 significant digits), ms; within 0.1 % of rtt_median_ms."),
+    col("rtt_p90_ms", Ty::F64, NULL, "icmp, udp_echo: 90th percentile RTT (nearest rank) from the round's HDR histogram, ms."),
+    col("rtt_p99_ms", Ty::F64, NULL, "icmp, udp_echo: 99th percentile RTT (nearest rank) from the round's HDR histogram, ms."),
     col("jitter_ms", Ty::F64, NULL, "Mean absolute difference of consecutive RTTs in send order, ms (throughput with UDP: iperf3's jitter); null with fewer than two answers."),
     col("reordered", Ty::U32, NULL, "udp_echo: answers that arrived after the answer to a later packet."),
     col("duplicates", Ty::U32, NULL, "udp_echo: answers received more than once."),

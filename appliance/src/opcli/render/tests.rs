@@ -1,6 +1,6 @@
 use super::*;
-use model::status::fixture::{fixture, hh, scan, tcp_rtt, usage, GIB};
-use model::status::{Counters, ProbeSummary, ProbeTaskStatus, Status};
+use model::status::fixture::{fixture, hh, probe_summary, scan, tcp_rtt, usage, GIB};
+use model::status::{Counters, Status};
 
 const SNAPSHOT: &str = "\
 tapscope 0.1.0   tap lab-tap-01   live on eth1   up 3d 04:05:06 (since 2025-06-01 08:00:00 UTC)
@@ -57,48 +57,7 @@ fn render_snapshot() {
 #[test]
 fn render_probe_tasks_snapshot() {
     let mut s = fixture();
-    let now = s.started_unix_s + s.uptime_s;
-    let task =
-        |name: &str, kind: &str, ok: Option<bool>, summary: &str, age: u64| ProbeTaskStatus {
-            name: name.into(),
-            kind: kind.into(),
-            target: "x".into(),
-            runs: 10,
-            failures: u64::from(ok == Some(false)),
-            last_unix_s: ok.map(|_| now - age),
-            ok,
-            error_class: None,
-            summary: summary.into(),
-            rtt_ms: ok.map(|_| 0.41),
-        };
-    s.probes = Some(ProbeSummary {
-        runs: 40,
-        failures: 3,
-        running: 1,
-        buffered: 12,
-        dropped: 2,
-        write_errors: 4,
-        write_error: Some(
-            "creating /var/lib/tapscope/.inprogress/probes/x: No space left on device".into(),
-        ),
-        tasks: vec![
-            task(
-                "gateway",
-                "icmp",
-                Some(true),
-                "rtt 0.41 ms (min 0.30 ms, max 0.90 ms), loss 0 %",
-                12,
-            ),
-            task(
-                "intranet-https",
-                "https",
-                Some(false),
-                "cert_expired: TLS handshake with 10.1.0.5:443: invalid peer certificate: Expired",
-                75,
-            ),
-            task("iperf", "throughput", None, "", 0),
-        ],
-    });
+    s.probes = Some(probe_summary(&s));
     let out = render(&s, DEFAULT_WIDTH);
     let start = out.find("\nprobes").unwrap() + 1;
     let end = out.find("\nfiles").unwrap() + 1;

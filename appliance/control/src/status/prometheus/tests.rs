@@ -1,6 +1,6 @@
 use super::*;
-use model::status::fixture::{fixture, tcp_rtt};
-use model::status::{ProbeSummary, ProbeTaskStatus, Status, Usage, RTT_BUCKETS_MS};
+use model::status::fixture::{fixture, probe_summary, tcp_rtt};
+use model::status::{Status, Usage, RTT_BUCKETS_MS};
 
 #[test]
 fn prometheus_exposition_has_help_type_and_values() {
@@ -29,48 +29,7 @@ fn prometheus_exposition_has_help_type_and_values() {
 #[test]
 fn probe_tasks_are_exported() {
     let mut s = fixture();
-    let now = s.started_unix_s + s.uptime_s;
-    let task =
-        |name: &str, kind: &str, ok: Option<bool>, summary: &str, age: u64| ProbeTaskStatus {
-            name: name.into(),
-            kind: kind.into(),
-            target: "x".into(),
-            runs: 10,
-            failures: u64::from(ok == Some(false)),
-            last_unix_s: ok.map(|_| now - age),
-            ok,
-            error_class: None,
-            summary: summary.into(),
-            rtt_ms: ok.map(|_| 0.41),
-        };
-    s.probes = Some(ProbeSummary {
-        runs: 40,
-        failures: 3,
-        running: 1,
-        buffered: 12,
-        dropped: 2,
-        write_errors: 4,
-        write_error: Some(
-            "creating /var/lib/tapscope/.inprogress/probes/x: No space left on device".into(),
-        ),
-        tasks: vec![
-            task(
-                "gateway",
-                "icmp",
-                Some(true),
-                "rtt 0.41 ms (min 0.30 ms, max 0.90 ms), loss 0 %",
-                12,
-            ),
-            task(
-                "intranet-https",
-                "https",
-                Some(false),
-                "cert_expired: TLS handshake with 10.1.0.5:443: invalid peer certificate: Expired",
-                75,
-            ),
-            task("iperf", "throughput", None, "", 0),
-        ],
-    });
+    s.probes = Some(probe_summary(&s));
     let p = prometheus(&s);
     assert!(
         p.contains("tapscope_probe_ok{task=\"gateway\",kind=\"icmp\"} 1\n"),
