@@ -25,10 +25,12 @@ impl CorePlan {
         CorePlan { cores }
     }
 
+    /// The core for the control loop (`None`: not pinned).
     pub fn control(&self) -> Option<core_affinity::CoreId> {
         self.cores.first().copied()
     }
 
+    /// The core for worker `w` (`None`: not pinned, or only one core).
     pub fn worker(&self, w: usize) -> Option<core_affinity::CoreId> {
         (self.cores.len() > 1).then(|| self.cores[1 + w % (self.cores.len() - 1)])
     }

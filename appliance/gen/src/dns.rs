@@ -4,27 +4,43 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
+/// Record type A: an IPv4 address.
 pub const TYPE_A: u16 = 1;
+/// Record type CNAME: an alias.
 pub const TYPE_CNAME: u16 = 5;
+/// Record type SOA: the zone's start of authority (sent with NXDOMAIN).
 pub const TYPE_SOA: u16 = 6;
+/// Record type AAAA: an IPv6 address.
 pub const TYPE_AAAA: u16 = 28;
+/// Pseudo-record type OPT: EDNS(0) options of a query.
 pub const TYPE_OPT: u16 = 41;
 const CLASS_IN: u16 = 1;
 
-/// Response codes.
+/// Response code: no error.
 pub const NOERROR: u8 = 0;
+/// Response code: the name does not exist.
 pub const NXDOMAIN: u8 = 3;
 
 /// Record data of an answer or authority record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RData {
+    /// An IPv4 address.
     A(Ipv4Addr),
+    /// An IPv6 address.
     Aaaa(Ipv6Addr),
+    /// The canonical name the owner is an alias of.
     Cname(String),
+    /// The zone's start of authority, sent in the authority section of an
+    /// NXDOMAIN.
     Soa {
+        /// The zone's primary name server.
         mname: String,
+        /// The zone administrator's mailbox, as a name
+        /// (`hostmaster.example.com`).
         rname: String,
+        /// Version number of the zone.
         serial: u32,
+        /// TTL of negative answers, in seconds (RFC 2308).
         minimum: u32,
     },
 }
@@ -43,8 +59,11 @@ impl RData {
 /// A resource record.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Record {
+    /// Owner name, in presentation form without the trailing dot.
     pub name: String,
+    /// Time to live, in seconds.
     pub ttl: u32,
+    /// What the record says about the name.
     pub data: RData,
 }
 

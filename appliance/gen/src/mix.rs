@@ -40,16 +40,26 @@ use world::*;
 /// Which kinds of traffic a mix holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Parts {
+    /// DNS lookups before each visit, and lookups of names nobody connects to
+    /// (some NXDOMAIN).
     pub dns: bool,
+    /// Visits over TLS 1.3 on TCP.
     pub tls: bool,
+    /// Visits over QUIC.
     pub quic: bool,
+    /// Visits over plain HTTP/1.1.
     pub http: bool,
+    /// Bulk downloads over TLS, with a fast retransmission about every 2 MB.
     pub bulk: bool,
+    /// Pings (ICMP and ICMPv6) to the gateway and to an internet host.
     pub icmp: bool,
+    /// A SYN scan of the NAS's ports and a sweep of port 23 over internet
+    /// hosts.
     pub scan: bool,
 }
 
 impl Parts {
+    /// Every kind of traffic.
     pub const ALL: Parts = Parts {
         dns: true,
         tls: true,
@@ -76,6 +86,7 @@ impl Parts {
         })
     }
 
+    /// True when no kind of traffic is selected.
     pub fn is_empty(&self) -> bool {
         *self == Parts::default()
     }
@@ -129,6 +140,7 @@ impl fmt::Display for Parts {
 pub struct GenConfig {
     /// The same seed and settings give the same frames, byte for byte.
     pub seed: u64,
+    /// The kinds of traffic generated.
     pub parts: Parts,
     /// Visits per service and bulk downloads per round (at least 1).
     pub scale: u32,
@@ -151,6 +163,9 @@ impl Default for GenConfig {
 }
 
 impl GenConfig {
+    /// Checks the settings: at least one kind of traffic, a scale of 1 to 1000,
+    /// rounds at least 100 ms apart and bulk downloads of 1 byte to 1 GiB; the
+    /// error says what is wrong.
     pub fn validate(&self) -> Result<(), String> {
         if self.parts.is_empty() {
             return Err("no traffic kind selected".into());
@@ -195,6 +210,7 @@ impl TrafficMix {
         }
     }
 
+    /// The settings the generator was made with.
     pub fn config(&self) -> &GenConfig {
         &self.cfg
     }

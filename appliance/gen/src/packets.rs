@@ -299,13 +299,22 @@ pub enum Dir {
 /// both ends offer it), MSS, SACK and window scale of its SYN.
 #[derive(Clone, Copy, Debug)]
 pub struct TcpEnd {
+    /// The end's TCP port.
     pub port: u16,
+    /// Initial sequence number (of its SYN).
     pub isn: u32,
+    /// IP id of its first packet (IPv4), counting up by one per packet.
     pub ip_id: u16,
+    /// Receive window field of its SYN (never scaled).
     pub syn_window: u16,
+    /// Receive window field of its later segments (scaled by `wscale` when both
+    /// ends offer it).
     pub window: u16,
+    /// MSS option of its SYN.
     pub mss: u16,
+    /// True to offer SACK in its SYN.
     pub sack_permitted: bool,
+    /// Window scale shift offered in its SYN (`None`: no option).
     pub wscale: Option<u8>,
 }
 
@@ -318,6 +327,7 @@ pub struct TcpConversation {
     s: Side,
     c_ws: Option<u8>,
     s_ws: Option<u8>,
+    /// Every frame of the conversation so far, in time order.
     pub frames: Vec<Frame>,
 }
 

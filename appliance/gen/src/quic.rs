@@ -17,15 +17,21 @@ pub const TAG_LEN: usize = 16;
 /// Long header packet types (RFC 9000 section 17.2).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LongType {
+    /// Initial: carries the ClientHello and ServerHello (keys from the client's
+    /// first DCID).
     Initial = 0,
+    /// 0-RTT: early data of a resumed connection.
     ZeroRtt = 1,
+    /// Handshake: the rest of the TLS handshake.
     Handshake = 2,
 }
 
 /// Which endpoint's Initial keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Side {
+    /// The client, the endpoint that sent the first Initial.
     Client,
+    /// The server.
     Server,
 }
 
@@ -48,6 +54,8 @@ pub struct InitialKeys {
 }
 
 impl InitialKeys {
+    /// Initial packet protection of `side` for a connection whose client's
+    /// first Initial had the Destination Connection ID `client_dcid`.
     pub fn new(client_dcid: &[u8], side: Side) -> Self {
         let s = initial_secrets(client_dcid, side);
         InitialKeys {

@@ -35,6 +35,7 @@ pub enum Pace {
 /// When to stop and how to pace.
 #[derive(Clone, Copy, Debug)]
 pub struct SendOptions<'a> {
+    /// How fast frames are sent.
     pub pace: Pace,
     /// Stop after this many frames (sent or failed); `None`: when the
     /// frames run out.
@@ -62,8 +63,9 @@ impl Default for SendOptions<'_> {
 /// What a sender did.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SendStats {
-    /// Frames the kernel accepted, and their bytes.
+    /// Frames the kernel accepted.
     pub frames: u64,
+    /// Bytes of the frames the kernel accepted.
     pub bytes: u64,
     /// Frames given up after `RETRIES` transient errors, or refused for
     /// their own sake (e.g. EMSGSIZE: longer than the interface's MTU).
@@ -153,10 +155,12 @@ impl Sender {
         })
     }
 
+    /// Name of the interface frames are sent on.
     pub fn iface(&self) -> &str {
         &self.iface
     }
 
+    /// Kernel index of that interface.
     pub fn ifindex(&self) -> u32 {
         self.ifindex
     }
@@ -367,7 +371,9 @@ impl Sender {
 /// What [`write_pcap`] wrote.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PcapStats {
+    /// Frames written.
     pub frames: u64,
+    /// Bytes of frame data written (record headers excluded).
     pub bytes: u64,
     /// Packet time of the last frame relative to the first.
     pub span_ns: u64,

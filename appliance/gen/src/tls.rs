@@ -5,9 +5,14 @@
 
 use super::quic::put_varint;
 
+/// Record content type: ChangeCipherSpec (the TLS 1.3 middlebox-compatibility
+/// record).
 pub const CONTENT_CCS: u8 = 20;
+/// Record content type: alert.
 pub const CONTENT_ALERT: u8 = 21;
+/// Record content type: handshake.
 pub const CONTENT_HANDSHAKE: u8 = 22;
+/// Record content type: application data (every encrypted record in TLS 1.3).
 pub const CONTENT_APPLICATION_DATA: u8 = 23;
 
 /// Largest ciphertext of a TLS 1.3 record (2^14 + 256).
@@ -16,8 +21,11 @@ pub const MAX_CIPHERTEXT: usize = 16384 + 256;
 /// What a ClientHello offers.
 #[derive(Clone, Debug)]
 pub struct ClientHello<'a> {
+    /// Server name sent in the SNI extension.
     pub server_name: &'a str,
+    /// Protocols offered in the ALPN extension, most preferred first.
     pub alpn: &'a [&'a str],
+    /// The ClientHello's 32 random bytes.
     pub random: [u8; 32],
     /// Legacy session id: 32 bytes over TCP (middlebox compatibility),
     /// empty for QUIC.

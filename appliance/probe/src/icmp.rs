@@ -28,12 +28,28 @@ pub struct IcmpSocket {
 /// What an ICMP message says about one of our echoes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Answer {
-    Reply { seq: u16 },
-    TimeExceeded { seq: u16 },
-    Unreachable { seq: u16, code: u8 },
+    /// The destination answered the echo.
+    Reply {
+        /// Sequence number of the echo answered.
+        seq: u16,
+    },
+    /// A router dropped the echo because its TTL (hop limit) ran out.
+    TimeExceeded {
+        /// Sequence number of the echo dropped.
+        seq: u16,
+    },
+    /// A router or the destination could not deliver the echo.
+    Unreachable {
+        /// Sequence number of the echo not delivered.
+        seq: u16,
+        /// ICMP (or ICMPv6) destination-unreachable code: why.
+        code: u8,
+    },
 }
 
 impl IcmpSocket {
+    /// Opens an ICMP (`v6`: ICMPv6) socket: a ping socket when allowed and
+    /// `need_raw` is false, else a raw socket (root or CAP_NET_RAW).
     pub fn open(v6: bool, need_raw: bool) -> io::Result<IcmpSocket> {
         let (domain, proto) = if v6 {
             (Domain::IPV6, Protocol::ICMPV6)
@@ -56,6 +72,7 @@ impl IcmpSocket {
         })
     }
 
+    /// Sets the TTL (IPv6: hop limit) of the echoes sent from now on.
     pub fn set_ttl(&self, ttl: u8) -> io::Result<()> {
         if self.v6 {
             SockRef::from(&self.sock).set_unicast_hops_v6(ttl as u32)
@@ -64,6 +81,8 @@ impl IcmpSocket {
         }
     }
 
+    /// Sends an echo request to `to` with identifier `id`, sequence number
+    /// `seq` and `size` bytes of payload.
     pub async fn send_echo(&self, to: IpAddr, id: u16, seq: u16, size: usize) -> io::Result<()> {
         let pkt = echo_request(self.v6, id, seq, size);
         self.sock.send_to(&pkt, SocketAddr::new(to, 0)).await?;

@@ -36,12 +36,17 @@ pub struct WorkerSource {
 /// Totals over the whole run.
 #[derive(Clone, Debug, Default)]
 pub struct Totals {
+    /// Every worker's capture counters added up (gauges: the latest worker's
+    /// value).
     pub counters: CaptureCounters,
     /// Flow records written, by [`EndReason`] (index = reason as u8).
     pub flows_by_reason: [u64; 6],
     /// Latest packet time seen in any summary (Unix ns).
     pub data_now_ns: u64,
+    /// Packet time of the earliest epoch seen (Unix ns; 0 before the first
+    /// summary).
     pub first_ns: u64,
+    /// What the sketch windows produced.
     pub sketch: SketchTotals,
     /// Live capture: the interface's own counters over the run.
     pub nic: NicRow,
@@ -58,13 +63,18 @@ pub struct SketchTotals {
     /// Worker snapshots that arrived after their window was reported:
     /// dropped, and missing from those windows.
     pub late: u64,
+    /// Rows written to `heavy_hitters`.
     pub heavy_hitter_rows: u64,
+    /// Rows written to `scans`.
     pub scan_rows: u64,
+    /// Rows written to `flow_sizes`.
     pub flow_size_rows: u64,
+    /// Bytes of merged sketch states written to `sketch_state`.
     pub state_bytes: u64,
 }
 
 impl Totals {
+    /// Flow records written, all end reasons.
     pub fn flows(&self) -> u64 {
         self.flows_by_reason.iter().sum()
     }
@@ -111,15 +121,20 @@ pub struct Control {
 pub struct RunInfo {
     /// `live` or `replay`.
     pub mode: String,
+    /// The capture interface (live capture; `None` in replay).
     pub interface: Option<String>,
     /// Flow table capacity over all workers.
     pub flow_capacity: u64,
+    /// Retention quota over all tables, bytes (`None`: no quota).
     pub quota_bytes: Option<u64>,
+    /// Root folder of the Parquet tables.
     pub output_dir: PathBuf,
+    /// When the run started (Unix seconds).
     pub started_unix_s: u64,
-    /// The configuration file a reload re-reads (None: defaults, nothing
-    /// to reload), and the configuration in force.
+    /// The configuration file a reload re-reads (`None`: defaults, nothing to
+    /// reload).
     pub config_path: Option<PathBuf>,
+    /// The configuration in force (`None`: the defaults).
     pub config: Option<config::Config>,
 }
 
@@ -127,6 +142,8 @@ pub struct RunInfo {
 const RECENT_SCANS: usize = 16;
 
 impl Control {
+    /// The merge loop over the workers' `links` (one per worker, `sources` in
+    /// the same order), handing rows to `sink` and flows to `classifier`.
     pub fn new(
         links: Vec<ControlLink>,
         sources: Vec<WorkerSource>,
@@ -347,6 +364,7 @@ impl Control {
         self.finished.iter().all(|&f| f)
     }
 
+    /// Totals over the run so far.
     pub fn totals(&self) -> &Totals {
         &self.totals
     }
@@ -372,6 +390,7 @@ impl Control {
         &self.sink
     }
 
+    /// The classifier: names, services, devices and per-interval traffic.
     pub fn classifier(&self) -> &Classifier {
         &self.classifier
     }
