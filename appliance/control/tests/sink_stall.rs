@@ -9,6 +9,9 @@
 //! after a while: a control core stuck behind the sink would let the
 //! worker's summary ring fill, and the test would see `summary_queue_full`.
 
+mod common;
+
+use common::udp_frame;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -38,29 +41,6 @@ const LEAD: u64 = 3;
 /// How long the source waits for the control core before going on.
 const PATIENCE: Duration = Duration::from_millis(250);
 
-/// An Ethernet + IPv4 + UDP frame.
-fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16) -> Vec<u8> {
-    let payload = 32;
-    let mut f = vec![0u8; 14 + 20 + 8 + payload];
-    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + 8 + payload) as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src);
-    ip[16..20].copy_from_slice(&dst);
-    let sum = datapath::wire::checksum(&f[14..34]);
-    f[24..26].copy_from_slice(&sum.to_be_bytes());
-    let udp = &mut f[34..42];
-    udp[0..2].copy_from_slice(&sport.to_be_bytes());
-    udp[2..4].copy_from_slice(&dport.to_be_bytes());
-    udp[4..6].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
-    f
-}
-
 /// One epoch of new flows per poll, a few epochs ahead of the control core
 /// at most (within `PATIENCE`).
 struct Paced {
@@ -86,8 +66,8 @@ impl FrameSource for Paced {
             let sport = 10_000 + (self.epoch * FLOWS_PER_EPOCH + i) as u16;
             let ts = T0 + self.epoch * S + i * 1_000_000;
             for frame in [
-                udp_frame([10, 0, 0, 1], [10, 0, 0, 2], sport, 53),
-                udp_frame([10, 0, 0, 2], [10, 0, 0, 1], 53, sport),
+                udp_frame([10, 0, 0, 1], [10, 0, 0, 2], sport, 53, 32),
+                udp_frame([10, 0, 0, 2], [10, 0, 0, 1], 53, sport, 32),
             ] {
                 f(&Frame {
                     data: &frame,

@@ -4,6 +4,9 @@
 //! and only the new ones after it. Also: the sketch tables of a run read
 //! back, and the binary window states merge.
 
+mod common;
+
+use common::udp_frame;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,34 +26,6 @@ use sink::{Sink, SinkConfig, SinkThread, SinkThreadConfig};
 const S: u64 = 1_000_000_000;
 /// 2024-05-01T00:00:00Z.
 const T0: u64 = 1_714_521_600 * S;
-
-/// An Ethernet + IPv4 + UDP frame with `payload` bytes of payload.
-fn udp_frame(src: [u8; 4], dst: [u8; 4], sport: u16, dport: u16, payload: usize) -> Vec<u8> {
-    let mut f = vec![0u8; 14 + 20 + 8 + payload];
-    f[0..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
-    let ip = &mut f[14..34];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&((20 + 8 + payload) as u16).to_be_bytes());
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src);
-    ip[16..20].copy_from_slice(&dst);
-    let mut sum = 0u32;
-    for c in ip.chunks(2) {
-        sum += u16::from_be_bytes([c[0], c[1]]) as u32;
-    }
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
-    let udp = &mut f[34..42];
-    udp[0..2].copy_from_slice(&sport.to_be_bytes());
-    udp[2..4].copy_from_slice(&dport.to_be_bytes());
-    udp[4..6].copy_from_slice(&((8 + payload) as u16).to_be_bytes());
-    f
-}
 
 /// A source that has nothing more: `run` ends every flow and hands over
 /// the last summary.

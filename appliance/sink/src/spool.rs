@@ -166,43 +166,16 @@ impl ProbeSpool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tables::probes::tests::row;
     use crate::tables::Probes;
     use crate::{SinkConfig, Table};
     use arrow::array::{Array, AsArray};
     use arrow::record_batch::RecordBatch;
-    use model::probe::{ErrorClass, ProbeError};
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-    use std::sync::Arc;
 
     const DAY_NS: u64 = 86_400 * 1_000_000_000;
     /// 2024-05-01T00:00:00Z.
     const D0: u64 = 1_714_521_600 * 1_000_000_000;
-
-    fn row(task: &str, started_ns: u64, ok: bool) -> ProbeResult {
-        let mut r = ProbeResult {
-            task: Arc::from(task),
-            kind: "icmp",
-            target: Arc::from("192.0.2.1"),
-            started_ns,
-            duration_ms: 812.5,
-            ok,
-            ..ProbeResult::default()
-        };
-        if ok {
-            r.sent = Some(5);
-            r.received = Some(4);
-            r.loss = Some(0.2);
-            r.rtt_min_ms = Some(1.0);
-            r.rtt_median_ms = Some(2.5);
-            r.rtt_avg_ms = Some(2.5);
-            r.rtt_max_ms = Some(4.0);
-        } else {
-            r.error = Some(ProbeError::new(ErrorClass::Timeout, "no echo reply"));
-            r.sent = Some(5);
-            r.received = Some(0);
-        }
-        r
-    }
 
     fn read(root: &std::path::Path) -> Vec<RecordBatch> {
         let mut out = Vec::new();

@@ -21,7 +21,7 @@ mod capture;
 mod flow_sizes;
 mod flows;
 mod heavy_hitters;
-mod probes;
+pub(crate) mod probes;
 mod scans;
 mod sketch_state;
 mod traffic;

@@ -182,7 +182,7 @@ const PROBES_COLS: &[Col] = &[
 ];
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::table::{batch, TableInfo};
     use arrow::array::{Array, AsArray};
@@ -192,7 +192,9 @@ mod tests {
     /// 2024-05-01T00:00:00Z.
     const D0: u64 = 1_714_521_600 * 1_000_000_000;
 
-    fn row(task: &str, started_ns: u64, ok: bool) -> ProbeResult {
+    /// A probes row of an icmp task: a round of 5 with 4 answers, or a
+    /// timeout.
+    pub(crate) fn row(task: &str, started_ns: u64, ok: bool) -> ProbeResult {
         let mut r = ProbeResult {
             task: Arc::from(task),
             kind: "icmp",
