@@ -11,6 +11,7 @@ use replay::{ReplayArgs, Speed};
 
 mod demo;
 mod gen_cli;
+mod lab_cli;
 mod live;
 mod opcli;
 mod probe_cli;
@@ -110,6 +111,11 @@ enum Cmd {
         /// Address and port to listen on.
         #[arg(long, default_value = "0.0.0.0:7")]
         listen: std::net::SocketAddr,
+    },
+    /// Labs that produce labelled data (`lab video`).
+    Lab {
+        #[command(subcommand)]
+        cmd: lab_cli::LabCmd,
     },
     /// Configuration tools.
     Config {
@@ -316,6 +322,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Gen(args) => gen_cli::run(args),
+        Cmd::Lab { cmd } => lab_cli::run(cmd),
         Cmd::Demo { seconds, out, rate } => {
             crate::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
             Ok(ExitCode::SUCCESS)

@@ -26,6 +26,8 @@ const RULES: &[(&str, &[&str])] = &[
     ("clap", &["tapscope", "tapscope-bench"]),
     ("tracing-subscriber", &["tapscope"]),
     ("tokio", &["tapscope", "tapscope-probe", "tapscope-control"]),
+    // The lab's WebDriver client; never on the packet or control path.
+    ("ureq", &["tapscope-lab"]),
 ];
 
 /// Every normal dependency of every workspace package in `metadata` that

@@ -91,6 +91,39 @@ pub(crate) fn protocol_text(p: IpProtocol) -> String {
     }
 }
 
+/// A `list<struct>` column ([`crate::table::Ty::Records`] with `fields`):
+/// row `i` holds records `offsets[i]..offsets[i + 1]` of the flattened
+/// `children` (one array per field, in `fields` order).
+pub(crate) fn records_array(
+    fields: &[(&'static str, crate::table::Ty)],
+    offsets: Vec<i32>,
+    children: Vec<ArrayRef>,
+) -> Result<ArrayRef, arrow::error::ArrowError> {
+    use arrow::array::{ListArray, StructArray};
+    use arrow::buffer::OffsetBuffer;
+    use arrow::datatypes::{DataType, Field};
+    let struct_fields = crate::table::record_fields(fields);
+    let values = StructArray::try_new(struct_fields.clone(), children, None)?;
+    let item = Arc::new(Field::new("item", DataType::Struct(struct_fields), false));
+    Ok(Arc::new(ListArray::try_new(
+        item,
+        OffsetBuffer::new(offsets.into()),
+        Arc::new(values),
+        None,
+    )?))
+}
+
+/// The offsets of a list column whose row `i` has `lens[i]` items.
+pub(crate) fn list_offsets(lens: impl Iterator<Item = usize>) -> Vec<i32> {
+    let mut offsets = vec![0i32];
+    let mut total = 0usize;
+    for n in lens {
+        total += n;
+        offsets.push(i32::try_from(total).unwrap_or(i32::MAX));
+    }
+    offsets
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

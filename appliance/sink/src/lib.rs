@@ -56,7 +56,7 @@ pub use model::rows::{CaptureRow, FlowLabels, FlowRow, NicRow, SketchStateRow, T
 pub use spool::{ProbeSpool, SpoolStats, FLUSH_ROWS};
 pub use stats::{SinkStats, TableStats};
 pub use store::Sink;
-pub use table::{data_time_column, ColumnDoc, Table, TableInfo, TABLES};
+pub use table::{data_time_column, ColumnDoc, Table, TableInfo, LAB_TABLES, TABLES};
 pub use tables::key_text;
 pub use thread::{SinkStall, SinkThread, SinkThreadConfig};
 

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use crate::retention;
-use crate::table::{self, Table, TABLES};
+use crate::table::{self, Table, TableInfo, TABLES};
 use crate::tables::Probes;
 use crate::writer::{self, ClosedFile, TableWriter, WriterSettings};
 use crate::RETENTION_PERIOD;
@@ -25,7 +25,10 @@ use crate::{SinkConfig, SinkError, SinkStats, TableStats, LOCK_FILE, RECENT_FILE
 pub struct Sink {
     cfg: SinkConfig,
     settings: Arc<WriterSettings>,
-    /// One per registered table, in [`TABLES`] order.
+    /// The tables this sink writes ([`TABLES`] unless opened with
+    /// [`Sink::open_tables`]).
+    tables: &'static [TableInfo],
+    /// One per table of `tables`, in its order.
     writers: Vec<TableWriter>,
     /// Rows of `probes` that a failed write counted as lost although the
     /// probe buffer kept them for a later write.
@@ -43,9 +46,16 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Creates the folders, takes the root's lock, deletes files a killed
-    /// run left in `.inprogress` and applies the retention quota.
+    /// Creates the folders of the appliance's tables ([`TABLES`]), takes
+    /// the root's lock, deletes files a killed run left in `.inprogress`
+    /// and applies the retention quota.
     pub fn open(cfg: SinkConfig) -> Result<Sink, SinkError> {
+        Sink::open_tables(cfg, TABLES)
+    }
+
+    /// [`Sink::open`] for another set of tables (the video lab's
+    /// [`crate::LAB_TABLES`]): only these get folders and writers.
+    pub fn open_tables(cfg: SinkConfig, tables: &'static [TableInfo]) -> Result<Sink, SinkError> {
         if cfg.tap_id.is_empty() {
             return Err(SinkError::Config("tap_id is empty".into()));
         }
@@ -73,7 +83,7 @@ impl Sink {
             rotate_bytes: cfg.rotate_bytes,
             row_group_rows: cfg.row_group_rows,
         });
-        let writers = TABLES
+        let writers = tables
             .iter()
             .map(|t| TableWriter::new(t.name, t.schema(), settings.clone()))
             .collect::<Result<Vec<_>, _>>()?;
@@ -86,6 +96,7 @@ impl Sink {
         let mut sink = Sink {
             cfg,
             settings,
+            tables,
             writers,
             probes_requeued: 0,
             closed: Vec::new(),
@@ -126,7 +137,7 @@ impl Sink {
     }
 
     fn write_rows<T: Table>(&mut self, rows: &[T::Row]) -> Result<(), SinkError> {
-        let i = index_of(T::NAME)?;
+        let i = self.index_of(T::NAME)?;
         let w = &mut self.writers[i];
         let mut result = Ok(());
         for (day, group) in by_day(rows, T::data_time) {
@@ -162,7 +173,7 @@ impl Sink {
         if rows.is_empty() {
             return (true, None);
         }
-        let i = match index_of(Probes::NAME) {
+        let i = match self.index_of(Probes::NAME) {
             Ok(i) => i,
             Err(e) => return (false, Some(e)),
         };
@@ -213,7 +224,7 @@ impl Sink {
         let tables: Vec<TableStats> = self
             .writers
             .iter()
-            .zip(TABLES)
+            .zip(self.tables)
             .map(|(w, t)| {
                 let mut c = w.counters();
                 if t.name == Probes::NAME {
@@ -289,12 +300,14 @@ impl Drop for Sink {
     }
 }
 
-/// Where table `name`'s writer is in [`TABLES`].
-fn index_of(name: &'static str) -> Result<usize, SinkError> {
-    TABLES
-        .iter()
-        .position(|t| t.name == name)
-        .ok_or(SinkError::Unregistered { table: name })
+impl Sink {
+    /// Where table `name`'s writer is.
+    fn index_of(&self, name: &'static str) -> Result<usize, SinkError> {
+        self.tables
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or(SinkError::Unregistered { table: name })
+    }
 }
 
 /// Rows grouped by the UTC day of their data time, days ascending, rows in

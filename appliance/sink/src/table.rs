@@ -20,7 +20,10 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 
-use crate::tables::{Capture, FlowSizes, Flows, HeavyHitters, Probes, Scans, SketchState, Traffic};
+use crate::tables::{
+    Capture, FlowSizes, Flows, HeavyHitters, LabRuns, LabSessions, Probes, Scans, SketchState,
+    Traffic,
+};
 
 /// One table of the sink: its name, documented columns, which column holds
 /// a row's data time, and how rows become columns.
@@ -88,9 +91,13 @@ pub const TABLES: &[TableInfo] = &[
     TableInfo::of::<Probes>(),
 ];
 
-/// The registered table named `name`.
+/// The video lab's tables (`tapscope lab video`), written by the lab
+/// through a sink of their own ([`crate::Sink::open_tables`]).
+pub const LAB_TABLES: &[TableInfo] = &[TableInfo::of::<LabRuns>(), TableInfo::of::<LabSessions>()];
+
+/// The registered table named `name` (the appliance's or the lab's).
 pub fn table_info(name: &str) -> Option<&'static TableInfo> {
-    TABLES.iter().find(|t| t.name == name)
+    TABLES.iter().chain(LAB_TABLES).find(|t| t.name == name)
 }
 
 /// The column holding a table's data time (it picks the date partition).
@@ -104,7 +111,8 @@ pub struct ColumnDoc {
     /// The column's name.
     pub name: String,
     /// Arrow/Parquet logical type: `utf8`, `uint8`, `uint16`, `uint32`,
-    /// `uint64`, `float64`, `bool`, `timestamp[us, UTC]`, `binary`.
+    /// `uint64`, `float64`, `bool`, `timestamp[us, UTC]`, `binary`,
+    /// `list<float64>`, `list<struct>`.
     pub data_type: &'static str,
     /// Whether the column can hold nulls (unknown or not applicable).
     pub nullable: bool,
@@ -133,6 +141,12 @@ pub enum Ty {
     TsUs,
     /// Variable-length bytes.
     Binary,
+    /// A list of 64-bit floats.
+    F64List,
+    /// A list of records: `list<struct<...>>` with these fields (each
+    /// nullable only if its type's values can be missing; see the
+    /// column's description).
+    Records(&'static [(&'static str, Ty)]),
 }
 
 impl Ty {
@@ -147,6 +161,12 @@ impl Ty {
             Ty::Bool => DataType::Boolean,
             Ty::TsUs => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
             Ty::Binary => DataType::Binary,
+            Ty::F64List => DataType::List(Arc::new(Field::new("item", DataType::Float64, false))),
+            Ty::Records(fields) => DataType::List(Arc::new(Field::new(
+                "item",
+                DataType::Struct(record_fields(fields)),
+                false,
+            ))),
         }
     }
 
@@ -162,8 +182,19 @@ impl Ty {
             Ty::Bool => "bool",
             Ty::TsUs => "timestamp[us, UTC]",
             Ty::Binary => "binary",
+            Ty::F64List => "list<float64>",
+            Ty::Records(_) => "list<struct>",
         }
     }
+}
+
+/// The Arrow fields of a [`Ty::Records`] record (all nullable, so a
+/// missing value is null, never 0).
+pub(crate) fn record_fields(fields: &[(&'static str, Ty)]) -> arrow::datatypes::Fields {
+    fields
+        .iter()
+        .map(|(name, ty)| Field::new(*name, ty.data_type(), true))
+        .collect()
 }
 
 /// A column declaration: name, type, nullability and description.

@@ -8,6 +8,8 @@
 //! - The sketch tables, one set of rows per window (by default one epoch),
 //!   merged over every worker: [`HeavyHitters`], [`Scans`], [`FlowSizes`]
 //!   and [`SketchState`].
+//! - The video lab's [`LabRuns`] and [`LabSessions`] (not written by a
+//!   tap: see [`crate::LAB_TABLES`]).
 
 use std::sync::Arc;
 
@@ -21,6 +23,8 @@ mod capture;
 mod flow_sizes;
 mod flows;
 mod heavy_hitters;
+mod lab_runs;
+mod lab_sessions;
 pub(crate) mod probes;
 mod scans;
 mod sketch_state;
@@ -30,6 +34,8 @@ pub use capture::Capture;
 pub use flow_sizes::FlowSizes;
 pub use flows::Flows;
 pub use heavy_hitters::{key_text, HeavyHitters};
+pub use lab_runs::LabRuns;
+pub use lab_sessions::LabSessions;
 pub use probes::Probes;
 pub use scans::Scans;
 pub use sketch_state::SketchState;
