@@ -779,19 +779,4 @@ mod tests {
         assert!(lines[0].contains("made"), "{lines:?}");
         assert!(!dir.join("stale.m4s").exists() && dir.join(MARKER).exists());
     }
-
-    #[test]
-    fn zz_timing_probe() {
-        let tmp = std::path::PathBuf::from("/tmp/lab-timing");
-        let t = Instant::now();
-        prepare(&tmp, &Ladder::small(40), 5, &mut |l| {
-            eprintln!("{l} @{:.1}", t.elapsed().as_secs_f64())
-        })
-        .unwrap();
-        let t = Instant::now();
-        prepare(&tmp, &Ladder::full(12), 5, &mut |l| {
-            eprintln!("{l} @{:.1}", t.elapsed().as_secs_f64())
-        })
-        .unwrap();
-    }
 }

@@ -171,10 +171,14 @@ pub enum PlayerEvent {
         request_ns: u64,
         /// When the first byte arrived, if the player could tell.
         first_byte_ns: Option<u64>,
-        /// When the download ended.
+        /// When the download ended (or was abandoned, or the session stopped).
         end_ns: u64,
         /// An initialisation segment.
         init: bool,
+        /// The whole segment arrived (false: abandoned, failed, or in
+        /// flight when the session was stopped).
+        #[serde(default = "yes")]
+        completed: bool,
     },
     /// The player reported an error.
     Error {
@@ -206,6 +210,12 @@ impl PlayerEvent {
             PlayerEvent::Fragment { end_ns, .. } => *end_ns,
         }
     }
+}
+
+/// Serde default of [`PlayerEvent::Fragment::completed`]: records written
+/// before the field existed were completed downloads.
+fn yes() -> bool {
+    true
 }
 
 /// A played session as the player saw it.
@@ -258,6 +268,7 @@ mod tests {
             first_byte_ns: None,
             end_ns: 9,
             init: false,
+            completed: true,
         };
         let s = serde_json::to_string(&e).unwrap();
         assert_eq!(serde_json::from_str::<PlayerEvent>(&s).unwrap(), e);

@@ -209,6 +209,15 @@ pub fn run_video_lab(opts: &LabOptions, progress: &mut dyn FnMut(&str)) -> Resul
         .out
         .canonicalize()
         .map_err(|e| LabError::io(&opts.out, e))?;
+    std::fs::create_dir_all(&opts.cache).map_err(|e| LabError::io(&opts.cache, e))?;
+    let cache = opts
+        .cache
+        .canonicalize()
+        .map_err(|e| LabError::io(&opts.cache, e))?;
+    let opts = &LabOptions {
+        cache,
+        ..opts.clone()
+    };
     let mut journal = match Journal::load(&out)? {
         Some(j) => {
             if j.params.as_ref() != Some(&params) {

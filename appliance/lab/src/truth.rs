@@ -133,9 +133,16 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
             duration_ms: ms(end.saturating_sub(s)),
         });
     }
-    t.stall_ms = t.stalls.iter().map(|s| s.duration_ms).sum();
+    t.stall_ms = t
+        .stalls
+        .iter()
+        .map(|s| s.duration_ms)
+        .fold(0.0, |a, b| a + b);
     t.startup_delay_ms = first_playing.map(|p| ms(p.saturating_sub(log.load_ns)));
-    t.played_s = intervals.iter().map(|(a, b)| (b - a) as f64 / 1e9).sum();
+    t.played_s = intervals
+        .iter()
+        .map(|(a, b)| (b - a) as f64 / 1e9)
+        .fold(0.0, |a, b| a + b);
 
     // Resolution weighted by playing time.
     if !t.resolution_changes.is_empty() && t.played_s > 0.0 {
@@ -179,6 +186,7 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
             first_byte_ns,
             end_ns,
             init,
+            completed,
         } = e
         {
             t.segments.push(SegmentDownload {
@@ -191,6 +199,7 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
                 request_ns: *request_ns,
                 first_byte_ns: *first_byte_ns,
                 end_ns: *end_ns,
+                completed: *completed,
                 server_bytes: None,
             });
         }
@@ -331,6 +340,7 @@ mod tests {
             first_byte_ns: None,
             end_ns: T0 + req + 5,
             init,
+            completed: req != 20,
         };
         let t = ground_truth(&log(
             vec![
@@ -345,10 +355,13 @@ mod tests {
         ));
         assert!((t.played_s - 4.0).abs() < 1e-9);
         assert!(t.stalls.is_empty());
+        // no stalls is +0.0: an empty float sum would be -0.0 and print as such
+        assert!(t.stall_ms == 0.0 && t.stall_ms.is_sign_positive());
         assert_eq!(t.segments.len(), 2);
         assert_eq!(t.segments[0].index, 0);
         assert_eq!(t.segments[0].path, "/t/chunk-0-00010.m4s");
         assert_eq!(t.segments[1].index, 20);
+        assert!(t.segments[0].completed && !t.segments[1].completed);
     }
 
     #[test]

@@ -79,8 +79,12 @@ pub struct SegmentDownload {
     pub request_ns: u64,
     /// When the first byte of the response arrived (`None` if unknown).
     pub first_byte_ns: Option<u64>,
-    /// When the download finished.
+    /// When the download finished (for one not completed: when it was
+    /// abandoned, or when the session was stopped with it in flight).
     pub end_ns: u64,
+    /// The player received the whole segment (false: abandoned by the
+    /// player, failed, or still in flight when the session was stopped).
+    pub completed: bool,
     /// Bytes the server's access log says it sent for this request
     /// (headers included); `None` when no log line matched.
     pub server_bytes: Option<u64>,

@@ -31,6 +31,13 @@ const DASHJS_IN_REPO: &str = "appliance/lab/node/node_modules/dashjs/dist/dash.a
 const TAKE_EVENTS: &str = "var t = window.__tapscope; if (!t) { return null; } \
                            var e = t.events; t.events = []; return e;";
 
+/// Stops the player and takes the last events, with a record for every
+/// request still in flight (falls back to [`TAKE_EVENTS`] on a page that
+/// never set the player up).
+const FINISH: &str = "var t = window.__tapscope; if (!t) { return null; } \
+                      if (t.finish) { return t.finish(); } \
+                      var e = t.events; t.events = []; return e;";
+
 /// How often the page's events are collected.
 const POLL: Duration = Duration::from_secs(1);
 
@@ -220,6 +227,7 @@ struct PageEvent {
     request_start: Option<f64>,
     first_byte: Option<f64>,
     request_end: Option<f64>,
+    completed: Option<bool>,
 }
 
 /// ms (float) -> ns. Whole milliseconds and the fraction are converted
@@ -320,6 +328,7 @@ fn convert(e: PageEvent) -> Option<PlayerEvent> {
                 first_byte_ns: e.first_byte.map(ms_to_ns).filter(|t| *t > 0),
                 end_ns,
                 init,
+                completed: e.completed.unwrap_or(true),
             }
         }
         _ => return None,
@@ -422,9 +431,12 @@ fn session(
             }
             std::thread::sleep(Duration::from_millis(50).min(next - Instant::now()));
         }
-        let batch = browser.execute(TAKE_EVENTS).map_err(with_log)?;
+        let last = Instant::now() >= deadline;
+        let batch = browser
+            .execute(if last { FINISH } else { TAKE_EVENTS })
+            .map_err(with_log)?;
         events.extend(parse_page_events(&batch));
-        if Instant::now() >= deadline {
+        if last {
             break;
         }
     }
@@ -475,7 +487,7 @@ mod tests {
             {"kind":"fragment","at":1700000000800,"media":"audio",
              "url":"https://cdn.x/t1/seg.m4s","seg_type":"MediaSegment","index":7,
              "quality":0,"height":0,"bytes":3000,"request_start":1700000000750,
-             "request_end":null},
+             "request_end":null,"completed":false,"error":"abandoned"},
             {"kind":"error","at":1700000000900,"message":"25: manifest failed"},
             {"kind":"ended","at":1700000001000},
             {"kind":"something_new","at":1},
@@ -527,7 +539,8 @@ mod tests {
                     request_ns: ms + 550_000_000,
                     first_byte_ns: None,
                     end_ns: ms + 590_000_000,
-                    init: true
+                    init: true,
+                    completed: true
                 },
                 PlayerEvent::Fragment {
                     media: "video".into(),
@@ -539,7 +552,8 @@ mod tests {
                     request_ns: ms + 600_000_000,
                     first_byte_ns: Some(ms + 610_500_000),
                     end_ns: ms + 690_000_000,
-                    init: false
+                    init: false,
+                    completed: true
                 },
                 PlayerEvent::Fragment {
                     media: "audio".into(),
@@ -551,7 +565,8 @@ mod tests {
                     request_ns: ms + 750_000_000,
                     first_byte_ns: None,
                     end_ns: ms + 800_000_000,
-                    init: false
+                    init: false,
+                    completed: false
                 },
                 PlayerEvent::Error {
                     at_ns: ms + 900_000_000,

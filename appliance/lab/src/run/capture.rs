@@ -21,7 +21,7 @@ pub fn services_toml(server_domain: &str) -> String {
     format!(
         "# The video lab's server: labelled as a video service like any other.\n\
          [[service]]\n\
-         name = \"tapscope_lab\"\n\
+         name = \"tapscope-lab\"\n\
          display = \"tapscope lab video\"\n\
          category = \"video\"\n\
          domains = [\"{server_domain}\"]\n"

@@ -36,7 +36,7 @@ pub fn summary(sessions: &[LabSession], planned: u32) -> String {
         let of: Vec<&&LabSession> = ok.iter().filter(|s| s.cap_mbps == cap).collect();
         let mut startup: Vec<f64> = of.iter().filter_map(|s| s.startup_delay_ms).collect();
         startup.sort_by(f64::total_cmp);
-        let stall: f64 = of.iter().map(|s| s.stall_ms).sum::<f64>() / 1000.0;
+        let stall: f64 = of.iter().map(|s| s.stall_ms).fold(0.0, |a, b| a + b) / 1000.0;
         let _ = writeln!(
             out,
             "{cap:>9}  {:>3}  {:>17}  {stall:>8.1}  {}",

@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, Float64Array, StringArray, TimestampMicrosecondArray, UInt16Array, UInt32Array,
-    UInt64Array,
+    ArrayRef, BooleanArray, Float64Array, StringArray, TimestampMicrosecondArray, UInt16Array,
+    UInt32Array, UInt64Array,
 };
 use arrow::error::ArrowError;
 use model::lab::LabSession;
@@ -36,6 +36,7 @@ const SEGMENT: &[(&str, Ty)] = &[
     ("request", Ty::TsUs),
     ("first_byte", Ty::TsUs),
     ("end", Ty::TsUs),
+    ("completed", Ty::Bool),
     ("server_bytes", Ty::U64),
 ];
 
@@ -152,6 +153,9 @@ impl Table for LabSessions {
                     ts_array(segs.iter().map(|x| x.request_ns)),
                     ts_opt(segs.iter().map(|x| x.first_byte_ns)),
                     ts_array(segs.iter().map(|x| x.end_ns)),
+                    Arc::new(BooleanArray::from_iter(
+                        segs.iter().map(|x| Some(x.completed)),
+                    )),
                     Arc::new(UInt64Array::from_iter(segs.iter().map(|x| x.server_bytes))),
                 ],
             )?,
@@ -186,5 +190,5 @@ const LAB_SESSIONS_COLS: &[Col] = &[
     col("matched_segments", Ty::U32, NOT_NULL, "Player segments matched one for one to an access-log line (same path, same client connection window)."),
     col("resolution_changes", Ty::Records(RESOLUTION_CHANGE), NOT_NULL, "Every change of rendered video resolution, in order: at (UTC), from_height (0 for the first), to_height, bitrate_kbps of the new rendition."),
     col("stalls", Ty::Records(STALL), NOT_NULL, "Every stall after playback started: start (UTC) and duration_ms."),
-    col("segments", Ty::Records(SEGMENT), NOT_NULL, "Every segment downloaded, in request order: media (video/audio), path, rendition, height (0 for audio), index (0 = init segment), bytes (body, as the player got it), request, first_byte and end (UTC), server_bytes (the access log's bytes sent, headers included; null if unmatched)."),
+    col("segments", Ty::Records(SEGMENT), NOT_NULL, "Every segment downloaded, in request order: media (video/audio), path, rendition, height (0 for audio), index (0 = init segment), bytes (body, as the player got it), request, first_byte and end (UTC), completed (false: abandoned, failed or in flight at the session's end), server_bytes (the access log's bytes sent, headers included; null if unmatched)."),
 ];
