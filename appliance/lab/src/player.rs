@@ -57,7 +57,9 @@
 //!    built-in adapter uses, convert them with the same parser, honour
 //!    [`PlayRequest::stop`], and always close the session and kill the
 //!    driver's process group, also on error.
-//! 5. Register the adapter where `tapscope lab video --player` picks one.
+//! 5. Make it in `run_video_lab` (`run.rs`), where the built-in adapter
+//!    is made, and give `tapscope lab video` an option that picks it; the
+//!    adapter's name lands in `lab_runs.player` and `lab_sessions.player`.
 //!
 //! Traffic that is not the video (ads, telemetry, thumbnails) will be in
 //! the capture too; the rows still say which flows carried segments,
