@@ -30,10 +30,21 @@ def need_root():
         pytest.fail("the lab needs root (namespaces, tc, AF_XDP): run the suite as root")
 
 
-def processes():
-    """Command names of every process (to check nothing is left behind)."""
-    out = subprocess.run(["ps", "-eo", "pid=,comm="], capture_output=True, text=True).stdout
-    return {(int(p), c) for p, c in (l.split(None, 1) for l in out.splitlines() if l.strip())}
+def processes_using(path):
+    """Command lines of running processes that name `path`: everything the
+    lab starts (chromium's profile, chromedriver's log, nginx's prefix,
+    tcpdump's file, the capture's output) lives below its --out folder."""
+    left = []
+    for d in pathlib.Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            args = (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if str(path) in args and int(d.name) != os.getpid():
+            left.append(args)
+    return left
 
 
 def namespaces():
@@ -79,7 +90,7 @@ def test_lab_bad_input_says_what_is_wrong(tapscope, tmp_path):
 def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     need_root()
     out = tmp_path / "lab"
-    ns_before, procs_before = namespaces(), processes()
+    ns_before = namespaces()
 
     # First attempt: stopped with SIGINT once a session is recorded.
     p = subprocess.Popen(lab_cmd(tapscope, out), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -110,11 +121,10 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     assert "continuing run" in p.stderr, p.stderr
     assert "4 of 4 recorded, 4 ok" in p.stdout, p.stdout
 
-    # Nothing is left behind: namespaces, nginx, chromium, chromedriver, tapscope.
+    # Nothing is left behind: namespaces, nginx, chromium, chromedriver,
+    # tcpdump, the capture.
     assert namespaces() == ns_before
-    left = {c for pid, c in processes() - procs_before
-            if c.strip() in ("nginx", "chromium", "chromedriver", "tapscope", "chrome")}
-    assert not left, left
+    assert not processes_using(out), processes_using(out)
 
     sessions = read(out, "lab_sessions")
     assert sorted(s["session"] for s in sessions) == [0, 1, 2, 3]
@@ -167,6 +177,22 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     assert sent <= s2c_payload, (sent, s2c_payload)
     assert s2c_payload <= sent * 1.05 + 20000 * len(flows), (sent, s2c_payload)
     assert s2c <= s2c_payload * 1.12, (s2c, s2c_payload)
+
+    # The run's pcap (tcpdump on the router's client port, one per attempt)
+    # replayed gives the same flows to the server as the live mirror capture.
+    pcaps = sorted((out / "lab").glob("mirror-*.pcap"))
+    assert len(pcaps) == 2, pcaps
+    replayed = tmp_path / "replayed"
+    p = subprocess.run([str(tapscope), "replay", "--config", str(out / "lab" / "replay.toml"),
+                        *map(str, pcaps), "--out", str(replayed)],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    again = [f for f in read(replayed, "flows")
+             if f["server_ip"] == SERVER and f["server_port"] == 443]
+    live = {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"]) for f in flows}
+    assert {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"])
+            for f in again} == live
+    assert {f["service"] for f in again} == {"tapscope-lab"}
 
     # tapscope's other tables are there too.
     for table in ("traffic", "capture"):

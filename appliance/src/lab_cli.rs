@@ -55,6 +55,13 @@ pub(crate) struct VideoArgs {
     /// in the source tree (also: TAPSCOPE_DASHJS).
     #[arg(long)]
     dashjs: Option<PathBuf>,
+    /// Bytes of each packet kept in the run's pcap (`<out>/lab/mirror-*.pcap`,
+    /// written by tcpdump on the router's client port); 0 keeps whole packets.
+    #[arg(long, default_value_t = 0)]
+    pcap_snaplen: u32,
+    /// Write no pcap of the run's traffic.
+    #[arg(long)]
+    no_pcap: bool,
 }
 
 pub(crate) fn run(cmd: LabCmd) -> Result<ExitCode> {
@@ -74,6 +81,7 @@ pub(crate) fn run(cmd: LabCmd) -> Result<ExitCode> {
         },
         tapscope: std::env::current_exe().context("locating the tapscope binary")?,
         dashjs: a.dashjs,
+        pcap_snaplen: (!a.no_pcap).then_some(a.pcap_snaplen),
     };
     let out = opts.out.clone();
     let outcome = run_video_lab(&opts, &mut |line| eprintln!("lab: {line}"))

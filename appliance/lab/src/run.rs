@@ -30,7 +30,7 @@ use crate::net::{LabNet, CLIENT_IP, SERVER_IP, TAP_IFACE};
 use crate::player::{DashJs, PlayRequest, Player};
 use crate::server::{self, Server, ServerConfig, Tls};
 use crate::truth::ground_truth;
-use capture::Capture;
+use capture::{Capture, Recorder};
 use plan::{Journal, Planned, RunParams};
 
 /// The lab's video server name (TLS SNI, the services file's domain).
@@ -72,6 +72,9 @@ pub struct LabOptions {
     pub tapscope: PathBuf,
     /// dash.js (`dash.all.min.js`), if not found by itself.
     pub dashjs: Option<PathBuf>,
+    /// Write the client port's packets to `<out>/lab/mirror-<unix s>.pcap`
+    /// with this many bytes of each (0: whole packets); `None`: no pcap.
+    pub pcap_snaplen: Option<u32>,
 }
 
 /// How an attempt ended.
@@ -139,6 +142,9 @@ pub fn missing_tools(opts: &LabOptions, player: &dyn Player) -> Vec<String> {
         .filter(|p| !have(p))
         .map(|p| p.to_string())
         .collect();
+    if opts.pcap_snaplen.is_some() && !have("tcpdump") {
+        missing.push("tcpdump (or --no-pcap)".into());
+    }
     missing.extend(player.missing());
     if !opts.tapscope.is_file() {
         missing.push(format!("the tapscope binary ({})", opts.tapscope.display()));
@@ -183,6 +189,7 @@ fn ladder(opts: &LabOptions) -> Ladder {
 /// The rig of one attempt. Fields drop in order: capture, then server, then
 /// the network (whose namespaces must outlive the processes inside).
 struct Rig {
+    recorder: Option<Recorder>,
     capture: Option<Capture>,
     server: Option<Server>,
     net: LabNet,
@@ -341,8 +348,14 @@ fn play_all(
 ) -> std::result::Result<String, (Option<String>, LabError)> {
     let content = content::prepare(&opts.cache, &ladder(opts), params.titles.len(), &mut |l| {
         progress(l)
-    })
-    .map_err(|e| (None, e))?;
+    });
+    // A Ctrl-C from a terminal also reaches ffmpeg, which then fails: that
+    // is an interruption, not an encoding error. Titles made so far stay
+    // in the cache.
+    if stop.load(Ordering::SeqCst) {
+        return Err((None, LabError::Interrupted));
+    }
+    let content = content.map_err(|e| (None, e))?;
     let work = out.join("lab").join("work");
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| (None, LabError::io(&work, e)))?;
@@ -353,6 +366,21 @@ fn play_all(
         &mut rig, &content, params, todo, player, journal, out, &work, stop, progress,
     );
     // Teardown in order, reporting the capture's own failure.
+    if let Some(mut rec) = rig.recorder.take() {
+        match rec.stop() {
+            Ok(n) => progress(&format!(
+                "pcap: {} packets in {}{}",
+                n.captured,
+                rec.path().display(),
+                if n.dropped > 0 {
+                    format!(", {} dropped by the kernel", n.dropped)
+                } else {
+                    String::new()
+                }
+            )),
+            Err(e) => progress(&format!("pcap: {e}")),
+        }
+    }
     let stopped = rig.capture.take().map_or(Ok(()), |mut c| c.stop());
     let access = rig
         .server
@@ -392,6 +420,7 @@ fn setup(
         net.client, net.router, net.server, net.tap
     ));
     let mut rig = Rig {
+        recorder: None,
         capture: None,
         server: None,
         net,
@@ -408,8 +437,14 @@ fn setup(
         work_dir: &server_dir,
         tls: &rig.tls,
     })?);
-    let services = work.join("services.toml");
+    // Kept with the run: the services file names the lab's server, and
+    // replay.toml lets the run's pcap be replayed with the same labels.
+    let services = out.join("lab").join("services.toml");
     write(&services, &capture::services_toml(SERVER_DOMAIN))?;
+    write(
+        &out.join("lab").join("replay.toml"),
+        &capture::replay_toml(&services),
+    )?;
     let config = work.join("capture.toml");
     let socket = PathBuf::from(format!("/tmp/tapscope-lab-{}.sock", std::process::id()));
     write(
@@ -430,6 +465,22 @@ fn setup(
         socket.display()
     ));
     rig.capture = Some(cap);
+    if let Some(snaplen) = opts.pcap_snaplen {
+        let path = out
+            .join("lab")
+            .join(format!("mirror-{}.pcap", now_ns() / 1_000_000_000));
+        let rec = Recorder::start(&rig.net.router, "rc", &path, snaplen)?;
+        progress(&format!(
+            "pcap: the client port's packets into {} ({})",
+            path.display(),
+            if snaplen == 0 {
+                "whole packets".to_string()
+            } else {
+                format!("first {snaplen} bytes of each")
+            }
+        ));
+        rig.recorder = Some(rec);
+    }
     Ok(rig)
 }
 

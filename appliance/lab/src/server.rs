@@ -309,6 +309,10 @@ fn render_conf(cfg: &ServerConfig, files: &Files) -> Result<String> {
         w,
         "        add_header Access-Control-Expose-Headers \"Content-Length, Content-Range\" always;"
     );
+    // Every request reaches the server (and its log): without this the
+    // browser answers repeated init-segment requests from its cache, and
+    // the player's list of downloads would hold requests no network saw.
+    let _ = writeln!(w, "        add_header Cache-Control no-store always;");
     let _ = writeln!(w, "        location / {{");
     let _ = writeln!(w, "            if ($request_method = OPTIONS) {{\n                return 204;\n            }}");
     let _ = writeln!(w, "        }}\n    }}\n}}");
@@ -820,6 +824,7 @@ mod tests {
             "video/iso.segment m4s;",
             "sendfile on;",
             "add_header Access-Control-Allow-Origin * always;",
+            "add_header Cache-Control no-store always;",
         ] {
             assert!(c.contains(want), "{want} not in\n{c}");
         }

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::error::{LabError, Result};
@@ -25,6 +25,17 @@ pub fn services_toml(server_domain: &str) -> String {
          display = \"tapscope lab video\"\n\
          category = \"video\"\n\
          domains = [\"{server_domain}\"]\n"
+    )
+}
+
+/// The configuration to replay the run's pcap with (the lab's services
+/// file, nothing else).
+pub fn replay_toml(services: &Path) -> String {
+    format!(
+        "# Written by tapscope lab video: tapscope replay --config THIS lab/mirror-*.pcap --out DIR\n\
+         [classify]\n\
+         services_file = \"{}\"\n",
+        services.display()
     )
 }
 
@@ -197,6 +208,160 @@ impl Drop for Capture {
     }
 }
 
+/// The packets of the client's port written to a pcap file by tcpdump on
+/// the router (the same packets the mirror carries), so that the run's
+/// traffic can be replayed later (`tapscope replay`) by a newer tapscope
+/// or any other tool.
+pub struct Recorder {
+    child: Option<Child>,
+    path: PathBuf,
+    lines: Arc<Mutex<Vec<String>>>,
+}
+
+/// What tcpdump said when it stopped.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Packets written.
+    pub captured: u64,
+    /// Packets the kernel dropped before tcpdump read them.
+    pub dropped: u64,
+}
+
+impl Recorder {
+    /// Starts tcpdump in namespace `ns` on `iface`, writing `path` with
+    /// `snaplen` bytes of each packet (0: whole packets), and waits until
+    /// it listens.
+    pub fn start(ns: &str, iface: &str, path: &Path, snaplen: u32) -> Result<Recorder> {
+        let what = format!("tcpdump on {iface} (namespace {ns})");
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", ns, "tcpdump", "-i", iface, "-n", "-U"])
+            .args(["-s", &snaplen.to_string(), "-w"])
+            .arg(path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| LabError::Command {
+                what: what.clone(),
+                detail: e.to_string(),
+            })?;
+        let stderr = child.stderr.take().expect("piped");
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel::<()>();
+        let keep = Arc::clone(&lines);
+        std::thread::Builder::new()
+            .name("lab-tcpdump".into())
+            .spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+                    let listening = line.contains("listening on");
+                    keep.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+                    if listening {
+                        let _ = tx.send(());
+                    }
+                }
+            })
+            .map_err(|e| LabError::io(path, e))?;
+        let mut rec = Recorder {
+            child: Some(child),
+            path: path.to_path_buf(),
+            lines,
+        };
+        if rx.recv_timeout(START_TIMEOUT).is_err() {
+            rec.kill();
+            let said = rec
+                .lines
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .join(" | ");
+            return Err(LabError::Command {
+                what,
+                detail: format!(
+                    "did not start listening: {}",
+                    if said.is_empty() {
+                        "(no output)"
+                    } else {
+                        &said
+                    }
+                ),
+            });
+        }
+        Ok(rec)
+    }
+
+    /// The pcap file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Stops tcpdump (SIGINT: it flushes and closes the file) and returns
+    /// its counts.
+    pub fn stop(&mut self) -> Result<Recorded> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(Recorded::default());
+        };
+        // SAFETY: kill(2) on our own child's process group (tcpdump under
+        // `ip netns exec`, which execs it in place).
+        unsafe { libc::kill(-(child.id() as i32), libc::SIGINT) };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
+                _ => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(LabError::Command {
+                        what: "tcpdump".into(),
+                        detail: "did not stop within 10 s; killed".into(),
+                    });
+                }
+            }
+        }
+        // The reader thread sees the counts once tcpdump's stderr closes.
+        std::thread::sleep(Duration::from_millis(100));
+        let lines = self.lines.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(tcpdump_counts(&lines))
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        if let Err(e) = self.stop() {
+            eprintln!("lab: {e}");
+        }
+    }
+}
+
+/// tcpdump's closing counts (`N packets captured`, `N packets dropped by
+/// kernel`).
+fn tcpdump_counts(lines: &[String]) -> Recorded {
+    let mut r = Recorded::default();
+    for l in lines {
+        let mut words = l.split_whitespace();
+        let (Some(n), Some(_packets)) = (words.next(), words.next()) else {
+            continue;
+        };
+        let Ok(n) = n.parse::<u64>() else { continue };
+        let rest: Vec<&str> = words.collect();
+        match rest.as_slice() {
+            ["captured"] => r.captured = n,
+            ["dropped", "by", "kernel"] => r.dropped = n,
+            _ => {}
+        }
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,5 +380,31 @@ mod tests {
         let s: toml::Value = toml::from_str(&services_toml("lab.test")).unwrap();
         assert_eq!(s["service"][0]["category"].as_str(), Some("video"));
         assert_eq!(s["service"][0]["domains"][0].as_str(), Some("lab.test"));
+        let r: toml::Value = toml::from_str(&replay_toml(Path::new("/o/lab/s.toml"))).unwrap();
+        assert_eq!(
+            r["classify"]["services_file"].as_str(),
+            Some("/o/lab/s.toml")
+        );
+    }
+
+    #[test]
+    fn tcpdump_counts_are_read() {
+        let lines: Vec<String> = [
+            "tcpdump: listening on rc, link-type EN10MB (Ethernet), snapshot length 262144 bytes",
+            "1234 packets captured",
+            "1240 packets received by filter",
+            "6 packets dropped by kernel",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            tcpdump_counts(&lines),
+            Recorded {
+                captured: 1234,
+                dropped: 6
+            }
+        );
+        assert_eq!(tcpdump_counts(&[]), Recorded::default());
     }
 }
