@@ -16,6 +16,7 @@ mod live;
 mod opcli;
 mod probe_cli;
 mod replay;
+mod report_cli;
 
 #[derive(Parser)]
 #[command(
@@ -112,6 +113,11 @@ enum Cmd {
         #[arg(long, default_value = "0.0.0.0:7")]
         listen: std::net::SocketAddr,
     },
+    /// Draw the tables as one self-contained HTML page of charts (traffic
+    /// per device and service, top lists, capture health, heavy hitters and
+    /// scans, probe latency and loss, flow sizes, video sessions), or serve
+    /// it on a loopback address.
+    Report(report_cli::ReportArgs),
     /// Labs that produce labelled data (`lab video`).
     Lab {
         #[command(subcommand)]
@@ -323,6 +329,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Cmd::Gen(args) => gen_cli::run(args),
         Cmd::Lab { cmd } => lab_cli::run(cmd),
+        Cmd::Report(args) => report_cli::run(args),
         Cmd::Demo { seconds, out, rate } => {
             crate::demo::run(seconds.clamp(5, 3600), out, rate.max(1))?;
             Ok(ExitCode::SUCCESS)
@@ -406,6 +413,13 @@ fn replay_cmd(
         },
         quiet,
     })?;
+    if report.totals.workers_lost > 0 {
+        bail!(
+            "{} worker(s) ended without handing over their last flows (see the log); \
+             the files written are complete but miss those flows",
+            report.totals.workers_lost
+        );
+    }
     Ok(if report.interrupted {
         ExitCode::from(130)
     } else {
@@ -467,5 +481,11 @@ fn run_cmd(
         report.sink.files_written,
         report.out.display()
     );
+    if report.totals.workers_lost > 0 {
+        bail!(
+            "{} worker(s) ended without handing over their last flows (see the log)",
+            report.totals.workers_lost
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -61,6 +61,9 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
     // Replay is lossless: workers wait for free summaries and the control
     // core waits when the sink falls behind (a file can wait).
     let mut pipeline = Pipeline::new(cfg, n, true)?;
+    pipeline.reading_files();
+    let time = pipeline.time_guard();
+    let stop = pipeline.stop_flag();
     let name = if args.captures.len() == 1 {
         args.captures[0]
             .file_name()
@@ -83,13 +86,13 @@ pub(crate) fn run(args: ReplayArgs) -> Result<ReplayReport> {
             let mut chain = chain;
             match speed {
                 Speed::Max => w.run(&mut chain),
-                Speed::Real => w.run(&mut Paced::new(chain)),
+                Speed::Real => w.run(&mut Paced::new(chain, time, stop)),
             };
         })?;
     } else {
         let mut rings = match args.speed {
             Speed::Max => spawn_dispatcher(&mut pipeline, chain, n)?,
-            Speed::Real => spawn_dispatcher(&mut pipeline, Paced::new(chain), n)?,
+            Speed::Real => spawn_dispatcher(&mut pipeline, Paced::new(chain, time, stop), n)?,
         };
         for i in (0..n).rev() {
             let mut w = pipeline.worker(i);
@@ -140,7 +143,7 @@ fn spawn_dispatcher<S: FrameSource + Send + 'static>(
     src: S,
     n: usize,
 ) -> Result<Vec<datapath::source::replay::RingSource>> {
-    let (mut d, rings) = Dispatcher::new(src, n);
+    let (mut d, rings) = Dispatcher::new(src, n, pipeline.time_guard());
     let stop = pipeline.stop_flag();
     pipeline.spawn("dispatch".into(), None, move || d.run(&stop))?;
     Ok(rings)
@@ -234,6 +237,12 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
             d.join(", ")
         }
     );
+    if c.bad_timestamp > 0 {
+        println!(
+            "  time:     {} packets with a bad timestamp (counted at the latest good time)",
+            group(c.bad_timestamp)
+        );
+    }
     let k = &r.totals.sketch;
     println!(
         "  sketches: {} windows: {} heavy hitters, {} scans, {} flow-size buckets",

@@ -1,7 +1,8 @@
 //! The crate graph enforces the architecture's invariants: Arrow and
 //! Parquet only in the sink, rustls, hickory and hyper only in the probes, anyhow
-//! only in binaries, tokio never in the datapath. Read from `cargo
-//! metadata`, so a dependency added anywhere else fails this test.
+//! only in binaries, plotters only in the report, tokio never in the
+//! datapath. Read from `cargo metadata`, so a dependency added anywhere else
+//! fails this test.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -28,6 +29,9 @@ const RULES: &[(&str, &[&str])] = &[
     ("tokio", &["tapscope", "tapscope-probe", "tapscope-control"]),
     // The lab's WebDriver client; never on the packet or control path.
     ("ureq", &["tapscope-lab"]),
+    // Charts are drawn by the report crate only; it reads the tables
+    // through the sink (`sink::read`), so it has no Arrow of its own.
+    ("plotters", &["tapscope-report"]),
 ];
 
 /// Every normal dependency of every workspace package in `metadata` that

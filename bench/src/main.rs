@@ -336,6 +336,16 @@ fn in_memory(
             names: false,
             ..cfg
         },
+        no_segments: WorkerConfig {
+            flows: datapath::flow::FlowConfig {
+                segments: datapath::flow::segment::SegmentConfig {
+                    enabled: false,
+                    ..cfg.flows.segments
+                },
+                ..cfg.flows
+            },
+            ..cfg
+        },
         off: Arc::new(SketchPlan::disabled()),
         full: Arc::new(SketchPlan::default()),
         // Other link types only matter if there are any.
@@ -365,6 +375,8 @@ struct MemBench<'a> {
     cfg: WorkerConfig,
     /// `cfg` with names off.
     bare: WorkerConfig,
+    /// `cfg` with media segment detection off.
+    no_segments: WorkerConfig,
     /// Sketches off.
     off: Arc<SketchPlan>,
     /// The default sketches.
@@ -393,6 +405,8 @@ impl MemBench<'_> {
             record_worker(&mut rows.named[i], &nm, batch);
             let f = mem::worker_run(self.corpus, frames, packets, self.cfg, &self.full);
             record_worker(&mut rows.fulls[i], &f, batch);
+            let ns = mem::worker_run(self.corpus, frames, packets, self.no_segments, &self.full);
+            record_worker(&mut rows.no_segments[i], &ns, batch);
             let control = &mut rows.controls[i];
             control.samples.push(Sample {
                 wall: f.control_cpu.as_secs_f64(),
@@ -433,6 +447,7 @@ struct MemRows {
     workers: Vec<Row>,
     named: Vec<Row>,
     fulls: Vec<Row>,
+    no_segments: Vec<Row>,
     controls: Vec<Row>,
     parse: Row,
     worker_all: Row,
@@ -472,6 +487,14 @@ impl MemRows {
                 "tapscope worker, names + default sketches",
                 Role::WorkerFull,
                 &format!("{flow_what} + names + sketches (SketchPlan::default())"),
+            ),
+            no_segments: per_timing(
+                "tapscope worker, names + default sketches, segment detection off",
+                Role::Extra,
+                &format!(
+                    "{flow_what} + names + sketches, without media segment detection \
+                     (the row above minus this one is its cost)"
+                ),
             ),
             controls: timed
                 .iter()
@@ -549,6 +572,7 @@ impl MemRows {
         let mut rows = self.workers;
         rows.extend(self.named);
         rows.extend(self.fulls);
+        rows.extend(self.no_segments);
         rows.push(self.parse);
         rows.extend(derived);
         rows.extend(self.controls);

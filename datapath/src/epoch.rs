@@ -5,6 +5,7 @@
 //! Summaries are preallocated and recycled (the control core sends emptied
 //! ones back), so a worker never allocates in steady state.
 
+use crate::flow::segment::SegmentRecord;
 use crate::names::NameLog;
 use crate::parse::{Tunnel, PARSE_REASONS};
 use crate::sketch::Sketches;
@@ -308,6 +309,14 @@ pub struct CaptureCounters {
     /// (their packets are still in the flows' records, but missing from
     /// `traffic` for that interval).
     pub activity_dropped: u64,
+    /// Media segments lost because more closed in one epoch than the flow
+    /// table's segment log holds (`WorkerConfig::flows.segment_capacity`).
+    pub segments_dropped: u64,
+    /// Frames whose timestamp was too far from the worker's time (see
+    /// [`crate::timeguard`]: wild ones, not a clock step): they are
+    /// accounted as usual (flows, bytes, traffic) but at the latest good
+    /// time, and do not move time.
+    pub bad_timestamp: u64,
 }
 
 impl Default for CaptureCounters {
@@ -334,6 +343,8 @@ impl Default for CaptureCounters {
             name_events_dropped: 0,
             name_reasm_full: 0,
             activity_dropped: 0,
+            segments_dropped: 0,
+            bad_timestamp: 0,
         }
     }
 }
@@ -364,6 +375,8 @@ impl CaptureCounters {
         self.name_events_dropped += other.name_events_dropped;
         self.name_reasm_full += other.name_reasm_full;
         self.activity_dropped += other.activity_dropped;
+        self.segments_dropped += other.segments_dropped;
+        self.bad_timestamp += other.bad_timestamp;
     }
 
     /// Frames that did not become flow packets, all reasons.
@@ -379,7 +392,10 @@ pub struct EpochSummary {
     pub worker: u16,
     /// Packet-time start of the epoch (Unix ns, inclusive).
     pub start_ns: u64,
-    /// Packet-time end of the epoch (Unix ns, exclusive).
+    /// Packet-time end of the epoch (Unix ns, exclusive). 0 (and
+    /// `start_ns` 0) in a worker's last summary when it never found a good
+    /// time: no frame or tick reached it, or only bad timestamps
+    /// ([`crate::timeguard`]).
     pub end_ns: u64,
     /// The worker's capture counters over the epoch.
     pub counters: CaptureCounters,
@@ -391,6 +407,9 @@ pub struct EpochSummary {
     pub activity: Vec<FlowActivity>,
     /// Names found in the epoch (server names, DNS answers, device names).
     pub names: NameLog,
+    /// Media segments closed in the epoch ([`crate::flow::segment`]); a
+    /// full hand-over only. Fixed capacity, as `flows`.
+    pub segments: Vec<SegmentRecord>,
     /// True for a mid-epoch hand-over forced by a full `flows` buffer: the
     /// counters belong to the next summary of the same epoch.
     pub partial: bool,
@@ -417,6 +436,7 @@ impl EpochSummary {
             flows: Vec::with_capacity(flow_capacity),
             activity: Vec::with_capacity(flow_capacity),
             names: NameLog::with_capacity(flow_capacity / 4 + 64, (flow_capacity / 4 + 64) * 48),
+            segments: Vec::new(),
             partial: false,
             last: false,
             sketch: None,
@@ -433,6 +453,7 @@ impl EpochSummary {
         self.flows.clear();
         self.activity.clear();
         self.names.clear();
+        self.segments.clear();
         self.partial = false;
         self.last = false;
         if let Some(s) = &mut self.sketch {

@@ -16,6 +16,11 @@
 //! plan on a small command ring; the worker switches to them at its next
 //! epoch boundary and hands sketches of the old plan back in
 //! [`EpochSummary::retired`], so it never allocates or frees.
+//!
+//! Time comes from the frames, judged by a [`TimeGuard`]: a wild timestamp
+//! is counted (`bad_timestamp`) and its frame accounted at the latest good
+//! time; frames far ahead are held (copied) until the guard tells a clock
+//! step, accounted at their own times, from wild ones.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,9 +29,10 @@ use std::time::{Duration, Instant};
 use crate::epoch::{CaptureCounters, EpochSummary, FlowActivity, FlowRecord};
 use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::names::NameInspector;
-use crate::parse::{parse_frame_into, PacketMeta};
+use crate::parse::{parse_frame_into, LinkType, PacketMeta};
 use crate::sketch::{SketchPlan, Sketches};
 use crate::source::{Frame, FrameSource, Poll, SourceStats};
+use crate::timeguard::{TimeGuard, TimeGuardConfig, Verdict, STEP_CONFIRM};
 
 /// Worker settings.
 #[derive(Clone, Copy, Debug)]
@@ -50,6 +56,8 @@ pub struct WorkerConfig {
     pub lossless: bool,
     /// Read names from flows' first packets ([`crate::names`]).
     pub names: bool,
+    /// Which timestamps may move the worker's time ([`crate::timeguard`]).
+    pub time: TimeGuardConfig,
 }
 
 impl Default for WorkerConfig {
@@ -63,6 +71,7 @@ impl Default for WorkerConfig {
             summary_pool: 8,
             lossless: false,
             names: true,
+            time: TimeGuardConfig::default(),
         }
     }
 }
@@ -85,6 +94,12 @@ impl ControlLink {
     /// Takes the next filled summary, if any.
     pub fn pop(&mut self) -> Option<Box<EpochSummary>> {
         self.summaries.pop().ok()
+    }
+
+    /// True once the worker is gone (its thread ended, normally or by a
+    /// panic): nothing more will come once the ring is drained.
+    pub fn worker_gone(&self) -> bool {
+        self.summaries.is_abandoned()
     }
 
     /// Returns a summary (emptied here) to the worker, with an emptied set
@@ -247,6 +262,84 @@ impl Output {
     }
 }
 
+/// Frames whose time is not decided yet, in their order: those with a bad
+/// timestamp before the first good one (in replay, timestamps past the
+/// ceiling of [`TimeGuardConfig`]), which wait for a good time to be
+/// accounted at, and those of a run of timestamps far ahead
+/// ([`Verdict::Ahead`]) with the bad ones that came between, which wait for
+/// the guard to accept the step (at their own times) or not (bad, at the
+/// latest good time). At most [`HELD_FRAMES`], each cut to [`HELD_SNAP`]
+/// bytes (as a snap length would: headers and the start of the payload
+/// are what the worker reads). When full, everything held is accounted as
+/// bad.
+#[derive(Default)]
+struct Held {
+    data: Vec<u8>,
+    frames: Vec<HeldFrame>,
+}
+
+#[derive(Clone, Copy)]
+struct HeldFrame {
+    off: usize,
+    len: usize,
+    wire_len: u32,
+    ts_ns: u64,
+    link: LinkType,
+    /// Part of a run of timestamps far ahead (else: a bad timestamp).
+    ahead: bool,
+}
+
+/// Frames [`Held`] keeps.
+pub const HELD_FRAMES: usize = 32;
+/// Bytes of each held frame kept.
+pub const HELD_SNAP: usize = 4096;
+const _: () = assert!(HELD_FRAMES > STEP_CONFIRM as usize);
+
+/// How held frames are accounted.
+#[derive(Clone, Copy)]
+enum Release {
+    /// All bad, at this time or the latest good one if later.
+    Bad(u64),
+    /// The run was a clock step: its frames good, at their own times.
+    Step,
+    /// The source's clock moved time: a frame of the run is good if its
+    /// time is near the new reference.
+    Rejudge,
+}
+
+impl Held {
+    fn with_capacity() -> Held {
+        Held {
+            data: Vec::with_capacity(HELD_FRAMES * HELD_SNAP),
+            frames: Vec::with_capacity(HELD_FRAMES),
+        }
+    }
+
+    /// Keeps a copy of `f`; false when full.
+    fn push(&mut self, f: &Frame<'_>, ahead: bool) -> bool {
+        if self.frames.len() >= HELD_FRAMES {
+            return false;
+        }
+        let len = f.data.len().min(HELD_SNAP);
+        let off = self.data.len();
+        self.data.extend_from_slice(&f.data[..len]);
+        self.frames.push(HeldFrame {
+            off,
+            len,
+            wire_len: f.wire_len,
+            ts_ns: f.ts_ns,
+            link: f.link,
+            ahead,
+        });
+        true
+    }
+
+    fn clear(&mut self) {
+        self.data.clear();
+        self.frames.clear();
+    }
+}
+
 /// What ended [`Worker::run`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WorkerExit {
@@ -265,7 +358,15 @@ pub struct Worker {
     /// Parsed in place, one frame at a time (saves a copy per packet).
     meta: PacketMeta,
     now: u64,
+    /// Keeps wild timestamps from moving `now`.
+    time: TimeGuard,
+    /// Frames with a bad timestamp before the first good one.
+    held: Held,
+    /// The source's [`FrameSource::time_restarts`] already seen.
+    restarts: u64,
     last_flow: FlowCounters,
+    /// The flow table's segments dropped, as of the last epoch.
+    last_segments_dropped: u64,
     last_src: SourceStats,
     /// The source's drop counters are read once per epoch (on AF_XDP that
     /// is a syscall), after the batch that crossed the boundary.
@@ -293,6 +394,9 @@ impl Worker {
         let (sketch_cmd_tx, sketch_cmd) = rtrb::RingBuffer::new(pool + 2);
         let summary = || {
             let mut s = EpochSummary::with_capacity(cfg.id, cfg.summary_flow_capacity);
+            // Room for every segment the flow table's log can hold.
+            s.segments
+                .reserve_exact(cfg.flows.segment_capacity.clamp(1, 1 << 24));
             s.sketch = Some(Box::new(Sketches::new(plan.clone())));
             Box::new(s)
         };
@@ -324,7 +428,11 @@ impl Worker {
             },
             meta: PacketMeta::default(),
             now: 0,
+            time: TimeGuard::new(cfg.time),
+            held: Held::with_capacity(),
+            restarts: 0,
             last_flow: FlowCounters::default(),
+            last_segments_dropped: 0,
             last_src: SourceStats::default(),
             src_sample_due: false,
             stop,
@@ -367,13 +475,84 @@ impl Worker {
     /// worker without a source).
     #[inline]
     pub fn on_frame(&mut self, f: &Frame<'_>) {
-        let now = f.ts_ns.max(self.now);
-        if now >= self.out.epoch_end {
+        match self.time.check(f.ts_ns) {
+            Verdict::Good => {
+                let now = f.ts_ns.max(self.now);
+                if !self.held.frames.is_empty() {
+                    // Their run ended, or time was just found: bad.
+                    self.release_held(Release::Bad(now));
+                }
+                self.account(f, now, true);
+            }
+            Verdict::Step => {
+                self.release_held(Release::Step);
+                self.account(f, f.ts_ns.max(self.now), true);
+            }
+            Verdict::Ahead => {
+                if self.time.pending() == 1 && !self.held.frames.is_empty() {
+                    // A new run: the previous one was wild.
+                    self.release_held(Release::Bad(self.now));
+                }
+                if !self.held.push(f, true) {
+                    self.time.end_run();
+                    self.release_held(Release::Bad(self.now));
+                    self.account(f, self.now, false);
+                }
+            }
+            Verdict::Bad => {
+                // Accounted at the latest good time; after what is held
+                // (in order), or once a first good time is found.
+                if self.held.frames.is_empty() && self.time.anchored() {
+                    self.account(f, self.now, false);
+                } else if !self.held.push(f, false) {
+                    self.time.end_run();
+                    self.release_held(Release::Bad(self.now));
+                    self.account(f, self.now, false);
+                }
+            }
+        }
+    }
+
+    /// Accounts the held frames in their order, without allocating.
+    #[cold]
+    fn release_held(&mut self, how: Release) {
+        let held = std::mem::take(&mut self.held);
+        for h in &held.frames {
+            let f = Frame {
+                data: &held.data[h.off..h.off + h.len],
+                wire_len: h.wire_len,
+                ts_ns: h.ts_ns,
+                link: h.link,
+            };
+            let good = h.ahead
+                && match how {
+                    Release::Bad(_) => false,
+                    Release::Step => true,
+                    Release::Rejudge => self.time.near(h.ts_ns),
+                };
+            let now = match how {
+                Release::Bad(at) => at.max(self.now),
+                _ if good => h.ts_ns.max(self.now),
+                _ => self.now,
+            };
+            self.account(&f, now, good);
+        }
+        self.held = held;
+        self.held.clear();
+    }
+
+    /// Accounts one frame at `now`; `good`: its own timestamp.
+    #[inline]
+    fn account(&mut self, f: &Frame<'_>, now: u64, good: bool) {
+        // No epoch opens before a good time (frames held beyond the
+        // buffer count into the first one).
+        if now >= self.out.epoch_end && self.time.anchored() {
             self.roll_epoch(now);
         }
         self.now = now;
         let c = &mut self.out.counters;
         c.packets += 1;
+        c.bad_timestamp += u64::from(!good);
         c.bytes += f.wire_len as u64;
         match parse_frame_into(f.link, f.data, f.wire_len, &mut self.meta) {
             Ok(()) => {
@@ -405,16 +584,38 @@ impl Worker {
         self.table.len()
     }
 
+    /// An idle poll: the source's clock moves time (live: the wall clock;
+    /// replay: the dispatcher's guarded time).
     fn advance(&mut self, now_ns: u64) {
-        let now = now_ns.max(self.now);
+        let before = self.time.reference();
+        self.time.advance(now_ns);
+        if !self.time.anchored() {
+            return;
+        }
+        if self.time.reference() != before && !self.held.frames.is_empty() {
+            // The clock moved time: what was held is judged against it.
+            self.release_held(Release::Rejudge);
+        }
+        let now = self.time.reference().max(self.now);
         if now >= self.out.epoch_end {
             self.roll_epoch(now);
         }
         self.now = now;
     }
 
-    /// Once per batch: expire flows; once per epoch: read source drops.
+    /// Once per batch: expire flows, and let time step where a new capture
+    /// starts; once per epoch: read source drops.
     fn housekeeping<S: FrameSource>(&mut self, src: &S) {
+        let r = src.time_restarts();
+        if r != self.restarts {
+            // What is held belongs to the previous capture.
+            self.restarts = r;
+            if !self.held.frames.is_empty() {
+                self.time.end_run();
+                self.release_held(Release::Bad(self.now));
+            }
+            self.time.allow_step();
+        }
         let out = &mut self.out;
         self.table.expire(self.now, &mut |r| out.emit(r));
         if self.src_sample_due {
@@ -443,12 +644,24 @@ impl Worker {
         }
         let e = self.cfg.epoch_ns.max(1);
         self.out.epoch_start = now - now % e;
-        self.out.epoch_end = self.out.epoch_start + e;
+        self.out.epoch_end = self.out.epoch_start.saturating_add(e);
     }
 
     fn close_epoch(&mut self, last: bool) {
         let out = &mut self.out;
         self.table.drain_activity(|a| out.activity(a));
+        let segs = &mut self.out.cur.segments;
+        let mut lost = 0;
+        self.table.drain_segments(|r| {
+            if segs.len() < segs.capacity() {
+                segs.push(*r);
+            } else {
+                lost += 1;
+            }
+        });
+        let dropped = self.table.segments_dropped();
+        self.out.counters.segments_dropped += lost + dropped - self.last_segments_dropped;
+        self.last_segments_dropped = dropped;
         let fc = self.table.counters();
         let c = &mut self.out.counters;
         c.flows_created += fc.created - self.last_flow.created;
@@ -467,6 +680,12 @@ impl Worker {
     /// worker may wait (bounded) for the control core to free a summary, so
     /// that the last records are not lost.
     fn finish<S: FrameSource>(&mut self, src: &S) {
+        if !self.held.frames.is_empty() {
+            // A run too short to be a step, or no good time ever came (then
+            // there is none better than 0).
+            self.time.end_run();
+            self.release_held(Release::Bad(self.now));
+        }
         let out = &mut self.out;
         self.table.flush(&mut |r| {
             // Wait for room rather than dropping at shutdown.
@@ -479,11 +698,9 @@ impl Worker {
             }
             out.emit(r)
         });
-        if self.out.epoch_end == 0 {
-            let e = self.cfg.epoch_ns.max(1);
-            self.out.epoch_start = self.now - self.now % e;
-            self.out.epoch_end = self.out.epoch_start + e;
-        }
+        // No epoch was ever opened: the worker found no good time (no
+        // frame, no tick, or only bad timestamps). Its last summary says so
+        // with an empty span at 0 (`EpochSummary::end_ns`).
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.out.free.is_empty() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(1));

@@ -33,7 +33,7 @@ pub use views::{flow_matches, OpenFlow};
 
 use super::catalog::{Catalog, ServiceId};
 use super::devices::{DeviceKey, Devices, LocalNets};
-use model::rows::{FlowLabels, TrafficRow};
+use model::rows::{FlowLabels, SegmentRow, TrafficRow};
 
 const NS: u64 = 1_000_000_000;
 /// DNS answers stay usable this long past their TTL: clients keep using an
@@ -143,6 +143,18 @@ pub struct FlowLabel {
     pub device_is_client: bool,
 }
 
+/// Which detected media segments become `video_segments` rows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SegmentRows {
+    /// None.
+    Off,
+    /// Those of flows whose service's category is `video`.
+    #[default]
+    Video,
+    /// Every flow's (web ports only: see the worker's segment detection).
+    All,
+}
+
 /// Classifier settings.
 #[derive(Clone, Debug)]
 pub struct ClassifyConfig {
@@ -150,6 +162,8 @@ pub struct ClassifyConfig {
     pub local: LocalNets,
     /// Length of a `traffic` interval (ns).
     pub interval_ns: u64,
+    /// Which segments are kept as rows.
+    pub segments: SegmentRows,
 }
 
 impl Default for ClassifyConfig {
@@ -157,6 +171,7 @@ impl Default for ClassifyConfig {
         ClassifyConfig {
             local: LocalNets::default(),
             interval_ns: 5 * NS,
+            segments: SegmentRows::default(),
         }
     }
 }
@@ -236,6 +251,8 @@ pub struct Classifier {
     /// Bytes since the start, per service and per device (for status views).
     service_bytes: HashMap<Option<ServiceId>, u64>,
     device_bytes: HashMap<DeviceKey, ([u8; 16], u64)>,
+    /// Labelled segments waiting for [`Classifier::take_segments`].
+    segment_rows: Vec<SegmentRow>,
 }
 
 impl Classifier {
@@ -256,6 +273,67 @@ impl Classifier {
             names: HashMap::new(),
             service_bytes: HashMap::new(),
             device_bytes: HashMap::new(),
+            segment_rows: Vec::new(),
+        }
+    }
+
+    /// Moves the `video_segments` rows labelled so far into `out`.
+    pub fn take_segments(&mut self, out: &mut Vec<SegmentRow>) {
+        out.append(&mut self.segment_rows);
+    }
+
+    /// Labels the summary's media segments (before its finished flows are
+    /// labelled, so those still have their state): with the flow's label
+    /// when the flow is known, else from the record's endpoints.
+    fn label_segments(&mut self, s: &EpochSummary) {
+        if self.cfg.segments == SegmentRows::Off {
+            return;
+        }
+        for seg in &s.segments {
+            let label = match self.flows.get(&seg.flow_id).filter(|st| st.last_ns != 0) {
+                Some(st) => st.label.clone(),
+                None => {
+                    let e = Endpoints {
+                        first_ns: seg.request_ns,
+                        protocol: seg.protocol.0,
+                        client_mac: seg.client_mac,
+                        server_mac: [0; 6],
+                        client_ip: seg.client_ip,
+                        server_ip: seg.server_ip,
+                        server_port: seg.server_port,
+                        client_port: seg.client_port,
+                        app: AppProto::Unknown,
+                    };
+                    let mut label = self.new_label(&e);
+                    resolve_service(
+                        &self.catalog,
+                        &self.ip_names,
+                        &mut label,
+                        e.server_ip,
+                        e.protocol,
+                        [e.server_port, e.client_port],
+                        e.app,
+                        seg.request_ns,
+                    );
+                    label
+                }
+            };
+            let labels = self.flow_labels(&label);
+            if self.cfg.segments == SegmentRows::Video
+                && labels.category.as_deref() != Some("video")
+            {
+                continue;
+            }
+            self.segment_rows.push(SegmentRow {
+                seg: *seg,
+                ip_version: seg.ip_version,
+                protocol: seg.protocol.0,
+                client_ip: seg.client_ip,
+                server_ip: seg.server_ip,
+                client_port: seg.client_port,
+                server_port: seg.server_port,
+                labels,
+            });
         }
     }
 
@@ -320,6 +398,7 @@ impl Classifier {
             let label = st.label.clone();
             self.add_traffic(interval, &label, d, new_in_cell);
         }
+        self.label_segments(s);
         labels.clear();
         for r in &s.flows {
             let label = self.finish_flow(r);
@@ -349,7 +428,7 @@ impl Classifier {
             .min()
             .unwrap_or(u64::MAX);
         while let Some((&start, _)) = self.intervals.first_key_value() {
-            let end = start + self.cfg.interval_ns;
+            let end = start.saturating_add(self.cfg.interval_ns);
             if !all && end > watermark {
                 break;
             }

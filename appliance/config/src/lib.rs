@@ -15,10 +15,12 @@ use std::time::Duration;
 
 use classify::catalog::Catalog;
 use classify::devices::LocalNets;
-use classify::labeler::{Classifier, ClassifyConfig};
+use classify::labeler::{Classifier, ClassifyConfig, SegmentRows};
 use classify::toml_span::{unknown_field, SpanIndex};
+use datapath::flow::segment::SegmentConfig;
 use datapath::flow::FlowConfig;
 use datapath::sketch::{SketchParams, SketchPlan};
+use datapath::timeguard::TimeGuardConfig;
 use datapath::worker::WorkerConfig;
 use probe::{ProbeKind, ProbeTask};
 use serde::Deserialize;
@@ -37,7 +39,7 @@ pub use probes::{
 };
 pub use sections::{
     CaptureSection, ClassifySection, ControlSection, FlowsSection, OutputSection, ProbeSection,
-    SketchSection, XdpMode, ZeroCopyMode, DEFAULT_SOCKET,
+    SketchSection, VideoSection, XdpMode, ZeroCopyMode, DEFAULT_SOCKET,
 };
 
 const NS: u64 = 1_000_000_000;
@@ -62,6 +64,8 @@ pub struct Config {
     pub sketch: SketchSection,
     /// `[probe]`: how the probes run.
     pub probe: ProbeSection,
+    /// `[video]`: media segment detection.
+    pub video: VideoSection,
     /// `[[probes]]`: the probe tasks.
     pub probes: Vec<ProbeEntry>,
 }
@@ -77,6 +81,7 @@ impl Default for Config {
             control: ControlSection::default(),
             sketch: SketchSection::default(),
             probe: ProbeSection::default(),
+            video: VideoSection::default(),
             probes: Vec::new(),
         }
     }
@@ -158,6 +163,11 @@ impl Config {
             ClassifyConfig {
                 local,
                 interval_ns: self.classify.traffic_interval_s * NS,
+                segments: match self.video.segments.as_str() {
+                    "all" => SegmentRows::All,
+                    "off" => SegmentRows::Off,
+                    _ => SegmentRows::Video,
+                },
             },
             workers,
         ))
@@ -203,8 +213,25 @@ impl Config {
                 tcp_closed_linger_ns: f.tcp_closed_linger_s * NS,
                 active_timeout_ns: f.active_timeout_s * NS,
                 worker: id,
+                segments: SegmentConfig {
+                    enabled: self.video.segments != "off",
+                    request_min_payload: self.video.request_min_payload,
+                    min_bytes: self.video.segment_min_bytes,
+                    idle_ns: (self.video.segment_idle_s * NS as f64) as u64,
+                },
+                ..FlowConfig::default()
             },
+            time: self.time_guard(),
             ..WorkerConfig::default()
+        }
+    }
+
+    /// Which timestamps may move time (`capture.max_time_jump_s`), with no
+    /// ceiling (a replay sets one: [`TimeGuardConfig::with_ceiling_from`]).
+    pub fn time_guard(&self) -> TimeGuardConfig {
+        TimeGuardConfig {
+            max_jump_ns: self.capture.max_time_jump_s.saturating_mul(NS),
+            ceiling_ns: u64::MAX,
         }
     }
 }

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use datapath::flow::segment::SegmentConfig;
 use datapath::flow::FlowConfig;
 use datapath::sketch::{CounterSpec, SketchParams};
 use serde::{Deserialize, Serialize};
@@ -47,6 +48,11 @@ pub struct CaptureSection {
     /// sleep this many microseconds so frames gather in the RX ring; 0 =
     /// spin. Under load polls fill their batch and no sleep happens.
     pub coalesce_us: u32,
+    /// A packet whose timestamp is further than this from the worker's
+    /// time (before or after) is counted in `bad_timestamp` and accounted
+    /// at the latest good time; a clock step forward that persists is
+    /// accepted (see `datapath::timeguard`).
+    pub max_time_jump_s: u64,
 }
 
 /// `capture.xdp_mode`: how the XDP program is attached.
@@ -91,6 +97,7 @@ impl Default for CaptureSection {
             zero_copy: ZeroCopyMode::Auto,
             idle_wait_ms: 1,
             coalesce_us: 200,
+            max_time_jump_s: 86_400,
         }
     }
 }
@@ -124,6 +131,34 @@ impl Default for FlowsSection {
             other_idle_timeout_s: f.other_idle_ns / NS,
             tcp_closed_linger_s: f.tcp_closed_linger_ns / NS,
             active_timeout_s: f.active_timeout_ns / NS,
+        }
+    }
+}
+
+/// `[video]`: media segment detection and the `video_segments` table.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct VideoSection {
+    /// Which segments become `video_segments` rows: `video` (flows of a
+    /// video-category service), `all` (every flow on a web port) or `off`
+    /// (no detection at all).
+    pub segments: String,
+    /// Smallest upstream payload that counts as a request, bytes.
+    pub request_min_payload: u16,
+    /// Smallest downstream burst reported as a segment, bytes.
+    pub segment_min_bytes: u64,
+    /// A burst silent this long is closed, seconds.
+    pub segment_idle_s: f64,
+}
+
+impl Default for VideoSection {
+    fn default() -> Self {
+        let s = SegmentConfig::default();
+        VideoSection {
+            segments: "video".into(),
+            request_min_payload: s.request_min_payload,
+            segment_min_bytes: s.min_bytes,
+            segment_idle_s: s.idle_ns as f64 / NS as f64,
         }
     }
 }

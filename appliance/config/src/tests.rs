@@ -122,6 +122,22 @@ fn out_of_range_value_names_key_and_range() {
 }
 
 #[test]
+fn max_time_jump_reaches_the_workers_and_is_checked() {
+    let c = parse("[capture]\nmax_time_jump_s = 3600\n").unwrap();
+    let t = c.worker(0).time;
+    assert_eq!(t.max_jump_ns, 3_600_000_000_000);
+    assert_eq!(t.ceiling_ns, u64::MAX, "no ceiling but in replay");
+    assert_eq!(
+        Config::default().worker(0).time.max_jump_ns,
+        86_400_000_000_000,
+        "a day by default"
+    );
+    let e = parse("[capture]\nmax_time_jump_s = 0\n").unwrap_err();
+    assert_eq!(e.key.as_deref(), Some("capture.max_time_jump_s"));
+    assert_eq!(e.line, Some(2));
+}
+
+#[test]
 fn tap_id_must_be_file_name_safe() {
     let e = parse("tap_id = \"a/b\"\n").unwrap_err();
     assert_eq!(e.key.as_deref(), Some("tap_id"));

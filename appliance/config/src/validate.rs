@@ -80,7 +80,26 @@ impl Config {
         self.check_flows_and_output()?;
         self.check_classify_and_control()?;
         self.check_sketch()?;
+        self.check_video()?;
         self.check_probes()
+    }
+
+    fn check_video(&self) -> Result<(), Failure> {
+        let v = &self.video;
+        if !matches!(v.segments.as_str(), "video" | "all" | "off") {
+            return fail("video.segments", "must be video, all or off");
+        }
+        range(
+            "video.request_min_payload",
+            v.request_min_payload as u64,
+            1,
+            1500,
+        )?;
+        range("video.segment_min_bytes", v.segment_min_bytes, 1, 1 << 30)?;
+        if !(v.segment_idle_s >= 0.05 && v.segment_idle_s <= 600.0) {
+            return fail("video.segment_idle_s", "must be between 0.05 and 600");
+        }
+        Ok(())
     }
 
     fn check_capture(&self) -> Result<(), Failure> {
@@ -94,6 +113,13 @@ impl Config {
         pow2("capture.rx_ring", c.rx_ring, 64, 1 << 16)?;
         range("capture.idle_wait_ms", c.idle_wait_ms, 0, 1000)?;
         range("capture.coalesce_us", c.coalesce_us as u64, 0, 1000)?;
+        // Up to 100 years.
+        range(
+            "capture.max_time_jump_s",
+            c.max_time_jump_s,
+            1,
+            3_155_760_000,
+        )?;
         // The RX ring must hold what arrives during a sleep at line rate.
         if c.coalesce_us > 0 && (c.rx_ring as u64) < c.coalesce_us as u64 * 15 * 2 {
             return fail(

@@ -108,6 +108,14 @@ fn install_signals(stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) {
     });
 }
 
+/// How long the control loop waits, once stopped, for the workers' last
+/// summaries; a worker still busy after that (its thread stuck, or dead
+/// without a panic) is given up on ([`Control::abandon_workers`]) so that
+/// a stop always ends. Workers look at the stop flag once per batch and
+/// normally hand over within milliseconds; this is a safety net, long
+/// enough for a replay whose sink is behind to drain what it holds.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
+
 /// When the control loop ends.
 #[derive(Clone, Copy, Debug)]
 pub enum Until {
@@ -119,8 +127,9 @@ pub enum Until {
 
 /// Runs the control core: drains summaries every 2 ms, calls `on_tick`
 /// every `tick`, stops the workers on SIGINT/SIGTERM (or at the deadline),
-/// and returns once every worker has handed over its last summary. Returns
-/// whether a signal stopped it.
+/// and returns once every worker has handed over its last summary, or has
+/// ended without it, or [`STOP_GRACE`] after the stop. Returns whether a
+/// signal stopped it.
 pub fn control_loop(
     control: &mut Control,
     stop: &Arc<AtomicBool>,
@@ -139,6 +148,7 @@ pub fn control_loop(
         install_signals(signalled.clone(), reload.clone());
         let mut interval = tokio::time::interval(Duration::from_millis(2));
         let mut last_tick = Instant::now();
+        let mut stopped_at: Option<Instant> = None;
         loop {
             interval.tick().await;
             control.poll()?;
@@ -160,6 +170,14 @@ pub fn control_loop(
             if signalled.load(Ordering::SeqCst) || deadline_passed {
                 // Workers end their flows and hand over their last summary.
                 stop.store(true, Ordering::SeqCst);
+                if stopped_at.is_none() {
+                    control.stopping();
+                }
+                let at = *stopped_at.get_or_insert_with(Instant::now);
+                if at.elapsed() >= STOP_GRACE {
+                    control.abandon_workers();
+                    break;
+                }
             }
             if last_tick.elapsed() >= tick {
                 last_tick = Instant::now();
@@ -208,6 +226,7 @@ pub struct Pipeline {
     stop: Arc<AtomicBool>,
     sketches: Arc<datapath::sketch::SketchPlan>,
     lossless: bool,
+    time: datapath::timeguard::TimeGuardConfig,
     links: Vec<(usize, datapath::worker::ControlLink)>,
     threads: Vec<std::thread::JoinHandle<()>>,
     started: Instant,
@@ -239,6 +258,7 @@ impl Pipeline {
             stop: Arc::new(AtomicBool::new(false)),
             sketches: Arc::new(cfg.sketch_plan()),
             lossless,
+            time: cfg.time_guard(),
             links: Vec::new(),
             threads: Vec::new(),
             started: Instant::now(),
@@ -248,6 +268,22 @@ impl Pipeline {
     /// The flag that stops every worker (and the replay dispatcher).
     pub fn stop_flag(&self) -> Arc<AtomicBool> {
         self.stop.clone()
+    }
+
+    /// Frames come from capture files read now (replay): a timestamp later
+    /// than the wall clock plus `capture.max_time_jump_s` is always bad.
+    /// Call before [`Pipeline::worker`].
+    pub fn reading_files(&mut self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        self.time = self.time.with_ceiling_from(now);
+    }
+
+    /// Which timestamps may move time, for the workers and for what reads
+    /// frames ahead of them (replay pacing, the dispatcher).
+    pub fn time_guard(&self) -> datapath::timeguard::TimeGuardConfig {
+        self.time
     }
 
     /// The core the control thread (and the probe thread) is pinned to.
@@ -260,6 +296,7 @@ impl Pipeline {
     pub fn worker(&mut self, i: usize) -> datapath::worker::Worker {
         let cfg = datapath::worker::WorkerConfig {
             lossless: self.lossless,
+            time: self.time,
             ..self.cfg.worker(i as u16)
         };
         let (w, link) =
@@ -388,9 +425,24 @@ impl Running {
             self.metrics.as_mut(),
             on_tick,
         )?;
-        // Every worker handed over its last summary: their threads end.
+        // Every worker handed over its last summary (or was given up on):
+        // their threads end at once. One that does not end within a second
+        // is left behind (it holds nothing that is still to be written).
+        let deadline = Instant::now() + Duration::from_secs(1);
         for t in self.threads.drain(..) {
-            let _ = t.join();
+            while !t.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            if t.is_finished() {
+                if t.join().is_err() {
+                    tracing::error!("a pipeline thread panicked");
+                }
+            } else {
+                tracing::error!(
+                    thread = t.thread().name().unwrap_or("?"),
+                    "thread did not end in time; left behind"
+                );
+            }
         }
         self.control.poll()?;
         let sink_error = self.control.close().err();

@@ -155,6 +155,17 @@ pub enum PlayerEvent {
         /// When.
         at_ns: u64,
     },
+    /// The playhead started moving (sampled from the media element).
+    Advancing {
+        /// When.
+        at_ns: u64,
+    },
+    /// The playhead stopped moving while neither paused nor ended: when it
+    /// was last seen moving.
+    Stalled {
+        /// When.
+        at_ns: u64,
+    },
     /// A segment (or init segment) was downloaded.
     Fragment {
         /// `video` or `audio`.
@@ -207,6 +218,8 @@ impl PlayerEvent {
             | PlayerEvent::BufferEmpty { at_ns, .. }
             | PlayerEvent::BufferLoaded { at_ns, .. }
             | PlayerEvent::Waiting { at_ns }
+            | PlayerEvent::Advancing { at_ns }
+            | PlayerEvent::Stalled { at_ns }
             | PlayerEvent::Error { at_ns, .. }
             | PlayerEvent::Ended { at_ns } => *at_ns,
             PlayerEvent::Fragment { end_ns, .. } => *end_ns,

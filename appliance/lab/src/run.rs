@@ -365,7 +365,17 @@ fn play_all(
     let r = sessions(
         &mut rig, &content, params, todo, player, journal, out, &work, stop, progress,
     );
-    // Teardown in order, reporting the capture's own failure.
+    // Teardown in order, reporting the capture's own failure: the server
+    // first (its last packets, the connections' FINs, reach both the pcap
+    // and the capture), then the pcap, then the capture.
+    let access = rig
+        .server
+        .as_ref()
+        .map(|s| s.access_log_path().to_path_buf());
+    if let Some(mut server) = rig.server.take() {
+        server.stop();
+        std::thread::sleep(Duration::from_millis(500));
+    }
     if let Some(mut rec) = rig.recorder.take() {
         match rec.stop() {
             Ok(n) => progress(&format!(
@@ -382,10 +392,6 @@ fn play_all(
         }
     }
     let stopped = rig.capture.take().map_or(Ok(()), |mut c| c.stop());
-    let access = rig
-        .server
-        .as_ref()
-        .map(|s| s.access_log_path().to_path_buf());
     drop(rig);
     // The server's access log stays with the run: a record of every
     // request that does not depend on the player.

@@ -4,9 +4,14 @@
 //! Definitions (the same for every player adapter):
 //! - Startup delay: from the load request ([`PlayerLog::load_ns`]) to the
 //!   first `Playing` event.
-//! - A stall: after playback started, from a `Waiting` or video
-//!   `BufferEmpty` event to the next `Playing`; a stall still open when the
-//!   session ends lasts until the end.
+//! - A stall: after playback started, the playhead not moving while the
+//!   media is neither paused nor ended, from the last sample that saw it
+//!   move (`Stalled`) to the first that sees it move again (`Advancing`);
+//!   a stall still open when the session ends lasts until the end. The
+//!   playhead is the authority: players' own `waiting` events can come
+//!   without a matching `playing` while frames keep being rendered. Logs
+//!   without playhead samples fall back on `Waiting` or video
+//!   `BufferEmpty` to the next `Playing`.
 //! - Playing time: from the first `Playing` to the end of the session (or
 //!   `Ended`), stalls excluded. Resolution figures are weighted by it.
 //! - The rendered resolution at a time is the last video `QualityRendered`
@@ -84,6 +89,12 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
     }
 
     // Playing intervals and stalls.
+    let playhead = events.iter().any(|e| {
+        matches!(
+            e,
+            PlayerEvent::Advancing { .. } | PlayerEvent::Stalled { .. }
+        )
+    });
     let mut first_playing = None;
     let mut playing_since: Option<u64> = None;
     let mut stall_since: Option<u64> = None;
@@ -96,6 +107,19 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
                 if first_playing.is_none() {
                     first_playing = Some(at);
                 }
+                if !playhead {
+                    if let Some(s) = stall_since.take() {
+                        t.stalls.push(Stall {
+                            start_ns: s,
+                            duration_ms: ms(at - s),
+                        });
+                    }
+                }
+                if !playhead || stall_since.is_none() {
+                    playing_since.get_or_insert(at);
+                }
+            }
+            PlayerEvent::Advancing { .. } if playhead && first_playing.is_some() => {
                 if let Some(s) = stall_since.take() {
                     t.stalls.push(Stall {
                         start_ns: s,
@@ -104,10 +128,13 @@ pub fn ground_truth(log: &PlayerLog) -> Truth {
                 }
                 playing_since.get_or_insert(at);
             }
-            PlayerEvent::Waiting { .. } => {
+            PlayerEvent::Stalled { .. } if playhead && first_playing.is_some() => {
                 stall(&mut playing_since, &mut stall_since, &mut intervals, at)
             }
-            PlayerEvent::BufferEmpty { media, .. } if media == "video" => {
+            PlayerEvent::Waiting { .. } if !playhead => {
+                stall(&mut playing_since, &mut stall_since, &mut intervals, at)
+            }
+            PlayerEvent::BufferEmpty { media, .. } if !playhead && media == "video" => {
                 stall(&mut playing_since, &mut stall_since, &mut intervals, at)
             }
             PlayerEvent::Ended { .. } => {
@@ -243,6 +270,8 @@ pub fn event_time(e: &PlayerEvent) -> u64 {
         | PlayerEvent::BufferEmpty { at_ns, .. }
         | PlayerEvent::BufferLoaded { at_ns, .. }
         | PlayerEvent::Waiting { at_ns }
+        | PlayerEvent::Advancing { at_ns }
+        | PlayerEvent::Stalled { at_ns }
         | PlayerEvent::Error { at_ns, .. }
         | PlayerEvent::Ended { at_ns } => *at_ns,
         PlayerEvent::Fragment { end_ns, .. } => *end_ns,
@@ -369,5 +398,35 @@ mod tests {
         assert_eq!(url_path("https://h:8443/a/b.m4s?q#f"), "/a/b.m4s");
         assert_eq!(url_path("https://h"), "/");
         assert_eq!(url_path("/x/y?z"), "/x/y");
+    }
+
+    /// With playhead samples, a `waiting` that no `playing` follows is not
+    /// a stall while the playhead moves; a real one is from `Stalled` to
+    /// `Advancing`.
+    #[test]
+    fn the_playhead_decides_stalls() {
+        let t = ground_truth(&log(
+            vec![
+                q(0, 360),
+                PlayerEvent::Playing { at_ns: T0 + S },
+                PlayerEvent::Advancing {
+                    at_ns: T0 + S + S / 4,
+                },
+                PlayerEvent::Waiting {
+                    at_ns: T0 + S + S / 2,
+                },
+                PlayerEvent::Stalled { at_ns: T0 + 6 * S },
+                PlayerEvent::Waiting {
+                    at_ns: T0 + 6 * S + 1,
+                },
+                PlayerEvent::Advancing { at_ns: T0 + 8 * S },
+            ],
+            10 * S,
+        ));
+        assert_eq!(t.startup_delay_ms, Some(1000.0));
+        assert_eq!(t.stalls.len(), 1, "{:?}", t.stalls);
+        assert_eq!(t.stalls[0].start_ns, T0 + 6 * S);
+        assert_eq!(t.stall_ms, 2000.0);
+        assert!((t.played_s - 7.0).abs() < 1e-9, "{}", t.played_s);
     }
 }

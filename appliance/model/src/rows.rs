@@ -121,6 +121,29 @@ pub struct TrafficRow {
     pub flows: u64,
 }
 
+/// One `video_segments` row: a media segment the worker detected (a
+/// request and the downstream burst answering it) in a flow, with that
+/// flow's endpoints and labels at the time.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SegmentRow {
+    /// The worker's record of the segment.
+    pub seg: datapath::flow::segment::SegmentRecord,
+    /// 4 or 6.
+    pub ip_version: u8,
+    /// IP protocol number (6 TCP, 17 UDP).
+    pub protocol: u8,
+    /// Client (requester) address.
+    pub client_ip: [u8; 16],
+    /// Server address.
+    pub server_ip: [u8; 16],
+    /// Client port.
+    pub client_port: u16,
+    /// Server port.
+    pub server_port: u16,
+    /// The flow's labels (server name, service, device).
+    pub labels: FlowLabels,
+}
+
 /// One row of `sketch_state`: a window's merged sketches in binary form.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SketchStateRow {

@@ -143,6 +143,12 @@ pub struct Counters {
     pub name_reasm_full: u64,
     /// Per-flow activity lost (missing from `traffic`).
     pub activity_dropped: u64,
+    /// Frames whose timestamp was too far from the workers' time: counted
+    /// as usual, at the latest good time (`capture.max_time_jump_s`).
+    pub bad_timestamp: u64,
+    /// Media segments lost because a worker's segment log was full.
+    #[serde(default)]
+    pub segments_dropped: u64,
     /// Frames the capture interface received (its own sysfs counter).
     pub nic_rx_packets: u64,
     /// Frames the interface dropped.

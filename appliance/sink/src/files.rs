@@ -131,54 +131,77 @@ pub(crate) fn complete_files(root: &Path, walk: Walk) -> Result<Vec<Found>, Sink
         if table.starts_with('.') {
             continue;
         }
-        for (part, date_dir) in subdirs(&table_dir, walk)? {
-            let Some(date) = part.strip_prefix("date=") else {
-                continue;
-            };
-            let entries = match fs::read_dir(&date_dir) {
-                Ok(e) => e,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => match walk {
-                    Walk::Strict => return Err(SinkError::io("reading", &date_dir, e)),
-                    Walk::Lenient => continue,
-                },
-            };
-            for entry in entries {
-                let entry = match entry {
-                    Ok(e) => e,
-                    Err(e) if walk == Walk::Strict => {
-                        return Err(SinkError::io("reading", &date_dir, e))
-                    }
-                    Err(_) => continue,
-                };
-                let path = entry.path();
-                let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
-                    continue;
-                };
-                if !name.ends_with(".parquet") {
-                    continue;
-                }
-                let meta = match entry.metadata() {
-                    Ok(m) if m.is_file() => m,
-                    Ok(_) => continue,
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                    Err(e) if walk == Walk::Strict => {
-                        return Err(SinkError::io("inspecting", &path, e))
-                    }
-                    Err(_) => continue,
-                };
-                out.push(Found {
-                    table: table.clone(),
-                    date: date.to_string(),
-                    name: name.to_string(),
-                    bytes: meta.len(),
-                    mtime: meta.modified().unwrap_or(UNIX_EPOCH),
-                    path,
-                });
-            }
-        }
+        table_files(&table, &table_dir, walk, &mut out)?;
     }
     Ok(out)
+}
+
+/// The complete files of one table under `root`, by path (none when the
+/// table has no folder). Folders that cannot be read are skipped.
+pub(crate) fn complete_table_files(root: &Path, table: &str) -> Vec<Found> {
+    let mut out = Vec::new();
+    if table.starts_with('.') {
+        return out;
+    }
+    let _ = table_files(table, &root.join(table), Walk::Lenient, &mut out);
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// Appends the complete files of `table` (in `table_dir`) to `out`.
+fn table_files(
+    table: &str,
+    table_dir: &Path,
+    walk: Walk,
+    out: &mut Vec<Found>,
+) -> Result<(), SinkError> {
+    for (part, date_dir) in subdirs(table_dir, walk)? {
+        let Some(date) = part.strip_prefix("date=") else {
+            continue;
+        };
+        let entries = match fs::read_dir(&date_dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => match walk {
+                Walk::Strict => return Err(SinkError::io("reading", &date_dir, e)),
+                Walk::Lenient => continue,
+            },
+        };
+        for entry in entries {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) if walk == Walk::Strict => {
+                    return Err(SinkError::io("reading", &date_dir, e))
+                }
+                Err(_) => continue,
+            };
+            let path = entry.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !name.ends_with(".parquet") {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) if walk == Walk::Strict => {
+                    return Err(SinkError::io("inspecting", &path, e))
+                }
+                Err(_) => continue,
+            };
+            out.push(Found {
+                table: table.to_string(),
+                date: date.to_string(),
+                name: name.to_string(),
+                bytes: meta.len(),
+                mtime: meta.modified().unwrap_or(UNIX_EPOCH),
+                path,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The sub-folders of `dir` (name, path); none if `dir` does not exist.

@@ -31,6 +31,8 @@
 //!   [`ProbeSpool`], the buffer that keeps probe rows through a failing
 //!   disk.
 //! - [`files`]: the complete files read back (`tapscope files`).
+//! - [`read`]: the tables read back batch by batch, for views that
+//!   aggregate them in bounded memory (`tapscope report`).
 //!
 //! Errors never panic; they are returned, and their damage (rows that will
 //! not reach a complete file) is counted in [`SinkStats`].
@@ -39,6 +41,7 @@
 
 mod columns;
 pub mod files;
+pub mod read;
 mod retention;
 mod spool;
 mod stats;
@@ -52,7 +55,9 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub use model::rows::{CaptureRow, FlowLabels, FlowRow, NicRow, SketchStateRow, TrafficRow};
+pub use model::rows::{
+    CaptureRow, FlowLabels, FlowRow, NicRow, SegmentRow, SketchStateRow, TrafficRow,
+};
 pub use spool::{ProbeSpool, SpoolStats, FLUSH_ROWS};
 pub use stats::{SinkStats, TableStats};
 pub use store::Sink;

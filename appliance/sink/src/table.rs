@@ -22,7 +22,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::tables::{
     Capture, FlowSizes, Flows, HeavyHitters, LabRuns, LabSessions, Probes, Scans, SketchState,
-    Traffic,
+    Traffic, VideoSegments,
 };
 
 /// One table of the sink: its name, documented columns, which column holds
@@ -89,6 +89,7 @@ pub const TABLES: &[TableInfo] = &[
     TableInfo::of::<SketchState>(),
     TableInfo::of::<Traffic>(),
     TableInfo::of::<Probes>(),
+    TableInfo::of::<VideoSegments>(),
 ];
 
 /// The video lab's tables (`tapscope lab video`), written by the lab
@@ -331,7 +332,8 @@ mod tests {
                 "flow_sizes",
                 "sketch_state",
                 "traffic",
-                "probes"
+                "probes",
+                "video_segments"
             ]
         );
         names.sort_unstable();

@@ -25,6 +25,7 @@
 //! write errors + rows dropped by the queue.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -110,6 +111,8 @@ struct Shared {
     /// asked to.
     stall: Mutex<Stall>,
     stall_changed: Condvar,
+    /// The run is stopping: data-clock ticks no longer rotate files.
+    winding_down: AtomicBool,
 }
 
 /// Test support: whether the sink thread is asked to stall, and whether it
@@ -270,6 +273,16 @@ impl SinkThread {
         st.probe_spool.dropped += self.probes_dropped;
         st.probe_spool.buffered += self.backlog_probes as u64;
         st
+    }
+
+    /// The run is stopping (a signal): from now on the sink thread
+    /// ignores data-clock ticks, so what is still queued goes into the
+    /// files already open (a new date still opens its own) instead of
+    /// rotating through many, each closed with an fsync; [`SinkThread::close`]
+    /// then closes them once. This keeps a stop short however far behind
+    /// the sink is.
+    pub fn wind_down(&self) {
+        self.shared.winding_down.store(true, Ordering::SeqCst);
     }
 
     /// Rows handed over and not yet written (all tables).
@@ -519,8 +532,10 @@ impl SinkLoop<'_> {
                 self.note(r);
             }
             Msg::Tick(t) => {
-                let r = self.sink.tick(t);
-                self.note(r);
+                if !self.shared.winding_down.load(Ordering::SeqCst) {
+                    let r = self.sink.tick(t);
+                    self.note(r);
+                }
             }
             Msg::Probe(r) => self.spool.push(*r),
             Msg::ProbeSpool(capacity, every) => self.spool.reconfigure(capacity, every),

@@ -127,6 +127,15 @@ fn capture(s: &Status, lines: &mut Vec<String>) {
             group(t.parse_errors)
         ),
     ));
+    if t.bad_timestamp > 0 {
+        lines.push(row(
+            "time",
+            &format!(
+                "{} packets with a bad timestamp (counted at the latest good time)",
+                group(t.bad_timestamp)
+            ),
+        ));
+    }
 }
 
 fn rate(r: &Rates) -> String {
@@ -203,6 +212,7 @@ fn drops(t: &Counters, width: usize, lines: &mut Vec<String>) {
         ("summary_queue_full", t.summary_queue_full),
         ("records_dropped", t.records_dropped),
         ("activity_dropped", t.activity_dropped),
+        ("segments_dropped", t.segments_dropped),
         ("flow_table_full", t.flow_table_full),
         ("name_events_dropped", t.name_events_dropped),
         ("name_reasm_full", t.name_reasm_full),

@@ -6,9 +6,13 @@
 //! FIN/RST (after a short linger that keeps the closing ACKs in the same
 //! record), on idle and active timeouts found by an incremental sweep, or by
 //! eviction of the least recently seen of a small sample when the table is
-//! full. The table is clock-free: every call takes `now`.
+//! full. The table is clock-free: every call takes `now`. Flows that may
+//! carry streamed media also follow their request/response bursts
+//! ([`segment`]); closed bursts wait in a fixed log for
+//! [`FlowTable::drain_segments`].
 
 pub mod key;
+pub mod segment;
 pub mod tcp;
 
 use crate::epoch::{DirCounters, EndReason, FlowActivity, FlowRecord, TcpDirStats};
@@ -17,6 +21,7 @@ use crate::parse::{Fragment, PacketMeta};
 use crate::wire::IpProtocol;
 use crate::wire::TcpFlags;
 use key::{key_ports, FlowKey};
+use segment::{SegmentConfig, SegmentLog, SegmentRecord, SegmentTracker};
 use tcp::TcpState;
 
 const NS: u64 = 1_000_000_000;
@@ -40,6 +45,11 @@ pub struct FlowConfig {
     pub active_timeout_ns: u64,
     /// Worker index written into the records.
     pub worker: u16,
+    /// Media segment detection ([`segment`]).
+    pub segments: SegmentConfig,
+    /// Segments held between two [`FlowTable::drain_segments`] calls;
+    /// preallocated, the overflow counted.
+    pub segment_capacity: usize,
 }
 
 impl Default for FlowConfig {
@@ -52,6 +62,8 @@ impl Default for FlowConfig {
             tcp_closed_linger_ns: 2 * NS,
             active_timeout_ns: 300 * NS,
             worker: 0,
+            segments: SegmentConfig::default(),
+            segment_capacity: 16_384,
         }
     }
 }
@@ -98,6 +110,8 @@ struct Entry {
     /// Packets and bytes each way already reported in activity records
     /// (c2s packets, c2s bytes, s2c packets, s2c bytes).
     reported: [u64; 4],
+    /// The open media segment (flows that may carry media only).
+    seg: SegmentTracker,
 }
 
 impl Entry {
@@ -177,6 +191,8 @@ pub struct FlowTable {
     /// Slots touched since the last [`FlowTable::drain_activity`].
     dirty: Vec<u32>,
     epoch_seq: u32,
+    /// Closed media segments not yet drained.
+    seg_log: SegmentLog,
 }
 
 impl FlowTable {
@@ -200,7 +216,22 @@ impl FlowTable {
             next_id: 1,
             dirty: Vec::with_capacity(capacity),
             epoch_seq: 1,
+            seg_log: SegmentLog::with_capacity(cfg.segment_capacity.clamp(1, 1 << 24)),
         }
+    }
+
+    /// Passes every media segment closed since the last call to `f`, then
+    /// forgets them.
+    pub fn drain_segments<F: FnMut(&SegmentRecord)>(&mut self, mut f: F) {
+        for r in self.seg_log.records() {
+            f(r);
+        }
+        self.seg_log.clear();
+    }
+
+    /// Segments that did not fit between two drains, since the table was made.
+    pub fn segments_dropped(&self) -> u64 {
+        self.seg_log.dropped()
     }
 
     /// The record (so far) and name state of the flow in `slot` (from
@@ -347,6 +378,11 @@ impl FlowTable {
             }
             let slot = self.sweep_cursor;
             self.sweep_cursor += 1;
+            let e = &mut self.entries[slot];
+            if e.in_use && e.seg != SegmentTracker::default() {
+                e.seg
+                    .close_if_idle(now_ns, &self.cfg.segments, &e.rec, &mut self.seg_log);
+            }
             let e = &self.entries[slot];
             if e.in_use && e.expires_ns <= now_ns {
                 let reason = if e.tcp.closed {
@@ -467,6 +503,7 @@ impl FlowTable {
             names: FlowNames::default(),
             dirty_epoch,
             reported: [0; 4],
+            seg: SegmentTracker::default(),
         };
         let mut i = hash as u32 as usize & self.mask;
         while self.index[i] != 0 {
@@ -500,6 +537,19 @@ impl FlowTable {
             e.rec.fragments += 1;
         }
         e.rec.last_ns = now_ns;
+        if m.payload_len > 0
+            && cfg.segments.enabled
+            && segment::may_carry_media(e.rec.protocol, e.rec.server_port)
+        {
+            e.seg.on_packet(
+                dir == 0,
+                m.payload_len,
+                now_ns,
+                &cfg.segments,
+                &e.rec,
+                &mut self.seg_log,
+            );
+        }
         let idle = match m.protocol {
             IpProtocol::TCP => {
                 e.tcp.update(&mut e.rec, m, dir, now_ns);
@@ -567,6 +617,7 @@ impl FlowTable {
     /// Emits the flow's record with `reason` and removes it.
     fn end<E: FnMut(&FlowRecord)>(&mut self, slot: usize, reason: EndReason, emit: &mut E) {
         let e = &mut self.entries[slot];
+        e.seg.close(&self.cfg.segments, &e.rec, &mut self.seg_log);
         e.rec.end_reason = reason;
         e.rec.since_report = e.unreported();
         emit(&e.rec);

@@ -337,3 +337,67 @@ fn flow_ids_carry_the_worker_and_survive_active_splits() {
     assert_eq!(records[0].flow_id, records[1].flow_id);
     assert_eq!(records[0].flow_id >> 48, 3);
 }
+
+/// A flow to port 443 that fetches two segments, and the same exchange on
+/// port 22: segments come from web ports only, the last one when its flow
+/// ends, the first when the next request comes, and idle ones in the sweep.
+#[test]
+fn media_segments_on_web_ports() {
+    const MS: u64 = 1_000_000;
+    for port in [443u16, 22] {
+        let mut t = small(64);
+        let mut emit = |_: &FlowRecord| {};
+        let mut segs = Vec::new();
+        let data = |src: u8, sport: u16, dst: u8, dport: u16, payload: u32, seq: u32| {
+            let mut m = tcp(src, sport, dst, dport, ACK, seq);
+            m.payload_len = payload as u16;
+            m.wire_len = 54 + payload;
+            m
+        };
+        t.process(&tcp(1, 40000, 2, port, SYN, 1), MS, &mut emit);
+        t.process(&tcp(2, port, 1, 40000, SYN | ACK, 9), 2 * MS, &mut emit);
+        let mut seq = 10;
+        let mut now = 10 * MS;
+        for _ in 0..2 {
+            t.process(&data(1, 40000, 2, port, 100, 2), now, &mut emit);
+            for _ in 0..20 {
+                now += MS;
+                t.process(&data(2, port, 1, 40000, 1400, seq), now, &mut emit);
+                seq += 1400;
+            }
+            now += 500 * MS;
+        }
+        t.drain_segments(|s| segs.push(*s));
+        assert_eq!(segs.len(), usize::from(port == 443), "port {port}");
+        t.flush(&mut emit);
+        t.drain_segments(|s| segs.push(*s));
+        if port == 443 {
+            assert_eq!(segs.len(), 2);
+            assert!(segs.iter().all(|s| s.bytes == 28_000 && s.packets == 20));
+            assert_eq!(segs[1].request_ns, 530 * MS);
+        } else {
+            assert!(segs.is_empty());
+        }
+    }
+    // Idle: the sweep closes a burst after 2 s without downstream payload.
+    let mut t = small(64);
+    let mut emit = |_: &FlowRecord| {};
+    let mut m = tcp(1, 40001, 2, 443, ACK, 2);
+    m.payload_len = 100;
+    t.process(&m, MS, &mut emit);
+    for i in 0..10 {
+        let mut d = tcp(2, 443, 1, 40001, ACK, 100 + i * 1400);
+        d.payload_len = 1400;
+        t.process(&d, (2 + i as u64) * MS, &mut emit);
+    }
+    let mut segs = Vec::new();
+    t.expire(1_000 * MS, &mut emit);
+    t.drain_segments(|s| segs.push(*s));
+    assert!(segs.is_empty());
+    t.expire(2_100 * MS, &mut emit);
+    t.expire(3_200 * MS, &mut emit);
+    t.drain_segments(|s| segs.push(*s));
+    assert_eq!(segs.len(), 1);
+    assert_eq!(t.len(), 1, "the flow itself goes on");
+    assert_eq!(t.segments_dropped(), 0);
+}

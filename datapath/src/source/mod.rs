@@ -66,4 +66,13 @@ pub trait FrameSource {
     fn stats(&self) -> SourceStats {
         SourceStats::default()
     }
+
+    /// How many times the source started a new capture whose clock owes
+    /// nothing to the previous one (the next file of a replay). Right after
+    /// each such start the source returns [`Poll::Idle`] once, before the
+    /// new capture's first frame, so the worker lets that frame's time jump
+    /// forward ([`crate::timeguard::TimeGuard::allow_step`]).
+    fn time_restarts(&self) -> u64 {
+        0
+    }
 }

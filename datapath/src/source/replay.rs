@@ -1,6 +1,12 @@
 //! Replay plumbing: several capture files as one source, real-time pacing,
 //! and the dispatcher that spreads one capture over several workers by a
 //! symmetric flow hash (the software stand-in for the NIC's RSS).
+//!
+//! Each file of a chain is a new capture whose clock owes nothing to the
+//! previous one: the chain counts it in
+//! [`FrameSource::time_restarts`]. Pacing and the dispatcher keep their own
+//! [`TimeGuard`], so a wild timestamp neither makes them sleep for
+//! centuries nor moves the time they hand to idle workers.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,6 +17,7 @@ use super::pcap::{PcapError, PcapSource};
 use super::{Frame, FrameSource, Poll, SourceStats};
 use crate::flow::key::symmetric_hash;
 use crate::parse::{parse_frame, LinkType};
+use crate::timeguard::{TimeGuard, TimeGuardConfig, Verdict};
 
 /// Progress of a replay, shared with the control core for display.
 #[derive(Debug, Default)]
@@ -31,6 +38,8 @@ pub struct FileChain {
     done_bytes: u64,
     /// Readable-record problems of finished files (their `invalid`).
     done_invalid: u64,
+    /// Files started after the first (each restarts the clock).
+    restarts: u64,
     progress: Arc<ReplayProgress>,
 }
 
@@ -58,6 +67,7 @@ impl FileChain {
             cur: None,
             done_bytes: 0,
             done_invalid: 0,
+            restarts: 0,
             progress,
         })
     }
@@ -77,6 +87,12 @@ impl FrameSource for FileChain {
                         self.done_invalid += 1;
                         continue;
                     }
+                }
+                if self.next > 1 {
+                    // A new capture, a new clock: say so before its first
+                    // frame.
+                    self.restarts += 1;
+                    return Poll::Idle { now_ns: 0 };
                 }
             }
             let src = self.cur.as_mut().expect("opened above");
@@ -105,38 +121,83 @@ impl FrameSource for FileChain {
             ..SourceStats::default()
         }
     }
+
+    fn time_restarts(&self) -> u64 {
+        self.restarts
+    }
 }
 
 /// Delivers frames no faster than their capture timestamps (`--speed real`).
+///
+/// Only good timestamps ([`TimeGuard`]) set the pace: a wild one is
+/// delivered at once, and a clock step (or a new capture of the source)
+/// starts a new pace instead of being waited out.
+/// Waits are cut into slices of at most [`PACE_SLICE`], and end when `stop`
+/// is raised (the rest of the batch is then delivered at once).
 pub struct Paced<S> {
     inner: S,
     start: Option<(Instant, u64)>,
+    time: TimeGuard,
+    restarts: u64,
+    stop: Arc<AtomicBool>,
 }
+
+/// Longest sleep of [`Paced`] between two looks at its stop flag.
+pub const PACE_SLICE: Duration = Duration::from_millis(50);
 
 impl<S> Paced<S> {
     /// Paces `inner`: its first frame is delivered at once, the rest at their
-    /// timestamps' distance from it.
-    pub fn new(inner: S) -> Self {
-        Paced { inner, start: None }
+    /// timestamps' distance from it. `time` judges the timestamps; `stop`
+    /// cuts waits short.
+    pub fn new(inner: S, time: TimeGuardConfig, stop: Arc<AtomicBool>) -> Self {
+        Paced {
+            inner,
+            start: None,
+            time: TimeGuard::new(time),
+            restarts: 0,
+            stop,
+        }
     }
 }
 
 impl<S: FrameSource> FrameSource for Paced<S> {
     fn poll_batch<F: FnMut(&Frame<'_>)>(&mut self, max: usize, mut f: F) -> Poll {
         let start = &mut self.start;
-        self.inner.poll_batch(max, |fr| {
-            let (t0, ts0) = *start.get_or_insert((Instant::now(), fr.ts_ns));
-            let due = t0 + Duration::from_nanos(fr.ts_ns.saturating_sub(ts0));
-            let now = Instant::now();
-            if due > now {
-                std::thread::sleep(due - now);
+        let time = &mut self.time;
+        let stop = &self.stop;
+        let poll = self.inner.poll_batch(max, |fr| {
+            let v = time.check(fr.ts_ns);
+            if v == Verdict::Step {
+                *start = None;
+            }
+            if matches!(v, Verdict::Good | Verdict::Step) {
+                let (t0, ts0) = *start.get_or_insert((Instant::now(), fr.ts_ns));
+                let due = t0 + Duration::from_nanos(fr.ts_ns.saturating_sub(ts0));
+                loop {
+                    let now = Instant::now();
+                    if due <= now || stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    std::thread::sleep((due - now).min(PACE_SLICE));
+                }
             }
             f(fr)
-        })
+        });
+        let r = self.inner.time_restarts();
+        if r != self.restarts {
+            self.restarts = r;
+            self.start = None;
+            self.time.allow_step();
+        }
+        poll
     }
 
     fn stats(&self) -> SourceStats {
         self.inner.stats()
+    }
+
+    fn time_restarts(&self) -> u64 {
+        self.inner.time_restarts()
     }
 }
 
@@ -147,6 +208,12 @@ pub struct FrameBatch {
     /// Packet time when the batch was sent (advances idle workers' clocks).
     now_ns: u64,
     end: bool,
+    /// An empty batch that says: a new capture starts (see
+    /// [`FrameSource::time_restarts`]).
+    restart: bool,
+    /// The read source's drop counters when the batch was sent (first
+    /// worker's lane only: it reports them).
+    src: SourceStats,
 }
 
 #[derive(Clone, Copy)]
@@ -168,6 +235,8 @@ impl FrameBatch {
             frames: Vec::with_capacity(Self::FRAMES),
             now_ns: 0,
             end: false,
+            restart: false,
+            src: SourceStats::default(),
         }
     }
 
@@ -182,6 +251,9 @@ pub struct RingSource {
     back: rtrb::Producer<Box<FrameBatch>>,
     now_ns: u64,
     ended: bool,
+    restarts: u64,
+    /// The read source's drop counters (first worker only).
+    src: SourceStats,
 }
 
 impl FrameSource for RingSource {
@@ -207,9 +279,12 @@ impl FrameSource for RingSource {
         let n = b.frames.len();
         self.now_ns = self.now_ns.max(b.now_ns);
         self.ended = b.end;
+        self.restarts += u64::from(b.restart);
+        self.src = b.src;
         b.data.clear();
         b.frames.clear();
         b.end = false;
+        b.restart = false;
         let _ = self.back.push(b);
         if n > 0 {
             Poll::Frames(n)
@@ -221,12 +296,24 @@ impl FrameSource for RingSource {
             }
         }
     }
+
+    fn time_restarts(&self) -> u64 {
+        self.restarts
+    }
+
+    /// The read source's drop counters (unreadable records of the capture
+    /// files), on the first worker's ring only, so they count once.
+    fn stats(&self) -> SourceStats {
+        self.src
+    }
 }
 
 struct Lane {
     tx: rtrb::Producer<Box<FrameBatch>>,
     back: rtrb::Consumer<Box<FrameBatch>>,
     cur: Box<FrameBatch>,
+    /// The source's counters to send with batches (first lane only).
+    src: SourceStats,
 }
 
 /// Reads one source and spreads its frames over `n` workers so that both
@@ -237,6 +324,10 @@ pub struct Dispatcher<S> {
     lanes: Vec<Lane>,
     /// Packet time of the last flush to all lanes.
     last_tick: u64,
+    /// Judges the timestamps that move the time sent with batches.
+    time: TimeGuard,
+    /// The source's restarts already passed on.
+    restarts: u64,
 }
 
 /// Packet time between flushes to every worker, so idle workers still see
@@ -246,8 +337,9 @@ const TICK_NS: u64 = 100_000_000;
 const LANE_DEPTH: usize = 16;
 
 impl<S: FrameSource> Dispatcher<S> {
-    /// Builds a dispatcher and one [`RingSource`] per worker.
-    pub fn new(src: S, workers: usize) -> (Dispatcher<S>, Vec<RingSource>) {
+    /// Builds a dispatcher and one [`RingSource`] per worker; `time` judges
+    /// which timestamps move the time idle workers are given.
+    pub fn new(src: S, workers: usize, time: TimeGuardConfig) -> (Dispatcher<S>, Vec<RingSource>) {
         let mut lanes = Vec::new();
         let mut sources = Vec::new();
         for _ in 0..workers.max(1) {
@@ -260,12 +352,15 @@ impl<S: FrameSource> Dispatcher<S> {
                 tx,
                 back,
                 cur: Box::new(FrameBatch::new()),
+                src: SourceStats::default(),
             });
             sources.push(RingSource {
                 rx,
                 back: back_tx,
                 now_ns: 0,
                 ended: false,
+                restarts: 0,
+                src: SourceStats::default(),
             });
         }
         (
@@ -273,6 +368,8 @@ impl<S: FrameSource> Dispatcher<S> {
                 src,
                 lanes,
                 last_tick: 0,
+                time: TimeGuard::new(time),
+                restarts: 0,
             },
             sources,
         )
@@ -288,10 +385,13 @@ impl<S: FrameSource> Dispatcher<S> {
                 break;
             }
             let lanes = &mut self.lanes;
+            let time = &mut self.time;
             let mut tick_due = false;
             let last_tick = self.last_tick;
             let poll = self.src.poll_batch(64, |fr| {
-                now = now.max(fr.ts_ns);
+                if matches!(time.check(fr.ts_ns), Verdict::Good | Verdict::Step) {
+                    now = now.max(fr.ts_ns);
+                }
                 let w = match parse_frame(fr.link, fr.data, fr.wire_len) {
                     Ok(m) => (symmetric_hash(&m) % lanes.len() as u64) as usize,
                     Err(_) => 0,
@@ -312,10 +412,23 @@ impl<S: FrameSource> Dispatcher<S> {
                     ts_ns: fr.ts_ns,
                     link: fr.link,
                 });
-                if now >= last_tick + TICK_NS {
+                if now >= last_tick.saturating_add(TICK_NS) {
                     tick_due = true;
                 }
             });
+            self.lanes[0].src = self.src.stats();
+            let r = self.src.time_restarts();
+            if r != self.restarts {
+                // The frames so far belong to the previous capture: send
+                // them, then tell every worker a new one starts.
+                self.restarts = r;
+                self.time.allow_step();
+                for lane in &mut self.lanes {
+                    Self::send(lane, now, false, stop);
+                    lane.cur.restart = true;
+                    Self::send(lane, now, false, stop);
+                }
+            }
             if tick_due {
                 self.last_tick = now - now % TICK_NS;
                 for lane in &mut self.lanes {
@@ -350,7 +463,9 @@ impl<S: FrameSource> Dispatcher<S> {
         let mut b = std::mem::replace(&mut lane.cur, fresh);
         b.now_ns = now;
         b.end = end;
+        b.src = lane.src;
         let _ = lane.tx.push(b);
+        lane.cur.restart = false;
     }
 
     /// The wrapped source's drop counters.

@@ -186,3 +186,66 @@ fn unmatched_flows_keep_their_name_as_unknown_and_a_clock_jump_loses_no_state() 
     assert_eq!(labels[0].service, None);
     assert_eq!(&*c.service_names(None).0, "unknown");
 }
+
+/// Media segments become rows labelled like their flow: kept for a video
+/// service by default, for every flow with `SegmentRows::All`; a segment
+/// of a flow that ended in an earlier summary is labelled from its own
+/// endpoints (its server's name learnt from the flow's SNI).
+#[test]
+fn segments_are_labelled_like_their_flows() {
+    use datapath::flow::segment::SegmentRecord;
+    let seg = |id: u64, at: u64| SegmentRecord {
+        flow_id: id,
+        ip_version: 4,
+        protocol: datapath::wire::IpProtocol::TCP,
+        client_mac: PHONE_MAC,
+        client_ip: v4(PHONE),
+        server_ip: v4(CDN),
+        client_port: 50_000,
+        server_port: 443,
+        request_ns: at,
+        first_ns: at + 1,
+        last_ns: at + 2,
+        bytes: 100_000,
+        packets: 70,
+        request_bytes: 90,
+    };
+    for (policy, sni, want) in [
+        (SegmentRows::Video, "www.netflix.com", 2),
+        (SegmentRows::Video, "www.example.org", 0),
+        (SegmentRows::All, "www.example.org", 2),
+        (SegmentRows::Off, "www.netflix.com", 0),
+    ] {
+        let cfg = ClassifyConfig {
+            segments: policy,
+            ..ClassifyConfig::default()
+        };
+        let mut c = Classifier::new(Arc::new(Catalog::builtin()), cfg, 1);
+        let mut labels = Vec::new();
+        let mut s = summary(T0);
+        name(&mut s, NameKind::TlsSni, 1, [0; 16], sni, "h2");
+        s.activity.push(activity(1, 100, 1_000));
+        s.segments.reserve(4);
+        s.segments.push(seg(1, T0 + 10));
+        c.absorb(0, &s, &mut labels);
+        // The flow ends; its last segment comes in the next summary.
+        let mut s = summary(T0 + NS);
+        s.flows.push(record(1, T0 + NS, 150, 5_000));
+        c.absorb(0, &s, &mut labels);
+        let mut s = summary(T0 + 2 * NS);
+        s.segments.reserve(4);
+        s.segments.push(seg(1, T0 + NS + 10));
+        c.absorb(0, &s, &mut labels);
+        let mut rows = Vec::new();
+        c.take_segments(&mut rows);
+        assert_eq!(rows.len(), want, "{policy:?} {sni}");
+        for r in &rows {
+            assert_eq!(r.labels.server_name.as_deref(), Some(sni));
+            assert_eq!(r.labels.device_ip, Some(v4(PHONE)));
+            assert_eq!((r.client_port, r.server_port), (50_000, 443));
+            if sni.contains("netflix") {
+                assert_eq!(r.labels.category.as_deref(), Some("video"));
+            }
+        }
+    }
+}

@@ -21,7 +21,9 @@ use datapath::sketch::{WindowMerger, WindowReport};
 use datapath::worker::ControlLink;
 
 use classify::labeler::{Classifier, FlowLabel};
-use sink::tables::{Capture, FlowSizes, Flows, HeavyHitters, Scans, SketchState, Traffic};
+use sink::tables::{
+    Capture, FlowSizes, Flows, HeavyHitters, Scans, SketchState, Traffic, VideoSegments,
+};
 use sink::{CaptureRow, FlowRow, NicRow, SinkError, SinkThread, SketchStateRow, TrafficRow};
 
 /// Where a worker's frames come from, for the `capture` table.
@@ -50,6 +52,13 @@ pub struct Totals {
     pub sketch: SketchTotals,
     /// Live capture: the interface's own counters over the run.
     pub nic: NicRow,
+    /// Workers that never handed over their last summary: their thread
+    /// ended without it (a panic), or they were still busy when a stop's
+    /// grace ran out ([`Control::abandon_workers`]). Their open flows are
+    /// missing from `flows`.
+    pub workers_lost: u64,
+    /// `video_segments` rows handed to the sink.
+    pub video_segments: u64,
 }
 
 /// What the sketch windows produced.
@@ -210,11 +219,21 @@ impl Control {
     pub fn poll(&mut self) -> Result<usize, SinkError> {
         let mut taken = 0;
         for i in 0..self.links.len() {
+            // Looked at before draining: a worker that pushed its last
+            // summary and ended is not mistaken for a lost one.
+            let gone = self.links[i].worker_gone();
             while let Some(mut s) = self.links[i].pop() {
                 taken += 1;
                 let res = self.absorb(i, &mut s);
                 self.links[i].give_back(s);
                 res?;
+            }
+            if gone && !self.finished[i] {
+                tracing::error!(
+                    worker = i,
+                    "worker ended without its last summary; its open flows are lost"
+                );
+                self.lose_worker(i);
             }
         }
         // Never blocks in live capture: what the sink thread's queue cannot
@@ -305,6 +324,13 @@ impl Control {
     }
 
     fn absorb(&mut self, i: usize, s: &mut EpochSummary) -> Result<(), SinkError> {
+        if s.end_ns == 0 {
+            // The worker found no time (stopped before its first frame, or
+            // only bad timestamps): what it counted goes to the run's latest
+            // time, not to 1970.
+            s.start_ns = self.totals.data_now_ns;
+            s.end_ns = self.totals.data_now_ns;
+        }
         self.classifier.absorb(i, s, &mut self.labels);
         if !s.flows.is_empty() {
             self.flow_rows.clear();
@@ -316,6 +342,14 @@ impl Control {
             }
             self.sink
                 .send::<Flows>(std::mem::take(&mut self.flow_rows))?;
+        }
+        if !s.segments.is_empty() {
+            let mut rows = Vec::new();
+            self.classifier.take_segments(&mut rows);
+            if !rows.is_empty() {
+                self.totals.video_segments += rows.len() as u64;
+                self.sink.send::<VideoSegments>(rows)?;
+            }
         }
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
@@ -337,15 +371,20 @@ impl Control {
                 self.totals.nic = w.total();
             }
             let src = &self.sources[i.min(self.sources.len() - 1)];
-            self.rows.push(CaptureRow {
-                worker: s.worker,
-                source: src.source.clone(),
-                capture_mode: src.mode.clone(),
-                start_ns: s.start_ns,
-                end_ns: s.end_ns,
-                counters: s.counters,
-                nic,
-            });
+            // Without any time in the run there is no date for an empty
+            // row.
+            let timeless = s.end_ns == 0 && s.counters.packets == 0;
+            if !timeless {
+                self.rows.push(CaptureRow {
+                    worker: s.worker,
+                    source: src.source.clone(),
+                    capture_mode: src.mode.clone(),
+                    start_ns: s.start_ns,
+                    end_ns: s.end_ns,
+                    counters: s.counters,
+                    nic,
+                });
+            }
         }
         if !s.partial {
             self.windows
@@ -359,9 +398,38 @@ impl Control {
         Ok(())
     }
 
-    /// True once every worker has handed over its last summary.
+    /// True once every worker has handed over its last summary (or was
+    /// lost).
     pub fn all_finished(&self) -> bool {
         self.finished.iter().all(|&f| f)
+    }
+
+    /// The run is stopping (a signal or the deadline): the sink stops
+    /// rotating files by data time, so that closing them is quick
+    /// ([`SinkThread::wind_down`]).
+    pub fn stopping(&mut self) {
+        self.sink.wind_down();
+    }
+
+    /// Stops waiting for the workers that have not handed over their last
+    /// summary (a stop whose grace ran out): they are counted in
+    /// `workers_lost`, and what they still hold is not written.
+    pub fn abandon_workers(&mut self) {
+        for i in 0..self.finished.len() {
+            if !self.finished[i] {
+                tracing::error!(
+                    worker = i,
+                    "worker did not finish in time after the stop; its open flows are lost"
+                );
+                self.lose_worker(i);
+            }
+        }
+    }
+
+    fn lose_worker(&mut self, i: usize) {
+        self.finished[i] = true;
+        self.windows.finish(i);
+        self.totals.workers_lost += 1;
     }
 
     /// Totals over the run so far.

@@ -144,6 +144,8 @@ impl Control {
                 name_events_dropped: k.name_events_dropped,
                 name_reasm_full: k.name_reasm_full,
                 activity_dropped: k.activity_dropped,
+                bad_timestamp: k.bad_timestamp,
+                segments_dropped: k.segments_dropped,
                 nic_rx_packets: nic.map_or(0, |n| n.rx_packets),
                 nic_rx_dropped: nic.map_or(0, |n| n.rx_dropped),
                 nic_rx_missed: nic.map_or(0, |n| n.rx_missed),

@@ -88,6 +88,12 @@ fn capture(o: &mut Exposition, s: &Status) {
         "Frames not parsed into a flow packet (non-IP included).",
         &one(t.parse_errors),
     );
+    o.metric(
+        "bad_timestamp_total",
+        "counter",
+        "Frames whose timestamp was too far from the workers' time (accounted at the latest good time).",
+        &one(t.bad_timestamp),
+    );
     let q: Vec<Sample> = s
         .queues
         .iter()
@@ -119,6 +125,7 @@ fn capture(o: &mut Exposition, s: &Status) {
         ("name_events_dropped", t.name_events_dropped),
         ("name_reasm_full", t.name_reasm_full),
         ("activity_dropped", t.activity_dropped),
+        ("segments_dropped", t.segments_dropped),
         ("nic_rx_dropped", t.nic_rx_dropped),
         ("nic_rx_missed", t.nic_rx_missed),
     ]

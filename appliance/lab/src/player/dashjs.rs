@@ -286,6 +286,8 @@ fn convert(e: PageEvent) -> Option<PlayerEvent> {
         "playback_started" => PlayerEvent::PlaybackStarted { at_ns },
         "playing" => PlayerEvent::Playing { at_ns },
         "waiting" => PlayerEvent::Waiting { at_ns },
+        "advancing" => PlayerEvent::Advancing { at_ns },
+        "stalled" => PlayerEvent::Stalled { at_ns },
         "ended" => PlayerEvent::Ended { at_ns },
         "buffer_empty" => PlayerEvent::BufferEmpty { at_ns, media },
         "buffer_loaded" => PlayerEvent::BufferLoaded { at_ns, media },

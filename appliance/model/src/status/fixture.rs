@@ -88,6 +88,8 @@ pub fn fixture() -> Status {
             name_events_dropped: 0,
             name_reasm_full: 7,
             activity_dropped: 0,
+            bad_timestamp: 0,
+            segments_dropped: 0,
             nic_rx_packets: 239_350_000,
             nic_rx_dropped: 0,
             nic_rx_missed: 0,

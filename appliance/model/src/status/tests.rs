@@ -83,6 +83,8 @@ fn json_field_names_are_stable() {
             "name_events_dropped",
             "name_reasm_full",
             "activity_dropped",
+            "bad_timestamp",
+            "segments_dropped",
             "nic_rx_packets",
             "nic_rx_dropped",
             "nic_rx_missed",

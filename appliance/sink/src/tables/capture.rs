@@ -70,6 +70,8 @@ const CAPTURE_HEAD_COLS: &[Col] = &[
     col("name_events_dropped", Ty::U64, NOT_NULL, "Names lost because the epoch's name log was full: flows that may lack server_name, addresses missing from the DNS cache."),
     col("name_reasm_full", Ty::U64, NOT_NULL, "Flows whose ClientHello or HTTP request spanned several packets but found every reassembly buffer in use: their server name is missing."),
     col("activity_dropped", Ty::U64, NOT_NULL, "Per-flow activity records lost because no summary buffer was free: their packets are in the flows table but missing from that interval of traffic."),
+    col("segments_dropped", Ty::U64, NOT_NULL, "Media segments detected but lost because more closed in one epoch than the worker's segment log holds (flows.segment_capacity, 16,384): missing from video_segments."),
+    col("bad_timestamp", Ty::U64, NOT_NULL, "Frames whose timestamp was more than capture.max_time_jump_s from the worker's time (a damaged record, a broken clock) or, in replay, later than the wall clock plus that bound: counted in packets, flows and traffic as usual but at the latest good time, and they do not move time. Frames far ahead count here only when fewer than 16 in a row agree: 16 or more are a clock step, accepted at their own time. A step back is never accepted."),
     col("parse_errors_total", Ty::U64, NOT_NULL, "Frames that did not become flow packets, all reasons (the sum of the parse_* columns, including parse_non_ip)."),
 ];
 
@@ -163,6 +165,8 @@ fn push_counters(c: &mut Columns<'_>, rows: &[&CaptureRow]) -> Result<(), ArrowE
     c.push("name_events_dropped", counter(|k| k.name_events_dropped))?;
     c.push("name_reasm_full", counter(|k| k.name_reasm_full))?;
     c.push("activity_dropped", counter(|k| k.activity_dropped))?;
+    c.push("segments_dropped", counter(|k| k.segments_dropped))?;
+    c.push("bad_timestamp", counter(|k| k.bad_timestamp))?;
     c.push("parse_errors_total", counter(|k| k.parse_errors_total()))?;
     for (i, name) in parse_reason_columns().iter().enumerate() {
         c.push(
@@ -223,6 +227,7 @@ mod tests {
     fn capture_batch_values() {
         let mut counters = CaptureCounters {
             packets: 100,
+            bad_timestamp: 2,
             busy_polls: 3,
             idle_polls: 1,
             ..Default::default()
@@ -255,6 +260,7 @@ mod tests {
                 .value(0)
         };
         assert_eq!(u("packets"), 100);
+        assert_eq!(u("bad_timestamp"), 2);
         assert_eq!(u("parse_errors_total"), 7);
         assert_eq!(u("parse_non_ip"), 5);
         assert_eq!(u("parse_truncated_link"), 2);

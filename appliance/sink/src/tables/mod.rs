@@ -8,6 +8,7 @@
 //! - The sketch tables, one set of rows per window (by default one epoch),
 //!   merged over every worker: [`HeavyHitters`], [`Scans`], [`FlowSizes`]
 //!   and [`SketchState`].
+//! - [`VideoSegments`]: one row per media segment detected in a flow.
 //! - The video lab's [`LabRuns`] and [`LabSessions`] (not written by a
 //!   tap: see [`crate::LAB_TABLES`]).
 
@@ -29,6 +30,7 @@ pub(crate) mod probes;
 mod scans;
 mod sketch_state;
 mod traffic;
+mod video_segments;
 
 pub use capture::Capture;
 pub use flow_sizes::FlowSizes;
@@ -40,6 +42,7 @@ pub use probes::Probes;
 pub use scans::Scans;
 pub use sketch_state::SketchState;
 pub use traffic::Traffic;
+pub use video_segments::VideoSegments;
 
 /// `window_start` of the sketch tables.
 pub(crate) const WINDOW_START: &str = "Packet-time start of the window (UTC, inclusive). A window is one epoch, or sketch.window_epochs epochs, aligned to multiples of its length.";

@@ -154,6 +154,7 @@ fn render_replay_and_edge_cases() {
     );
     assert!(!out.contains("\nnic"), "replay has no interface\n{out}");
     assert!(out.contains("\ndrops      none\n"));
+    assert!(!out.contains("\ntime"), "no bad timestamp, no line\n{out}");
     assert!(out.contains("\nflows      0 active, 0 created"));
     assert!(out.contains("\n  and 3 more\n"));
     assert!(out.contains("\nprobes     none run yet\n"));
@@ -167,6 +168,13 @@ fn render_replay_and_edge_cases() {
     live.totals.link_up = Some(false);
     live.totals.carrier_changes = 1;
     assert!(render(&live, 100).contains("\nnic        link DOWN, 1 carrier change;"));
+
+    s.totals.bad_timestamp = 1_234;
+    let out = render(&s, DEFAULT_WIDTH);
+    assert!(
+        out.contains("\nparsed     1,791 IP packets, 2 not IP or not parsed\ntime       1,234 packets with a bad timestamp (counted at the latest good time)\n"),
+        "{out}"
+    );
 }
 
 #[test]

@@ -7,6 +7,7 @@ fn prometheus_exposition_has_help_type_and_values() {
     let mut s = Status::default();
     s.totals.packets = 42;
     s.totals.src_ring_full = 3;
+    s.totals.bad_timestamp = 2;
     s.top_services.push(Usage {
         name: "we\"ird".into(),
         bytes: 7,
@@ -14,6 +15,8 @@ fn prometheus_exposition_has_help_type_and_values() {
     let text = prometheus(&s);
     assert!(text.contains("# TYPE tapscope_packets_total counter\ntapscope_packets_total 42\n"));
     assert!(text.contains("tapscope_drops_total{cause=\"src_ring_full\"} 3\n"));
+    assert!(text
+        .contains("# TYPE tapscope_bad_timestamp_total counter\ntapscope_bad_timestamp_total 2\n"));
     assert!(text.contains("tapscope_service_bytes_total{service=\"we\\\"ird\"} 7\n"));
     assert!(
         !text.contains("tapscope_link_up"),
