@@ -76,6 +76,8 @@ def test_status_human_and_json(tapscope, daemon):
         assert field in j, field
     assert j["mode"] == "live" and j["protocol"] == 1
     assert j["totals"]["packets"] == sent
+    # Live frames carry the tap's own clock: never a bad timestamp.
+    assert j["totals"]["bad_timestamp"] == 0
     assert j["queues"][0]["capture_mode"].startswith("xdp-")
     assert any(s["name"] == "netflix" for s in j["top_services"])
 
@@ -145,6 +147,7 @@ def test_prometheus_metrics_on_localhost(tapscope, daemon):
     lines = dict(line.rsplit(" ", 1) for line in body.splitlines() if not line.startswith("#"))
     assert float(lines["tapscope_packets_total"]) == sent
     assert 'tapscope_drops_total{cause="src_ring_full"}' in lines
+    assert float(lines["tapscope_bad_timestamp_total"]) == 0
     assert any(k.startswith('tapscope_service_bytes_total{service="netflix"}') for k in lines)
     with pytest.raises(urllib.error.HTTPError) as e:
         urllib.request.urlopen(f"http://127.0.0.1:{ts.port}/other", timeout=5)

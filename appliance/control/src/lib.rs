@@ -18,4 +18,5 @@ pub mod iface;
 pub mod pipeline;
 pub mod probes;
 mod rtt;
+pub mod signals;
 pub mod status;

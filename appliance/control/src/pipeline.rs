@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use crate::control::{Control, Totals, WorkerSource};
 use crate::ctl::{CtlServer, MetricsServer};
+use crate::signals::Signals;
 
 /// Which core runs what: the control core on the first core, workers on the
 /// others (round-robin when there are more workers than cores).
@@ -83,31 +84,6 @@ pub fn start_sink(
     )
 }
 
-/// Raises `stop` on SIGINT or SIGTERM (needs a tokio runtime).
-/// Registers SIGINT/SIGTERM/SIGHUP handlers now (not when the task first
-/// runs, so a signal right after start-up is not lost): SIGINT and SIGTERM
-/// raise `stop`, SIGHUP raises `reload`.
-fn install_signals(stop: Arc<AtomicBool>, reload: Arc<AtomicBool>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-        signal(SignalKind::hangup()),
-    ) else {
-        return;
-    };
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                _ = int.recv() => break,
-                _ = term.recv() => break,
-                _ = hup.recv() => reload.store(true, Ordering::SeqCst),
-            }
-        }
-        stop.store(true, Ordering::SeqCst);
-    });
-}
-
 /// How long the control loop waits, once stopped, for the workers' last
 /// summaries; a worker still busy after that (its thread stuck, or dead
 /// without a panic) is given up on ([`Control::abandon_workers`]) so that
@@ -125,8 +101,19 @@ pub enum Until {
     Stopped(Option<Instant>),
 }
 
+/// The operators' endpoints the control loop serves between polls (live
+/// capture); none in replay.
+#[derive(Default)]
+pub struct Servers<'a> {
+    /// The control socket (`tapscope status`, `top`, `reload`).
+    pub ctl: Option<&'a mut CtlServer>,
+    /// The Prometheus endpoint.
+    pub metrics: Option<&'a mut MetricsServer>,
+}
+
 /// Runs the control core: drains summaries every 2 ms, calls `on_tick`
-/// every `tick`, stops the workers on SIGINT/SIGTERM (or at the deadline),
+/// every `tick`, stops the workers on SIGINT/SIGTERM counted since `signals`
+/// was taken (or at the deadline),
 /// and returns once every worker has handed over its last summary, or has
 /// ended without it, or [`STOP_GRACE`] after the stop. Returns whether a
 /// signal stopped it.
@@ -135,17 +122,18 @@ pub fn control_loop(
     stop: &Arc<AtomicBool>,
     until: Until,
     tick: Duration,
-    mut ctl: Option<&mut CtlServer>,
-    mut metrics: Option<&mut MetricsServer>,
+    servers: Servers<'_>,
+    mut signals: Signals,
     mut on_tick: impl FnMut(&Control),
 ) -> Result<bool, PipelineError> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
+    let Servers {
+        mut ctl,
+        mut metrics,
+    } = servers;
     rt.block_on(async {
-        let signalled = Arc::new(AtomicBool::new(false));
-        let reload = Arc::new(AtomicBool::new(false));
-        install_signals(signalled.clone(), reload.clone());
         let mut interval = tokio::time::interval(Duration::from_millis(2));
         let mut last_tick = Instant::now();
         let mut stopped_at: Option<Instant> = None;
@@ -158,7 +146,7 @@ pub fn control_loop(
             if let Some(m) = metrics.as_deref_mut() {
                 m.serve(|| crate::status::prometheus(&control.status()));
             }
-            if reload.swap(false, Ordering::SeqCst) {
+            if signals.take_reload() {
                 if let Err(e) = control.reload() {
                     tracing::error!("reload refused: {e}");
                 }
@@ -167,7 +155,7 @@ pub fn control_loop(
                 break;
             }
             let deadline_passed = matches!(until, Until::Stopped(Some(d)) if Instant::now() >= d);
-            if signalled.load(Ordering::SeqCst) || deadline_passed {
+            if signals.stop_requested() || deadline_passed {
                 // Workers end their flows and hand over their last summary.
                 stop.store(true, Ordering::SeqCst);
                 if stopped_at.is_none() {
@@ -185,7 +173,7 @@ pub fn control_loop(
                 on_tick(control);
             }
         }
-        Ok::<bool, PipelineError>(signalled.load(Ordering::SeqCst))
+        Ok::<bool, PipelineError>(signals.stop_requested())
     })
 }
 
@@ -224,6 +212,7 @@ pub struct Pipeline {
     classifier: classify::labeler::Classifier,
     plan: CorePlan,
     stop: Arc<AtomicBool>,
+    signals: Signals,
     sketches: Arc<datapath::sketch::SketchPlan>,
     lossless: bool,
     time: datapath::timeguard::TimeGuardConfig,
@@ -256,6 +245,7 @@ impl Pipeline {
             classifier,
             plan,
             stop: Arc::new(AtomicBool::new(false)),
+            signals: Signals::from_now(),
             sketches: Arc::new(cfg.sketch_plan()),
             lossless,
             time: cfg.time_guard(),
@@ -343,6 +333,7 @@ impl Pipeline {
         Running {
             control,
             stop: self.stop,
+            signals: self.signals,
             threads: self.threads,
             started: self.started,
             ctl: None,
@@ -356,6 +347,7 @@ pub struct Running {
     /// The control core's state (status, totals, classifier).
     pub control: Control,
     stop: Arc<AtomicBool>,
+    signals: Signals,
     threads: Vec<std::thread::JoinHandle<()>>,
     started: Instant,
     ctl: Option<CtlServer>,
@@ -421,8 +413,11 @@ impl Running {
             &self.stop,
             until,
             tick,
-            self.ctl.as_mut(),
-            self.metrics.as_mut(),
+            Servers {
+                ctl: self.ctl.as_mut(),
+                metrics: self.metrics.as_mut(),
+            },
+            self.signals.clone(),
             on_tick,
         )?;
         // Every worker handed over its last summary (or was given up on):

@@ -172,8 +172,8 @@ fn a_stop_gives_up_on_a_stuck_worker_after_the_grace() {
             &loop_stop,
             Until::Stopped(Some(Instant::now())),
             Duration::from_secs(60),
-            None,
-            None,
+            control::pipeline::Servers::default(),
+            control::signals::Signals::from_now(),
             |_| {},
         );
         let _ = tx.send((r.map_err(|e| e.to_string()), control));

@@ -227,6 +227,11 @@ impl Control {
                 let res = self.absorb(i, &mut s);
                 self.links[i].give_back(s);
                 res?;
+                // Windows are reported as soon as they complete, so that a
+                // long drain (the control core behind a fast replay) reuses
+                // a few sketch states instead of holding up to
+                // MAX_PENDING of them and allocating each anew.
+                self.windows.ready(&mut self.reports);
             }
             if gone && !self.finished[i] {
                 tracing::error!(
