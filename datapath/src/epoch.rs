@@ -247,6 +247,17 @@ pub struct FlowActivity {
     pub s2c_packets: u64,
     /// Server-to-client frame bytes during the epoch.
     pub s2c_bytes: u64,
+    /// Handshake RTT seen at the tap (SYN→SYN/ACK plus SYN/ACK→ACK), ns;
+    /// 0 unknown.
+    pub rtt_ns: u64,
+    /// Client-to-server retransmitted packets since the flow started.
+    pub c2s_retrans_packets: u32,
+    /// Server-to-client retransmitted packets since the flow started.
+    pub s2c_retrans_packets: u32,
+    /// Client-to-server out-of-order packets since the flow started.
+    pub c2s_out_of_order_packets: u32,
+    /// Server-to-client out-of-order packets since the flow started.
+    pub s2c_out_of_order_packets: u32,
 }
 
 /// Capture counters of one worker over one epoch. Every drop has a counter

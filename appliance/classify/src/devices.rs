@@ -194,7 +194,13 @@ impl Devices {
             last_ns: ts_ns,
         });
         d.last_ns = d.last_ns.max(ts_ns);
-        if !d.ips.contains(&ip) {
+        // A device first heard from the unspecified address (IPv6 duplicate
+        // address detection, a DHCP discover) is named by its first real one.
+        let unnamed = !d.ips.iter().any(|a| !unspecified(a));
+        if unnamed && !unspecified(&ip) && d.name_source == DeviceNameSource::Address {
+            d.name = unknown_name(&ip);
+        }
+        if !d.ips.contains(&ip) && !unspecified(&ip) {
             if d.ips.len() == MAX_IPS {
                 d.ips.remove(0);
             }
@@ -295,6 +301,11 @@ impl Device {
     }
 }
 
+/// `::` or `0.0.0.0` (IPv4-mapped): a host without an address yet.
+fn unspecified(ip: &[u8; 16]) -> bool {
+    *ip == [0; 16] || *ip == Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0, 0]).octets()
+}
+
 /// `Unknown-<ip>`.
 pub fn unknown_name(ip: &[u8; 16]) -> Arc<str> {
     Arc::from(format!("Unknown-{}", ip_text(ip)))
@@ -328,6 +339,22 @@ mod tests {
             .unwrap()
             .to_ipv6_mapped()
             .octets()
+    }
+
+    #[test]
+    fn a_device_first_heard_without_an_address_takes_its_first_real_one() {
+        let mut d = Devices::default();
+        let mac = [2, 0, 0, 0, 0, 9];
+        assert_eq!(&*d.see(mac, [0; 16], 1).name, "Unknown-::");
+        assert_eq!(
+            &*d.see(mac, v4("192.168.77.2"), 2).name,
+            "Unknown-192.168.77.2"
+        );
+        // Later addresses do not rename it; the unspecified one is not kept.
+        let dev = d.see(mac, v4("192.168.77.3"), 3);
+        assert_eq!(&*dev.name, "Unknown-192.168.77.2");
+        assert_eq!(dev.ips, [v4("192.168.77.2"), v4("192.168.77.3")]);
+        assert_eq!(&*d.see(mac, v4("0.0.0.0"), 4).name, "Unknown-192.168.77.2");
     }
 
     #[test]

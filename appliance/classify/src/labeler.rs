@@ -24,7 +24,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use datapath::epoch::{AppProto, EndReason, EpochSummary, FlowRecord};
+use datapath::epoch::{AppProto, EndReason, EpochSummary, FlowActivity, FlowRecord};
 use datapath::names::{NameEvent, NameKind};
 
 mod views;
@@ -164,6 +164,9 @@ pub struct ClassifyConfig {
     pub interval_ns: u64,
     /// Which segments are kept as rows.
     pub segments: SegmentRows,
+    /// Keep the activity of video-category flows for video sessions
+    /// ([`Classifier::take_video_activity`]).
+    pub video_sessions: bool,
 }
 
 impl Default for ClassifyConfig {
@@ -172,6 +175,7 @@ impl Default for ClassifyConfig {
             local: LocalNets::default(),
             interval_ns: 5 * NS,
             segments: SegmentRows::default(),
+            video_sessions: false,
         }
     }
 }
@@ -253,6 +257,9 @@ pub struct Classifier {
     device_bytes: HashMap<DeviceKey, ([u8; 16], u64)>,
     /// Labelled segments waiting for [`Classifier::take_segments`].
     segment_rows: Vec<SegmentRow>,
+    /// Activity of video flows waiting for
+    /// [`Classifier::take_video_activity`].
+    video_activity: Vec<(FlowLabel, FlowActivity)>,
 }
 
 impl Classifier {
@@ -274,7 +281,19 @@ impl Classifier {
             service_bytes: HashMap::new(),
             device_bytes: HashMap::new(),
             segment_rows: Vec::new(),
+            video_activity: Vec::new(),
         }
+    }
+
+    /// Moves the activity records of video-category flows absorbed so far
+    /// (with their labels) into `out` (with `video_sessions` only).
+    pub fn take_video_activity(&mut self, out: &mut Vec<(FlowLabel, FlowActivity)>) {
+        out.append(&mut self.video_activity);
+    }
+
+    /// True when the service's category is `video`.
+    pub fn is_video(&self, svc: Option<ServiceId>) -> bool {
+        svc.is_some_and(|id| self.catalog.service(id).category == super::catalog::Category::Video)
     }
 
     /// Moves the `video_segments` rows labelled so far into `out`.
@@ -397,6 +416,9 @@ impl Classifier {
             st.counted = Some(cell);
             let label = st.label.clone();
             self.add_traffic(interval, &label, d, new_in_cell);
+            if self.cfg.video_sessions && self.is_video(label.service) {
+                self.video_activity.push((label, *a));
+            }
         }
         self.label_segments(s);
         labels.clear();

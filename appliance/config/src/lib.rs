@@ -168,9 +168,43 @@ impl Config {
                     "off" => SegmentRows::Off,
                     _ => SegmentRows::Video,
                 },
+                video_sessions: self.video.sessions && self.video.segments != "off",
             },
             workers,
         ))
+    }
+
+    /// Video session settings, or None when `video.sessions` is off.
+    pub fn video_sessions(&self) -> Option<video::session::SessionConfig> {
+        let v = &self.video;
+        v.sessions.then(|| video::session::SessionConfig {
+            session_idle_ns: (v.session_idle_s * NS as f64) as u64,
+            closed_gap_ns: (v.session_closed_gap_s * NS as f64) as u64,
+            close_lag_ns: ((v.segment_idle_s + 2.0) * NS as f64) as u64,
+            // A finished flow is reported after its linger and the epoch.
+            reorder_ns: (self.flows.tcp_closed_linger_s + 4) * NS,
+            ..video::session::SessionConfig::default()
+        })
+    }
+
+    /// The video model `video.model` names (the built-in one when empty,
+    /// none for `none`), read and checked against the features the
+    /// appliance computes.
+    pub fn video_model(&self) -> Result<Option<Arc<video::model::Model>>, String> {
+        let known = video::features::NAMES;
+        let m = self.video.model.trim();
+        if m == "none" {
+            return Ok(None);
+        }
+        let (text, from) = if m.is_empty() {
+            return Ok(None); // DEV: built-in model not trained yet
+        } else {
+            let t = std::fs::read_to_string(m).map_err(|e| format!("reading {m}: {e}"))?;
+            (t, m)
+        };
+        video::model::Model::from_json(&text, known)
+            .map(|x| Some(Arc::new(x)))
+            .map_err(|e| format!("{from}: {e}"))
     }
 
     /// The sketches every worker computes (generation 0).

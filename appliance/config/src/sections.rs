@@ -149,6 +149,17 @@ pub struct VideoSection {
     pub segment_min_bytes: u64,
     /// A burst silent this long is closed, seconds.
     pub segment_idle_s: f64,
+    /// Video sessions and their 10 s windows (`video_sessions`,
+    /// `video_windows`, status), with the model's inference.
+    pub sessions: bool,
+    /// A session with no packet for this long ends, seconds.
+    pub session_idle_s: f64,
+    /// A session whose flows all ended ends after this long without a new
+    /// one, seconds.
+    pub session_closed_gap_s: f64,
+    /// The model file (JSON trees from the trainer); empty: the one built
+    /// in; `none`: no inference (features only).
+    pub model: String,
 }
 
 impl Default for VideoSection {
@@ -159,6 +170,10 @@ impl Default for VideoSection {
             request_min_payload: s.request_min_payload,
             segment_min_bytes: s.min_bytes,
             segment_idle_s: s.idle_ns as f64 / NS as f64,
+            sessions: true,
+            session_idle_s: 20.0,
+            session_closed_gap_s: 2.0,
+            model: String::new(),
         }
     }
 }

@@ -99,6 +99,24 @@ impl Config {
         if !(v.segment_idle_s >= 0.05 && v.segment_idle_s <= 600.0) {
             return fail("video.segment_idle_s", "must be between 0.05 and 600");
         }
+        if !(v.session_idle_s >= 1.0 && v.session_idle_s <= 3600.0) {
+            return fail("video.session_idle_s", "must be between 1 and 3600");
+        }
+        if !(v.session_closed_gap_s >= 0.0 && v.session_closed_gap_s <= v.session_idle_s) {
+            return fail(
+                "video.session_closed_gap_s",
+                "must be between 0 and video.session_idle_s",
+            );
+        }
+        if v.sessions && v.segments == "off" {
+            return fail(
+                "video.sessions",
+                "needs segment detection (video.segments = video or all)",
+            );
+        }
+        if let Err(e) = self.video_model() {
+            return fail("video.model", &e);
+        }
         Ok(())
     }
 

@@ -329,7 +329,15 @@ impl Pipeline {
     pub fn into_control(mut self, sources: Vec<WorkerSource>) -> Running {
         self.links.sort_by_key(|(i, _)| *i);
         let links = self.links.into_iter().map(|(_, l)| l).collect();
-        let control = Control::new(links, sources, self.sink, self.classifier);
+        let mut control = Control::new(links, sources, self.sink, self.classifier);
+        if let Some(v) = self.cfg.video_sessions() {
+            // The model was checked when the configuration was loaded.
+            let model = self.cfg.video_model().unwrap_or_else(|e| {
+                tracing::error!("video model: {e}; estimates off");
+                None
+            });
+            control.start_video(v, model);
+        }
         Running {
             control,
             stop: self.stop,

@@ -144,6 +144,80 @@ pub struct SegmentRow {
     pub labels: FlowLabels,
 }
 
+/// Who and what a video session is: the device and the service.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VideoWho {
+    /// The session's id (unique in a run: start in µs and a counter).
+    pub session_id: Arc<str>,
+    /// The device's MAC, if the link has MACs.
+    pub device_mac: Option<[u8; 6]>,
+    /// The device's address.
+    pub device_ip: [u8; 16],
+    /// The device's name.
+    pub device_name: Arc<str>,
+    /// The video service.
+    pub service: Arc<str>,
+    /// The model's version (`none` without a model).
+    pub model_version: Arc<str>,
+}
+
+/// One `video_windows` row: a 10 s window of a video session, its features
+/// and the model's predictions.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VideoWindowRow {
+    /// The session.
+    pub who: VideoWho,
+    /// Session start, Unix ns.
+    pub session_start_ns: u64,
+    /// Place in the session (0 first).
+    pub index: u32,
+    /// Window start, Unix ns.
+    pub start_ns: u64,
+    /// Window end, Unix ns (the row's data time).
+    pub end_ns: u64,
+    /// Predicted height, px.
+    pub resolution: Option<u32>,
+    /// The model's probability for it.
+    pub probability: Option<f64>,
+    /// Startup-delay estimate, s (first window).
+    pub startup_s: Option<f64>,
+    /// Features, ordered as `video::features::NAMES`.
+    pub features: video::features::Features,
+}
+
+/// One `video_sessions` row: an ended video session.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct VideoSessionRow {
+    /// The session.
+    pub who: VideoWho,
+    /// Server names of its flows, comma-separated.
+    pub server_names: String,
+    /// First packet, Unix ns.
+    pub start_ns: u64,
+    /// Last packet, Unix ns (the row's data time).
+    pub end_ns: u64,
+    /// Frame bytes toward the device.
+    pub bytes_down: u64,
+    /// Frame bytes from the device.
+    pub bytes_up: u64,
+    /// Flows.
+    pub flows: u32,
+    /// Media segments detected.
+    pub segments: u64,
+    /// Windows written.
+    pub windows: u32,
+    /// Startup-delay estimate, s.
+    pub startup_s: Option<f64>,
+    /// Time-weighted mean predicted height, px.
+    pub resolution_mean: Option<f64>,
+    /// The last window's predicted height, px.
+    pub resolution_last: Option<u32>,
+    /// Changes of predicted height between windows.
+    pub resolution_switches: u32,
+    /// `idle`, `closed` or `end_of_capture`.
+    pub end_reason: &'static str,
+}
+
 /// One row of `sketch_state`: a window's merged sketches in binary form.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SketchStateRow {

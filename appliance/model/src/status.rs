@@ -65,6 +65,43 @@ pub struct Status {
     /// empty default).
     #[serde(skip_serializing_if = "TcpRtt::is_empty")]
     pub tcp_rtt: TcpRtt,
+    /// Video sessions playing now (latest first, up to 8), and the model
+    /// estimating them.
+    pub video: VideoStatus,
+}
+
+/// Video sessions in the status.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoStatus {
+    /// Version of the model (`none`: features only; empty: video sessions
+    /// are off).
+    pub model_version: String,
+    /// Sessions ended since the start.
+    pub sessions_ended: u64,
+    /// Open sessions, latest first (up to 8).
+    pub active: Vec<VideoSessionStatus>,
+}
+
+/// One open video session.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VideoSessionStatus {
+    /// The device's name.
+    pub device: String,
+    /// Its address.
+    pub device_ip: String,
+    /// The video service.
+    pub service: String,
+    /// Start, Unix seconds.
+    pub started_unix_s: f64,
+    /// Bytes toward the device so far.
+    pub bytes_down: u64,
+    /// The latest window's estimated height, px (none until the first
+    /// window closed, or without a model).
+    pub resolution: Option<u32>,
+    /// Estimated startup delay, s (once the first window closed).
+    pub startup_delay_s: Option<f64>,
 }
 
 /// One worker and the frame source it polls.

@@ -592,7 +592,7 @@ mod tests {
         assert!(table_exists(dir.path(), "traffic"));
         // The sink makes every table's folder; others have none.
         assert!(table_exists(dir.path(), "capture"));
-        assert!(!table_exists(dir.path(), "video_sessions"));
+        assert!(!table_exists(dir.path(), "no_such_table"));
         assert!(!table_exists(dir.path(), ".inprogress"));
     }
 

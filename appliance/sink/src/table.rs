@@ -22,7 +22,7 @@ use arrow::record_batch::RecordBatch;
 
 use crate::tables::{
     Capture, FlowSizes, Flows, HeavyHitters, LabRuns, LabSessions, Probes, Scans, SketchState,
-    Traffic, VideoSegments,
+    Traffic, VideoSegments, VideoSessions, VideoWindows,
 };
 
 /// One table of the sink: its name, documented columns, which column holds
@@ -90,6 +90,8 @@ pub const TABLES: &[TableInfo] = &[
     TableInfo::of::<Traffic>(),
     TableInfo::of::<Probes>(),
     TableInfo::of::<VideoSegments>(),
+    TableInfo::of::<VideoSessions>(),
+    TableInfo::of::<VideoWindows>(),
 ];
 
 /// The video lab's tables (`tapscope lab video`), written by the lab
@@ -333,7 +335,9 @@ mod tests {
                 "sketch_state",
                 "traffic",
                 "probes",
-                "video_segments"
+                "video_segments",
+                "video_sessions",
+                "video_windows"
             ]
         );
         names.sort_unstable();

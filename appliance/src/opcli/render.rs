@@ -37,6 +37,7 @@ pub(crate) fn render(s: &Status, width: usize) -> String {
     tcp_rtt(&s.tcp_rtt, &mut lines);
     lines.push(String::new());
     top_lists(s, width, &mut lines);
+    video(s, &mut lines);
     lines.push(String::new());
     heavy_hitters(&s.heavy_hitters, &mut lines);
     lines.push(String::new());
@@ -173,6 +174,39 @@ fn flows(t: &Counters, lines: &mut Vec<String>) {
             group(t.flows_written)
         ),
     ));
+}
+
+/// Video sessions playing now: device, service, estimated resolution and
+/// startup delay; nothing when video sessions are off.
+fn video(s: &Status, lines: &mut Vec<String>) {
+    let v = &s.video;
+    if v.model_version.is_empty() {
+        return;
+    }
+    lines.push(String::new());
+    lines.push(row(
+        "video",
+        &format!(
+            "{} playing, {} ended   model {}",
+            v.active.len(),
+            group(v.sessions_ended),
+            clean(&v.model_version)
+        ),
+    ));
+    for a in v.active.iter().take(TOP_N) {
+        let res = a.resolution.map_or("-".into(), |h| format!("{h}p"));
+        let startup = a
+            .startup_delay_s
+            .map_or("-".into(), |d| format!("{d:.1} s"));
+        lines.push(format!(
+            "  {:<24} {:<14} {:>6}  startup {:>6}  {}",
+            clean(&a.device),
+            clean(&a.service),
+            res,
+            startup,
+            human_bytes(a.bytes_down)
+        ));
+    }
 }
 
 /// The TCP handshake round-trip times since the start in a line; none

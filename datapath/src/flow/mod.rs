@@ -273,6 +273,11 @@ impl FlowTable {
                 c2s_bytes: d[1],
                 s2c_packets: d[2],
                 s2c_bytes: d[3],
+                rtt_ns: handshake_rtt(r),
+                c2s_retrans_packets: r.tcp_c2s.retrans_packets,
+                s2c_retrans_packets: r.tcp_s2c.retrans_packets,
+                c2s_out_of_order_packets: r.tcp_c2s.out_of_order_packets,
+                s2c_out_of_order_packets: r.tcp_s2c.out_of_order_packets,
             });
         }
         self.dirty.clear();
@@ -674,3 +679,13 @@ fn initiator_is_src(m: &PacketMeta, sp: u16, dp: u16) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+/// The handshake RTT at the tap (SYN→SYN/ACK plus SYN/ACK→ACK), ns; 0 when
+/// either half is unknown.
+pub fn handshake_rtt(r: &FlowRecord) -> u64 {
+    if r.rtt_syn_synack_ns == 0 || r.rtt_synack_ack_ns == 0 {
+        0
+    } else {
+        r.rtt_syn_synack_ns.saturating_add(r.rtt_synack_ack_ns)
+    }
+}

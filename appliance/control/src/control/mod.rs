@@ -9,6 +9,9 @@
 
 mod nic;
 mod operator;
+mod video;
+
+pub use video::ActiveVideo;
 
 use nic::NicWatch;
 
@@ -23,6 +26,7 @@ use datapath::worker::ControlLink;
 use classify::labeler::{Classifier, FlowLabel};
 use sink::tables::{
     Capture, FlowSizes, Flows, HeavyHitters, Scans, SketchState, Traffic, VideoSegments,
+    VideoSessions, VideoWindows,
 };
 use sink::{CaptureRow, FlowRow, NicRow, SinkError, SinkThread, SketchStateRow, TrafficRow};
 
@@ -59,6 +63,10 @@ pub struct Totals {
     pub workers_lost: u64,
     /// `video_segments` rows handed to the sink.
     pub video_segments: u64,
+    /// `video_windows` rows handed to the sink.
+    pub video_windows: u64,
+    /// `video_sessions` rows handed to the sink.
+    pub video_sessions: u64,
 }
 
 /// What the sketch windows produced.
@@ -123,6 +131,7 @@ pub struct Control {
     probe_core: Option<core_affinity::CoreId>,
     /// TCP handshake round-trip times of the merged flow records.
     rtt: crate::rtt::HandshakeRtts,
+    video: Option<video::VideoSessions>,
 }
 
 /// What the status view says about the run besides its counters.
@@ -189,7 +198,26 @@ impl Control {
             probes: None,
             probe_core: None,
             rtt: Default::default(),
+            video: None,
         }
+    }
+
+    /// Tracks video sessions (`video_sessions`, `video_windows`) with
+    /// these settings and model.
+    pub fn start_video(
+        &mut self,
+        cfg: ::video::session::SessionConfig,
+        model: Option<std::sync::Arc<::video::model::Model>>,
+    ) {
+        self.video = Some(video::VideoSessions::new(cfg, model));
+    }
+
+    /// The open video sessions, latest first.
+    pub fn active_video(&self) -> Vec<ActiveVideo> {
+        self.video
+            .as_ref()
+            .map(|v| v.active(&self.classifier))
+            .unwrap_or_default()
     }
 
     /// Starts the probe tasks on a thread of their own (pinned to `core`,
@@ -256,6 +284,24 @@ impl Control {
             self.sink.tick(self.totals.data_now_ns)?;
         }
         Ok(taken)
+    }
+
+    /// Writes the video windows and sessions that closed.
+    fn write_video(&mut self) -> Result<(), SinkError> {
+        let Some(v) = self.video.as_mut() else {
+            return Ok(());
+        };
+        let (mut windows, mut sessions) = (Vec::new(), Vec::new());
+        v.take_rows(&self.classifier, &mut windows, &mut sessions);
+        self.totals.video_windows = v.windows;
+        self.totals.video_sessions = v.sessions;
+        if !windows.is_empty() {
+            self.sink.send::<VideoWindows>(windows)?;
+        }
+        if !sessions.is_empty() {
+            self.sink.send::<VideoSessions>(sessions)?;
+        }
+        Ok(())
     }
 
     /// Writes the reported windows' rows.
@@ -348,14 +394,18 @@ impl Control {
             self.sink
                 .send::<Flows>(std::mem::take(&mut self.flow_rows))?;
         }
+        let mut segments = Vec::new();
         if !s.segments.is_empty() {
-            let mut rows = Vec::new();
-            self.classifier.take_segments(&mut rows);
-            if !rows.is_empty() {
-                self.totals.video_segments += rows.len() as u64;
-                self.sink.send::<VideoSegments>(rows)?;
-            }
+            self.classifier.take_segments(&mut segments);
         }
+        if let Some(v) = self.video.as_mut() {
+            v.absorb(&mut self.classifier, s, &self.labels, &segments);
+        }
+        if !segments.is_empty() {
+            self.totals.video_segments += segments.len() as u64;
+            self.sink.send::<VideoSegments>(segments)?;
+        }
+        self.write_video()?;
         if !s.partial {
             self.totals.counters.absorb(&s.counters);
             if let Some(w) = self.per_worker.get_mut(i) {
@@ -447,6 +497,10 @@ impl Control {
     /// its table folder, the sink thread stopped. Returns the first error
     /// the sink met in the run (its damage is counted in the sink's stats).
     pub fn close(&mut self) -> Result<(), SinkError> {
+        if let Some(v) = self.video.as_mut() {
+            v.flush();
+        }
+        let vr = self.write_video();
         self.windows.flush(&mut self.reports);
         let r = self.write_windows();
         let t = self.write_traffic(true);
@@ -455,7 +509,7 @@ impl Control {
             None => Ok(()),
         };
         let c = self.sink.close();
-        r.and(t).and(p).and(c)
+        vr.and(r).and(t).and(p).and(c)
     }
 
     /// The sink thread's handle (its counters: `sink().stats()`).

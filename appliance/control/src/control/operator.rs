@@ -99,6 +99,30 @@ impl Control {
             .collect()
     }
 
+    fn video_status(&self) -> model::status::VideoStatus {
+        let Some(v) = self.video.as_ref() else {
+            return model::status::VideoStatus::default();
+        };
+        model::status::VideoStatus {
+            model_version: v.model_version().to_string(),
+            sessions_ended: v.sessions,
+            active: v
+                .active(&self.classifier)
+                .into_iter()
+                .take(8)
+                .map(|a| model::status::VideoSessionStatus {
+                    device: a.device_name.to_string(),
+                    device_ip: model::rows::ip_addr(&a.device_ip).to_string(),
+                    service: a.service.to_string(),
+                    started_unix_s: a.start_ns as f64 / 1e9,
+                    bytes_down: a.bytes_down,
+                    resolution: a.resolution,
+                    startup_delay_s: a.startup_s,
+                })
+                .collect(),
+        }
+    }
+
     /// The status snapshot the control socket serves.
     pub fn status(&self) -> Status {
         let k = &self.totals.counters;
@@ -195,6 +219,7 @@ impl Control {
                 write_error: st.last_error.clone(),
             },
             tcp_rtt: self.rtt.status(),
+            video: self.video_status(),
         }
     }
 
@@ -265,6 +290,22 @@ impl Control {
                 Ok(()) => done.push(format!("probes restarted: {n} tasks")),
                 Err(e) => done.push(format!("probes not restarted: {e}")),
             }
+        }
+        if new.video.model != old.video.model {
+            // Checked by the load above; windows closed from now on use it.
+            match (self.video.as_mut(), new.video_model()) {
+                (Some(v), Ok(m)) => {
+                    v.set_model(m);
+                    done.push(format!("video model: {}", v.model_version()));
+                }
+                (None, _) => done.push("video.model: video sessions are off".into()),
+                (_, Err(e)) => done.push(format!("video model not changed: {e}")),
+            }
+        }
+        let mut old_video = old.video.clone();
+        old_video.model.clone_from(&new.video.model);
+        if new.video != old_video {
+            done.push("[video] changed: needs a restart (not applied)".into());
         }
         let sketch_params_changed = {
             let mut a = new.sketch.clone();

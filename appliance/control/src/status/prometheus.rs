@@ -94,6 +94,20 @@ fn capture(o: &mut Exposition, s: &Status) {
         "Frames whose timestamp was too far from the workers' time (accounted at the latest good time).",
         &one(t.bad_timestamp),
     );
+    if !s.video.model_version.is_empty() {
+        o.metric(
+            "video_sessions_active",
+            "gauge",
+            "Video sessions playing now.",
+            &one(s.video.active.len() as u64),
+        );
+        o.metric(
+            "video_sessions_ended_total",
+            "counter",
+            "Video sessions ended (rows of video_sessions).",
+            &one(s.video.sessions_ended),
+        );
+    }
     let q: Vec<Sample> = s
         .queues
         .iter()

@@ -179,6 +179,19 @@ pub fn fixture() -> Status {
             ..FilesStatus::default()
         },
         tcp_rtt: TcpRtt::default(),
+        video: VideoStatus {
+            model_version: "video-rf-20261204-abc123".into(),
+            sessions_ended: 3,
+            active: vec![VideoSessionStatus {
+                device: "living-room-tv".into(),
+                device_ip: "192.168.1.20".into(),
+                service: "netflix".into(),
+                started_unix_s: 1_760_000_000.5,
+                bytes_down: 48_000_000,
+                resolution: Some(720),
+                startup_delay_s: Some(1.4),
+            }],
+        },
     }
 }
 

@@ -45,6 +45,23 @@ fn json_field_names_are_stable() {
             "scans",
             "probes",
             "files",
+            "video",
+        ])
+    );
+    assert_eq!(
+        keys(&v["video"]),
+        sorted(vec!["model_version", "sessions_ended", "active"])
+    );
+    assert_eq!(
+        keys(&v["video"]["active"][0]),
+        sorted(vec![
+            "device",
+            "device_ip",
+            "service",
+            "started_unix_s",
+            "bytes_down",
+            "resolution",
+            "startup_delay_s",
         ])
     );
     assert_eq!(

@@ -9,6 +9,8 @@
 //!   merged over every worker: [`HeavyHitters`], [`Scans`], [`FlowSizes`]
 //!   and [`SketchState`].
 //! - [`VideoSegments`]: one row per media segment detected in a flow.
+//! - [`VideoSessions`]: one row per video session (device and service).
+//! - [`VideoWindows`]: one row per 10 s window of a video session.
 //! - The video lab's [`LabRuns`] and [`LabSessions`] (not written by a
 //!   tap: see [`crate::LAB_TABLES`]).
 
@@ -31,6 +33,8 @@ mod scans;
 mod sketch_state;
 mod traffic;
 mod video_segments;
+mod video_sessions;
+mod video_windows;
 
 pub use capture::Capture;
 pub use flow_sizes::FlowSizes;
@@ -43,6 +47,8 @@ pub use scans::Scans;
 pub use sketch_state::SketchState;
 pub use traffic::Traffic;
 pub use video_segments::VideoSegments;
+pub use video_sessions::VideoSessions;
+pub use video_windows::VideoWindows;
 
 /// `window_start` of the sketch tables.
 pub(crate) const WINDOW_START: &str = "Packet-time start of the window (UTC, inclusive). A window is one epoch, or sketch.window_epochs epochs, aligned to multiples of its length.";
