@@ -197,6 +197,30 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
         want = sum(g["bytes"] for g in s["segments"])
         assert want * 0.97 <= got <= want * 1.05 + 50_000, (s["session"], got, want)
 
+    # Video sessions inferred from the mirror: one per played session, for
+    # the client and the lab's service, and the built-in model estimates a
+    # lower resolution for the lower cap (this ladder and its 2 s segments
+    # are not what the model was trained on).
+    video = read(out, "video_sessions")
+    assert {v["device_ip"] for v in video} == {CLIENT}, video
+    assert {v["service"] for v in video} == {"tapscope-lab"}
+    assert all(v["model_version"] not in ("", "none") for v in video)
+    estimated = {}
+    for s in sessions:
+        t0 = s["started_at"].timestamp()
+        mine = [v for v in video if t0 - 2 <= v["start"].timestamp() <= t0 + 3]
+        assert len(mine) == 1, (s["session"], [(v["start"], v["end"]) for v in video])
+        v = mine[0]
+        assert v["segments"] >= 2 and v["windows"] >= 1, v
+        assert v["end"].timestamp() <= s["ended_at"].timestamp() + 2, (v, s)
+        assert v["startup_delay_s"] is not None and v["resolution_mean"] is not None, v
+        estimated[s["session"]] = v
+    est = lambda xs: sum(estimated[x["session"]]["resolution_mean"] for x in xs) / len(xs)  # noqa: E731
+    assert est(low) < est(high), ({x["session"]: estimated[x["session"]] for x in low + high})
+    windows = read(out, "video_windows")
+    assert {w["session_id"] for w in windows} >= {v["session_id"] for v in estimated.values()}
+    assert all(w["window_end"] > w["window_start"] for w in windows)
+
     # The run's pcap (tcpdump on the router's client port, one per attempt)
     # replayed gives the same flows to the server as the live mirror capture.
     pcaps = sorted((out / "lab").glob("mirror-*.pcap"))
@@ -212,6 +236,13 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     assert {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"])
             for f in again} == live
     assert {f["service"] for f in again} == {"tapscope-lab"}
+    # ... and the same video sessions.
+    # (The pcap's timestamps are tcpdump's on the router, the live ones the
+    # tap's: they differ by microseconds.)
+    again_video = sorted(v["start"].timestamp() for v in read(replayed, "video_sessions"))
+    live_video = sorted(v["start"].timestamp() for v in video)
+    assert len(again_video) == len(live_video), (again_video, live_video)
+    assert all(abs(a - b) < 0.5 for a, b in zip(again_video, live_video)), (again_video, live_video)
 
     # tapscope's other tables are there too.
     for table in ("traffic", "capture"):

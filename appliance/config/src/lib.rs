@@ -183,6 +183,7 @@ impl Config {
             close_lag_ns: ((v.segment_idle_s + 2.0) * NS as f64) as u64,
             // A finished flow is reported after its linger and the epoch.
             reorder_ns: (self.flows.tcp_closed_linger_s + 4) * NS,
+            min_segments: v.session_min_segments,
             ..video::session::SessionConfig::default()
         })
     }
@@ -197,7 +198,10 @@ impl Config {
             return Ok(None);
         }
         let (text, from) = if m.is_empty() {
-            return Ok(None); // DEV: built-in model not trained yet
+            (
+                video::model::DEFAULT_MODEL.to_string(),
+                "the built-in model",
+            )
         } else {
             let t = std::fs::read_to_string(m).map_err(|e| format!("reading {m}: {e}"))?;
             (t, m)

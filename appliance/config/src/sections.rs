@@ -157,6 +157,9 @@ pub struct VideoSection {
     /// A session whose flows all ended ends after this long without a new
     /// one, seconds.
     pub session_closed_gap_s: f64,
+    /// A session is written once it had this many media segments (fewer:
+    /// a visit to the service's site, not a play).
+    pub session_min_segments: u64,
     /// The model file (JSON trees from the trainer); empty: the one built
     /// in; `none`: no inference (features only).
     pub model: String,
@@ -173,6 +176,7 @@ impl Default for VideoSection {
             sessions: true,
             session_idle_s: 20.0,
             session_closed_gap_s: 2.0,
+            session_min_segments: 2,
             model: String::new(),
         }
     }

@@ -108,6 +108,12 @@ impl Config {
                 "must be between 0 and video.session_idle_s",
             );
         }
+        range(
+            "video.session_min_segments",
+            v.session_min_segments,
+            0,
+            1000,
+        )?;
         if v.sessions && v.segments == "off" {
             return fail(
                 "video.sessions",

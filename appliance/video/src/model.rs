@@ -43,6 +43,11 @@ use thiserror::Error;
 /// The file format this module reads.
 pub const FORMAT: u64 = 1;
 
+/// The committed model, trained on the lab's sessions
+/// (`appliance/video/model/MODEL_CARD.md` says on which, how well it does
+/// and how to retrain it).
+pub const DEFAULT_MODEL: &str = include_str!("../model/video-model.json");
+
 /// The most resolution classes a model may have (evaluation sums class
 /// probabilities in a stack array of this size).
 pub const MAX_CLASSES: usize = 32;

@@ -18,6 +18,11 @@
 //! already closed, the oldest open one). Activity comes per epoch and
 //! counts in the window its epoch started in.
 //!
+//! A session counts only once it had `min_segments` media segments (a
+//! visit to a video service's web site, or its API, is not a play): until
+//! then its windows are held, and a session that ends short of it is
+//! dropped (counted in [`Tracker::discarded`]).
+//!
 //! Observations are held for `reorder` of data time and applied in the
 //! order of their own times (a flow's end at its last packet), since the
 //! workers report a finished flow only after its linger.
@@ -48,6 +53,10 @@ pub struct SessionConfig {
     /// order: a flow's end record comes after its linger, so a new flow
     /// of the next play must not be seen before the old flow's end, ns.
     pub reorder_ns: u64,
+    /// A session is written only once it had this many media segments:
+    /// fewer is a visit to the service's site or an API call, not a play
+    /// (its windows are held until then, and dropped with it).
+    pub min_segments: u64,
 }
 
 impl Default for SessionConfig {
@@ -58,6 +67,7 @@ impl Default for SessionConfig {
             closed_gap_ns: 2_000_000_000,
             close_lag_ns: 3_000_000_000,
             reorder_ns: 6_000_000_000,
+            min_segments: 2,
         }
     }
 }
@@ -215,6 +225,8 @@ struct Session<K> {
     t_seg: [Option<f64>; 4],
     server_names: Vec<Arc<str>>,
     windows: u32,
+    /// Windows closed before the session had `min_segments` segments.
+    held: Vec<WindowOut<K>>,
     startup_s: Option<f64>,
     res_weighted: f64,
     res_secs: f64,
@@ -235,6 +247,7 @@ pub struct Tracker<K> {
     model: Option<Arc<Model>>,
     sessions: HashMap<K, Session<K>>,
     started: u64,
+    discarded: u64,
     now_ns: u64,
 }
 
@@ -249,6 +262,7 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
             model,
             sessions: HashMap::new(),
             started: 0,
+            discarded: 0,
             now_ns: 0,
         }
     }
@@ -267,6 +281,12 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
     /// Sessions open now.
     pub fn open_sessions(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Sessions that ended with fewer than `min_segments` segments (not
+    /// written).
+    pub fn discarded(&self) -> u64 {
+        self.discarded
     }
 
     /// Whether `key` has an open session.
@@ -298,6 +318,7 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
                     t_seg: [None; 4],
                     server_names: Vec::new(),
                     windows: 0,
+                    held: Vec::new(),
                     startup_s: None,
                     res_weighted: 0.0,
                     res_secs: 0.0,
@@ -391,7 +412,9 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
         if packets == 0 {
             return;
         }
-        let w = s.window_for(at, &cfg);
+        let Some(w) = s.window_for(at, &cfg) else {
+            return;
+        };
         w.down_bytes += o.down_bytes;
         w.up_bytes += o.up_bytes;
         w.down_packets += o.down_packets;
@@ -428,7 +451,12 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
             s.last10.remove(0);
         }
         s.last10.push(seg);
-        s.window_for(seg.last_ns, &cfg).segments.push(seg);
+        if let Some(w) = s.window_for(seg.last_ns, &cfg) {
+            w.segments.push(seg);
+        }
+        if s.seg_count == cfg.min_segments {
+            out.windows.append(&mut s.held);
+        }
     }
 
     /// Moves data time to `now_ns`: closes the windows it passed and the
@@ -474,15 +502,19 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
 
     /// The open sessions.
     pub fn active(&self) -> impl Iterator<Item = ActiveSession<'_, K>> {
-        self.sessions.values().map(|s| ActiveSession {
-            key: &s.key,
-            session_id: &s.id,
-            start_ns: s.start_ns,
-            last_ns: s.last_ns,
-            down_bytes: s.down_bytes,
-            resolution: s.res_last,
-            startup_s: s.startup_s,
-        })
+        let min = self.cfg.min_segments;
+        self.sessions
+            .values()
+            .filter(move |s| s.seg_count >= min)
+            .map(|s| ActiveSession {
+                key: &s.key,
+                session_id: &s.id,
+                start_ns: s.start_ns,
+                last_ns: s.last_ns,
+                down_bytes: s.down_bytes,
+                resolution: s.res_last,
+                startup_s: s.startup_s,
+            })
     }
 
     fn end_if_over(&mut self, key: &K, at_ns: u64, out: &mut Output<K>) {
@@ -503,6 +535,10 @@ impl<K: Clone + Eq + Hash> Tracker<K> {
             let end = (s.window_start(s.first, &cfg) + cfg.window_ns)
                 .min(s.last_ns.max(s.window_start(s.first, &cfg) + 1));
             s.close_window(end, &cfg, model.as_deref(), out);
+        }
+        if s.seg_count < cfg.min_segments {
+            self.discarded += 1;
+            return;
         }
         out.sessions.push(SessionOut {
             key: s.key,
@@ -555,17 +591,21 @@ impl<K: Clone> Session<K> {
         self.start_ns + u64::from(index) * cfg.window_ns
     }
 
-    /// The open window `t` falls in (or the oldest open one if that one is
-    /// closed already).
-    fn window_for(&mut self, t: u64, cfg: &SessionConfig) -> &mut WindowAcc {
+    /// The open window `t` falls in; for a time whose window is closed
+    /// already (a segment or a flow reported late, e.g. at an idle flow's
+    /// timeout), the oldest open one, or none: it then counts in the
+    /// session's totals only.
+    fn window_for(&mut self, t: u64, cfg: &SessionConfig) -> Option<&mut WindowAcc> {
         let idx = (t.saturating_sub(self.start_ns) / cfg.window_ns.max(1)).min(u64::from(u32::MAX))
             as u32;
-        let idx = idx.max(self.first);
+        if idx < self.first {
+            return self.open.first_mut();
+        }
         let slot = (idx - self.first) as usize;
         if self.open.len() <= slot {
             self.open.resize_with(slot + 1, WindowAcc::default);
         }
-        &mut self.open[slot]
+        Some(&mut self.open[slot])
     }
 
     fn over(&self, now: u64, cfg: &SessionConfig) -> Option<&'static str> {
@@ -623,7 +663,7 @@ impl<K: Clone> Session<K> {
         let last10: Vec<Seg> = self
             .last10
             .iter()
-            .filter(|g| !later.iter().any(|l| *l == *g))
+            .filter(|g| !later.contains(g))
             .copied()
             .collect();
         let until =
@@ -684,7 +724,13 @@ impl<K: Clone> Session<K> {
             self.res_last = Some(h);
         }
         self.windows += 1;
-        out.windows.push(WindowOut {
+        let held = self.seg_count < cfg.min_segments;
+        let to = if held {
+            &mut self.held
+        } else {
+            &mut out.windows
+        };
+        to.push(WindowOut {
             key: self.key.clone(),
             session_id: self.id.clone(),
             session_start_ns: self.start_ns,
@@ -738,6 +784,7 @@ mod tests {
     fn cfg() -> SessionConfig {
         SessionConfig {
             reorder_ns: 0,
+            min_segments: 0,
             ..SessionConfig::default()
         }
     }
@@ -880,7 +927,10 @@ mod tests {
         // The end of flow 1 (last packet at 6 s) is reported at 11 s, after
         // the next play's flow 2 started at 9 s: held back, the
         // observations are applied in time order.
-        let cfg = SessionConfig::default();
+        let cfg = SessionConfig {
+            min_segments: 0,
+            ..SessionConfig::default()
+        };
         let mut t = Tracker::new(cfg, None);
         let mut out = Output::default();
         play(&mut t, "tv", 0, 6, &mut out);
@@ -920,5 +970,57 @@ mod tests {
         t.flush(&mut out);
         assert_eq!(out.sessions.len(), 1);
         assert_eq!(out.sessions[0].flows, 2);
+    }
+
+    #[test]
+    fn a_session_short_of_segments_is_not_written() {
+        let cfg = SessionConfig {
+            reorder_ns: 0,
+            ..SessionConfig::default()
+        };
+        let mut t = Tracker::new(cfg, None);
+        let mut out = Output::default();
+        // Browsing: 15 s of traffic, no segment.
+        for e in 0..15 {
+            t.observe_flow(&"tv", None, &obs(1, e, 20_000, false));
+            t.advance(T0 + (e + 1) * S, &mut out);
+        }
+        assert!(out.windows.is_empty(), "held");
+        assert_eq!(t.active().count(), 0);
+        t.advance(T0 + 40 * S, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(t.discarded(), 1);
+        // A play: its windows held until its second segment, then written.
+        for e in 50..66 {
+            t.observe_flow(&"tv", None, &obs(1, e, 125_000, false));
+            if e == 64 || e == 65 {
+                t.observe_segment(&"tv", seg(e as f64, 300_000));
+            }
+            t.advance(T0 + (e + 1) * S, &mut out);
+        }
+        assert_eq!(out.windows.len(), 1);
+        assert_eq!(out.windows[0].index, 0);
+        assert_eq!(t.active().count(), 1);
+        t.flush(&mut out);
+        assert_eq!(out.sessions.len(), 1);
+        assert_eq!(out.sessions[0].segments, 2);
+        assert_eq!(t.discarded(), 1);
+    }
+
+    #[test]
+    fn a_late_segment_opens_no_window_of_its_own() {
+        let mut t = Tracker::new(cfg(), None);
+        let mut out = Output::default();
+        play(&mut t, "tv", 0, 15, &mut out);
+        t.advance(T0 + 27 * S, &mut out);
+        assert_eq!(out.windows.len(), 2);
+        // Reported at an idle flow's timeout, long after its window closed.
+        t.observe_segment(&"tv", seg(5.0, 200_000));
+        t.advance(T0 + 28 * S, &mut out);
+        t.flush(&mut out);
+        assert_eq!(out.windows.len(), 2);
+        assert!(out.windows.iter().all(|w| w.end_ns > w.start_ns));
+        assert_eq!(out.sessions[0].segments, 5);
+        assert_eq!(out.sessions[0].windows, 2);
     }
 }

@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 
 use serde::Deserialize;
-use video::model::Model;
+use video::features;
+use video::model::{Model, DEFAULT_MODEL};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -78,4 +79,33 @@ fn the_model_answers_as_scikit_learn() {
         classes,
         model.classes()
     );
+}
+
+#[test]
+fn the_default_model_reads_the_appliance_features() {
+    let golden: Golden = serde_json::from_str(&read("golden.json")).expect("golden.json");
+    let model = Model::from_json(DEFAULT_MODEL, features::NAMES)
+        .expect("the committed model loads with the appliance's feature names");
+    assert_eq!(model.version(), golden.version);
+    // The golden rows are in the model's order; the appliance passes its
+    // own (features::NAMES): place each value where the appliance has it
+    // (NaN elsewhere: a feature the model does not use).
+    let at: Vec<usize> = model
+        .features()
+        .map(|f| features::NAMES.iter().position(|n| *n == f).unwrap())
+        .collect();
+    for (i, row) in golden.rows.iter().enumerate() {
+        let mut x = [f64::NAN; features::COUNT];
+        for (v, &k) in row.x.iter().zip(&at) {
+            x[k] = *v;
+        }
+        let (h, p) = model.resolution(&x).expect("a resolution part");
+        assert_eq!(h, row.resolution, "row {i}: class");
+        assert!((p - row.probability).abs() < 1e-9, "row {i}: probability");
+        let s = model.startup_s(&x).expect("a startup part");
+        assert!(
+            (s - row.startup_s).abs() <= 1e-9 * row.startup_s.abs().max(1.0),
+            "row {i}: startup"
+        );
+    }
 }

@@ -502,10 +502,11 @@ def run_folds(folds, res, xr, start, xs, features, methods, seed):
     ys = start.target.values
     pred_r = {m: np.full(len(res), -1, dtype=np.int64) for m in methods}
     pred_s = {m: np.full(len(start), np.nan) for m in methods}
-    nofit_r, nofit_s = 0, 0
+    nofit_r, nofit_s, unseen = 0, 0, 0
     noseg = seg_free(features)
     for name, rtr, rte, str_, ste in folds:
         rtr, rte, str_, ste = (np.asarray(v, dtype=bool) for v in (rtr, rte, str_, ste))
+        unseen += int((~np.isin(y[rte], y[rtr])).sum())
         if rte.any() and not rtr.any():
             nofit_r += int(rte.sum())
         if ste.any() and not str_.any():
@@ -530,7 +531,7 @@ def run_folds(folds, res, xr, start, xs, features, methods, seed):
                     cols = noseg if m.startswith("noseg") else slice(None)
                     reg = regressor(seed).fit(xs[str_][:, cols], ys[str_])
                     pred_s[m][ste] = reg.predict(xs[ste][:, cols])
-    return pred_r, pred_s, nofit_r, nofit_s
+    return pred_r, pred_s, nofit_r, nofit_s, unseen
 
 
 def resolution_metrics(y, p, classes):
@@ -731,10 +732,12 @@ METHOD_NAMES = {
 
 
 def compute_split(folds, res, xr, start, xs, features, classes, methods, seed):
-    pred_r, pred_s, nofit_r, nofit_s = run_folds(folds, res, xr, start, xs, features, methods, seed)
+    pred_r, pred_s, nofit_r, nofit_s, unseen = run_folds(
+        folds, res, xr, start, xs, features, methods, seed
+    )
     rm = {m: resolution_metrics(res.label.values, pred_r[m], classes) for m in methods}
     sm = {m: startup_metrics(start.target.values, pred_s[m]) for m in methods}
-    return dict(folds=len(folds), rm=rm, sm=sm, nofit_r=nofit_r, nofit_s=nofit_s)
+    return dict(folds=len(folds), rm=rm, sm=sm, nofit_r=nofit_r, nofit_s=nofit_s, unseen=unseen)
 
 
 def split_report(title, note, result, res, classes, methods, chosen):
@@ -778,6 +781,10 @@ def split_report(title, note, result, res, classes, methods, chosen):
         f"{result['folds']} folds. For scale: the most common class ({counts.idxmax()}p) is "
         f"{pct(counts.max() / len(res))} of the windows.",
     ]
+    lines.append(
+        f"Windows whose class no training window of their fold has (no classifier can get "
+        f"them right): {result['unseen']} of {len(res)}."
+    )
     if result["nofit_r"] or result["nofit_s"]:
         lines.append(
             f"Not predicted (no training row left once the fold's title and cap are held out): "
@@ -1035,8 +1042,17 @@ def main(argv=None):
     card += [
         "## Retraining",
         "",
-        "From the repository's root, with the data folders of the lab runs "
-        "(`scripts/deps test` installs scikit-learn):",
+        "A data folder holds `video_windows` (tapscope's output) and `lab_sessions` "
+        "(the lab's ground truth). A lab run made with video sessions on has both in its "
+        "`--out` folder. For a run recorded before, replay its pcap with the lab's "
+        "configuration and copy its ground truth beside the result:",
+        "",
+        "```",
+        "tapscope replay --config DATASET/lab/replay.toml DATASET/lab/mirror-*.pcap --out TRAIN",
+        "cp -r DATASET/lab_sessions DATASET/lab_runs TRAIN/",
+        "```",
+        "",
+        "Then, from the repository's root (`scripts/deps test` installs scikit-learn):",
         "",
         "```",
         command,

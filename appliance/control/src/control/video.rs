@@ -263,7 +263,7 @@ impl VideoSessions {
                 }
             })
             .collect();
-        v.sort_by(|a, b| b.start_ns.cmp(&a.start_ns));
+        v.sort_by_key(|a| std::cmp::Reverse(a.start_ns));
         v
     }
 
