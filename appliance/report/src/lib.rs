@@ -270,7 +270,7 @@ mod tests {
         );
         assert!(r.html.contains(">netflix<") && r.html.contains(">laptop<"));
         // What is not there is said.
-        assert!(section(&r, "video").missing[0].contains("No video_sessions table"));
+        assert!(section(&r, "video").missing[0].contains("No video session"));
         assert!(!section(&r, "hitters").missing.is_empty());
         assert!(!r.html.contains("<script"));
     }

@@ -78,15 +78,18 @@ pub(crate) fn section(ctx: &Ctx) -> Section {
     );
     if !table_exists(&ctx.root, TABLE) {
         s.missing(format!(
-            "No video_sessions table: {} has no video_sessions folder. Video sessions are \
-             drawn here once video quality inference writes that table.",
+            "No video_sessions table: {} has no video_sessions folder (tapscope run and \
+             replay write it with [video] sessions on).",
             ctx.root.display()
         ));
         return s;
     }
     let Some(sc) = schema(ctx) else {
         s.missing(
-            "The video_sessions folder has no readable file with a timestamp column yet.".into(),
+            "No video session in the video_sessions table: no complete file with a row yet \
+             (a session needs flows of a video service and at least \
+             video.session_min_segments media segments)."
+                .into(),
         );
         return s;
     };

@@ -23,6 +23,9 @@ top devices                                       top services
   Unknown-192.168.1.77                512.0 MiB     unknown                               4.0 GiB
   printer                               1.4 MiB
 
+video      1 playing, 3 ended   model video-rf-20261204-abc123
+  living-room-tv           netflix          720p  startup  1.4 s  45.8 MiB
+
 heavy hitters         rank     estimate    share  key
   src_bytes              1    392.9 MiB   41.2 %  192.168.1.20
                          2    114.4 MiB   12.0 %  192.168.1.31
