@@ -120,6 +120,8 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     assert p.returncode == 0, p.stdout + p.stderr
     assert "continuing run" in p.stderr, p.stderr
     assert "4 of 4 recorded, 4 ok" in p.stdout, p.stdout
+    # The report puts tapscope's own estimates next to the player's truth.
+    assert "tapscope from the mirror" in p.stdout and "startup delay mean absolute error" in p.stdout, p.stdout
 
     # Nothing is left behind: namespaces, nginx, chromium, chromedriver,
     # tcpdump, the capture.

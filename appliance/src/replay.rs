@@ -251,6 +251,14 @@ fn print_report(r: &ReplayReport, dir: &std::path::Path) {
         group(k.scan_rows),
         group(k.flow_size_rows),
     );
+    if r.totals.video_segments > 0 || r.totals.video_sessions > 0 {
+        println!(
+            "  video:    {} segments, {} sessions in {} windows",
+            group(r.totals.video_segments),
+            group(r.totals.video_sessions),
+            group(r.totals.video_windows),
+        );
+    }
     println!(
         "  files:    {} written under {}",
         r.sink.files_written,

@@ -291,7 +291,14 @@ pub fn run_video_lab(opts: &LabOptions, progress: &mut dyn FnMut(&str)) -> Resul
         return Err(e);
     }
     Ok(Outcome {
-        report: report::summary(&journal.sessions, params.sessions),
+        report: {
+            let mut r = report::summary(&journal.sessions, params.sessions);
+            r.push_str(&report::compare(
+                &journal.sessions,
+                &report::read_estimates(&out),
+            ));
+            r
+        },
         journal,
         finished,
         interrupted,
