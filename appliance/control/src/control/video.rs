@@ -165,6 +165,17 @@ impl VideoSessions {
         if s.end_ns > 0 {
             self.tracker.advance(s.end_ns, &mut self.out);
         }
+        // Addresses of sessions that ended without rows (too few segments)
+        // or whose rows were taken: dropped once they outnumber the open
+        // sessions, so the map stays bounded. Rows not yet taken keep theirs.
+        if self.ips.len() > 2 * self.tracker.open_sessions() + 64 {
+            let (tracker, out) = (&self.tracker, &self.out);
+            self.ips.retain(|k, _| {
+                tracker.is_open(k)
+                    || out.sessions.iter().any(|x| &x.key == k)
+                    || out.windows.iter().any(|x| &x.key == k)
+            });
+        }
     }
 
     fn observe(&mut self, c: &mut Classifier, label: &FlowLabel, o: &FlowObs) {
