@@ -153,6 +153,8 @@ fn steady_state_worker_loop_allocates_nothing() {
         "teams.pcap",
         "443-firefox.pcap",
         "badpackets.pcap",
+        // QUIC Initials decrypted on the worker.
+        "quic-28.pcap",
     ] {
         let mut src = PcapSource::open(&dir.join(name)).expect("shared capture");
         // Each capture is laid end to end on one timeline.

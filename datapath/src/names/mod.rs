@@ -7,9 +7,11 @@
 //!   for device names (mDNS).
 //! - [`tls`]: the TLS ClientHello's server name (SNI) and ALPN list, over
 //!   TLS records (TCP) or a bare handshake message (QUIC CRYPTO stream).
-//! - [`quic`]: QUIC Initial packets (v1, v2 and the late drafts) decrypted
-//!   with the initial secrets of RFC 9001 / RFC 9369, their CRYPTO frames
-//!   reassembled into the ClientHello; Google QUIC's plaintext CHLO.
+//! - [`quic`]: QUIC Initial packets (v1, v2, drafts 22 to 34, Facebook's
+//!   mvfst versions; greased and unknown versions tried with v1's keys)
+//!   decrypted with the initial secrets of RFC 9001 / RFC 9369, their
+//!   CRYPTO frames reassembled into the ClientHello; Google QUIC's
+//!   plaintext CHLO.
 //! - [`http`]: the HTTP/1.x request line and `Host` header.
 //! - [`dhcp`]: DHCP client hostname (option 12), MAC and addresses.
 //!

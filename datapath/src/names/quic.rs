@@ -13,10 +13,13 @@
 //!    back together when the ClientHello spans several frames or packets;
 //! 3. the contiguous bytes go to [`super::tls::client_hello_from_handshake`].
 //!
-//! Known versions: QUIC v1 (RFC 9000), v2 (RFC 9369), and the drafts 23 to
-//! 34, which share two salts with v1's labels. Google QUIC before Q046
-//! carries its handshake in plaintext; [`gquic_chlo_sni`] reads the server
-//! name straight from the CHLO message.
+//! Known versions: QUIC v1 (RFC 9000), v2 (RFC 9369), the drafts 22 to 34
+//! (four salts with v1's labels) and Facebook's mvfst versions ([`mvfst`]).
+//! An Initial of a greased version (`0x?a?a?a?a`, sent to force version
+//! negotiation) is tried with v1's keys, then draft-29's, and one of any
+//! other version with v1's: it counts only if the AEAD tag verifies.
+//! Google QUIC before Q046 carries its handshake in plaintext;
+//! [`gquic_chlo_sni`] reads the server name straight from the CHLO message.
 //!
 //! Everything here is safe on arbitrary input: every length is checked,
 //! every loop consumes bytes or is bounded, nothing allocates.
@@ -28,7 +31,8 @@ use ring::hkdf::{KeyType, Prk, Salt, HKDF_SHA256};
 /// Why a datagram gave no CRYPTO data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum QuicError {
-    /// Not a long-header Initial of a version tapscope knows.
+    /// Not a long-header Initial of a version tapscope knows (nor one of
+    /// another version that v1's keys open).
     NotInitial,
     /// Authentication failed (not a client Initial, or corrupt).
     Decrypt,
@@ -112,7 +116,8 @@ const V2: Family = Family {
     initial_type: 0b01,
 };
 
-/// draft-ietf-quic-tls-29 to -34.
+/// draft-ietf-quic-tls-29 to -32 (Wireshark's choice for greased versions
+/// too, see [`candidates`]).
 const DRAFT_29: Family = Family {
     salt: [
         0xaf, 0xbf, 0xec, 0x28, 0x99, 0x93, 0xd2, 0x4c, 0x9e, 0x97, 0x86, 0xf1, 0x9c, 0x61, 0x11,
@@ -121,7 +126,7 @@ const DRAFT_29: Family = Family {
     ..V1
 };
 
-/// draft-ietf-quic-tls-23 to -28.
+/// draft-ietf-quic-tls-23 to -28, and mvfst's own versions.
 const DRAFT_23: Family = Family {
     salt: [
         0xc3, 0xee, 0xf7, 0x12, 0xc7, 0x2e, 0xbb, 0x5a, 0x11, 0xa7, 0xd2, 0x43, 0x2b, 0xb4, 0x63,
@@ -130,17 +135,96 @@ const DRAFT_23: Family = Family {
     ..V1
 };
 
+/// draft-ietf-quic-tls-22 (the first draft with today's long header) and
+/// mvfst's first version.
+const DRAFT_22: Family = Family {
+    salt: [
+        0x7f, 0xbc, 0xdb, 0x0e, 0x7c, 0x66, 0xbb, 0xe9, 0x19, 0x3a, 0x96, 0xcd, 0x21, 0x51, 0x9e,
+        0xbd, 0x7a, 0x02, 0x64, 0x4a,
+    ],
+    ..V1
+};
+
+/// mvfst's experimental versions 4 and 5 (`0xfaceb014`, `0xfaceb015`).
+const MVFST_EXPERIMENTAL: Family = Family {
+    salt: [
+        0xca, 0x6b, 0x74, 0xa5, 0xce, 0x82, 0xfc, 0x04, 0x43, 0x6b, 0xf2, 0xea, 0x75, 0xe7, 0x8c,
+        0x56, 0xc8, 0xc0, 0x8d, 0x24,
+    ],
+    ..V1
+};
+
+/// Facebook's mvfst (the QUIC of its apps and servers): the versions it
+/// sends besides v1 and the salt each protects Initials with (mvfst's
+/// `getQuicVersionSalt`, which Wireshark follows for the first three;
+/// labels and packet types are v1's). `0xfaceb00f` is mvfst's deliberately
+/// invalid version and is not listed.
+pub mod mvfst {
+    /// mvfst based on draft-22: draft-22 salt.
+    pub const D22: u32 = 0xface_b001;
+    /// `MVFST`, based on draft-27: draft-23 salt.
+    pub const MVFST: u32 = 0xface_b002;
+    /// `QUIC_V1_ALIAS`: v1 under another number (v1 salt).
+    pub const V1_ALIAS: u32 = 0xface_b003;
+    /// `QUIC_V1_ALIAS2`: v1 salt.
+    pub const V1_ALIAS2: u32 = 0xface_b004;
+    /// `MVFST_EXPERIMENTAL`: draft-23 salt.
+    pub const EXPERIMENTAL: u32 = 0xface_b00e;
+    /// `MVFST_ALIAS`: draft-23 salt.
+    pub const ALIAS: u32 = 0xface_b010;
+    /// `MVFST_EXPERIMENTAL2`: draft-23 salt.
+    pub const EXPERIMENTAL2: u32 = 0xface_b011;
+    /// `MVFST_EXPERIMENTAL3`: draft-23 salt.
+    pub const EXPERIMENTAL3: u32 = 0xface_b013;
+    /// `MVFST_EXPERIMENTAL4`: a salt of its own.
+    pub const EXPERIMENTAL4: u32 = 0xface_b014;
+    /// `MVFST_EXPERIMENTAL5`: the salt of `EXPERIMENTAL4`.
+    pub const EXPERIMENTAL5: u32 = 0xface_b015;
+    /// `MVFST_PRIMING`: v1 salt.
+    pub const PRIMING: u32 = 0xface_feed;
+}
+
+/// The family of a version whose Initial protection is known.
+///
+/// Drafts 33 and 34 already use v1's salt. Drafts before 22 had another
+/// long header (4-bit connection ID lengths) and other salts: not read.
 fn family(version: u32) -> Option<&'static Family> {
     match version {
-        VERSION_1 => Some(&V1),
+        VERSION_1 | 0xff00_0021 | 0xff00_0022 => Some(&V1),
+        mvfst::V1_ALIAS | mvfst::V1_ALIAS2 | mvfst::PRIMING => Some(&V1),
         VERSION_2 => Some(&V2),
-        0xff00_001d..=0xff00_0022 => Some(&DRAFT_29),
+        0xff00_001d..=0xff00_0020 => Some(&DRAFT_29),
         0xff00_0017..=0xff00_001c => Some(&DRAFT_23),
+        mvfst::MVFST | mvfst::EXPERIMENTAL | mvfst::ALIAS => Some(&DRAFT_23),
+        mvfst::EXPERIMENTAL2 | mvfst::EXPERIMENTAL3 => Some(&DRAFT_23),
+        0xff00_0016 | mvfst::D22 => Some(&DRAFT_22),
+        mvfst::EXPERIMENTAL4 | mvfst::EXPERIMENTAL5 => Some(&MVFST_EXPERIMENTAL),
         _ => None,
     }
 }
 
-/// True for the versions whose Initial packets tapscope can decrypt.
+/// True for a version reserved to exercise version negotiation
+/// (`0x?a?a?a?a`, RFC 9000 §15).
+pub fn is_greased_version(version: u32) -> bool {
+    version & 0x0f0f_0f0f == 0x0a0a_0a0a
+}
+
+/// The families whose keys are tried on an Initial of `version`, in turn:
+/// the version's own; for a greased version v1's, then draft-29's (what
+/// Wireshark 4.0 tries; later releases try v1's); for any other unknown
+/// version v1's. A guess counts only when the AEAD tag verifies, so a
+/// wrong one yields nothing. None for Version Negotiation (version 0).
+fn candidates(version: u32) -> [Option<&'static Family>; 2] {
+    match family(version) {
+        Some(f) => [Some(f), None],
+        None if version == 0 => [None, None],
+        None if is_greased_version(version) => [Some(&V1), Some(&DRAFT_29)],
+        None => [Some(&V1), None],
+    }
+}
+
+/// True for the versions whose Initial protection is known (those of a
+/// greased or unknown version are only tried with guessed keys).
 pub fn is_known_version(version: u32) -> bool {
     family(version).is_some()
 }
@@ -177,7 +261,10 @@ fn expand_label(prk: &Prk, label: &[u8], out: &mut [u8]) -> Option<()> {
 /// server) from the Destination Connection ID of the client's first
 /// Initial packet. `None` for a version that is not known here.
 pub fn initial_keys(version: u32, dcid: &[u8], is_server: bool) -> Option<InitialKeys> {
-    let fam = family(version)?;
+    family_keys(family(version)?, dcid, is_server)
+}
+
+fn family_keys(fam: &Family, dcid: &[u8], is_server: bool) -> Option<InitialKeys> {
     let initial = Salt::new(HKDF_SHA256, &fam.salt).extract(dcid);
     let mut secret = [0u8; 32];
     let side: &[u8] = if is_server {
@@ -270,14 +357,18 @@ impl<'a> Reader<'a> {
 /// each CRYPTO frame's (offset, data) to `crypto`. Returns the version.
 ///
 /// Packets of other types (Handshake, 0-RTT) are skipped by their Length;
-/// a Retry, a short header packet or an unknown version ends the walk. The
+/// a Retry, a short header packet, Version Negotiation or a packet of a
+/// greased or unknown version that no guessed key opens (see
+/// [`is_known_version`]) ends the walk. The
 /// frames of a decrypted Initial are read up to the first one that an
 /// Initial may not carry (PADDING, PING, ACK, CRYPTO and CONNECTION_CLOSE
 /// may appear); a truncated frame ends the walk too.
 ///
-/// `Ok` as soon as one Initial decrypted; otherwise the first error met:
-/// a server's Initial fails to decrypt ([`QuicError::Decrypt`]) since its
-/// keys differ from the client's. The packet number is decoded as if no
+/// `Ok` (with the packet's version) as soon as one Initial decrypted;
+/// otherwise the first error met: a server's Initial fails to decrypt
+/// ([`QuicError::Decrypt`]) since its keys differ from the client's (an
+/// Initial of a guessed version that does not open is
+/// [`QuicError::NotInitial`]). The packet number is decoded as if no
 /// packet had been seen before (the client's first packets have small
 /// numbers, so the truncated value is the full one).
 pub fn client_initial_crypto<F: FnMut(u64, &[u8])>(
@@ -308,14 +399,15 @@ pub fn client_initial_crypto_with<F: FnMut(u64, &[u8])>(
 }
 
 /// The Destination Connection ID of the first packet of `datagram`, if it
-/// is a long header packet of a known version (at most 20 bytes).
+/// is a long header packet whose Initials are read (any version but
+/// Version Negotiation's; at most 20 bytes).
 pub fn initial_dcid(datagram: &[u8]) -> Option<&[u8]> {
     let mut r = Reader::new(datagram);
     if r.u8()? & 0x80 == 0 {
         return None;
     }
     let version = r.uint(4, true)? as u32;
-    family(version)?;
+    candidates(version)[0]?;
     let n = usize::from(r.u8()?);
     if n > MAX_CID_LEN {
         return None;
@@ -381,7 +473,6 @@ fn next_packet<F: FnMut(u64, &[u8])>(
     scratch: &mut Scratch,
     crypto: &mut F,
 ) -> Step {
-    let stop_malformed = Step::Stop(Some(Err(QuicError::Malformed)));
     let mut r = Reader::new(p);
     let Some(first) = r.u8() else {
         return Step::Stop(None);
@@ -391,42 +482,55 @@ fn next_packet<F: FnMut(u64, &[u8])>(
         return Step::Stop(None);
     }
     let Some(version) = r.uint(4, true) else {
-        return stop_malformed;
+        return Step::Stop(Some(Err(QuicError::Malformed)));
     };
     let version = version as u32;
-    let Some(fam) = family(version) else {
-        // Version Negotiation (version 0) or a version whose packet layout
-        // beyond the invariants is unknown.
+    let tries = candidates(version);
+    let Some(fam) = tries[0] else {
+        // Version Negotiation.
         return Step::Stop(Some(Err(QuicError::NotInitial)));
     };
-    let Some(dcid) = r
-        .u8()
-        .filter(|&n| usize::from(n) <= MAX_CID_LEN)
-        .and_then(|n| r.take(usize::from(n)))
-    else {
-        return stop_malformed;
+    // The packet of a greased or unknown version is read as a v1 Initial,
+    // but it is none until a key authenticates it: a header that does not
+    // fit says nothing, and its Length cannot be trusted to find a next
+    // packet.
+    let guess = !is_known_version(version);
+    let stop = |e| Step::Stop(Some(Err(e)));
+    if guess && first & 0x40 == 0 {
+        // Without the fixed bit (which RTP, for one, never sets) a guess is
+        // not worth a key derivation.
+        return stop(QuicError::NotInitial);
+    }
+    let bad = if guess {
+        QuicError::NotInitial
+    } else {
+        QuicError::Malformed
     };
-    let Some(_scid) = r
-        .u8()
-        .filter(|&n| usize::from(n) <= MAX_CID_LEN)
-        .and_then(|n| r.take(usize::from(n)))
-    else {
-        return stop_malformed;
+    let mut cid = || {
+        r.u8()
+            .filter(|&n| usize::from(n) <= MAX_CID_LEN)
+            .and_then(|n| r.take(usize::from(n)))
+    };
+    let (Some(dcid), Some(_scid)) = (cid(), cid()) else {
+        return stop(bad);
     };
     let ty = (first >> 4) & 0x03;
     if ty == fam.retry_type() {
         return Step::Stop(None);
     }
     let is_initial = ty == fam.initial_type;
+    if guess && !is_initial {
+        return stop(QuicError::NotInitial);
+    }
     if is_initial && r.varint_len().and_then(|n| r.take(n)).is_none() {
-        return stop_malformed;
+        return stop(bad);
     }
     let Some(length) = r.varint_len() else {
-        return stop_malformed;
+        return stop(bad);
     };
     let pn_offset = r.at;
     let Some(end) = pn_offset.checked_add(length).filter(|&e| e <= p.len()) else {
-        return stop_malformed;
+        return stop(bad);
     };
     if !is_initial {
         return Step::Next {
@@ -435,11 +539,20 @@ fn next_packet<F: FnMut(u64, &[u8])>(
         };
     }
     let packet = &p[..end];
-    let mut outcome = open_initial(packet, pn_offset, version, dcid, scratch, crypto);
-    if let Some(first) = first_dcid.filter(|&f| f != dcid) {
-        if outcome == Err(QuicError::Decrypt) {
-            outcome = open_initial(packet, pn_offset, version, first, scratch, crypto);
+    // Each candidate's keys from the packet's own connection ID, then from
+    // the flow's first one.
+    let again = first_dcid.filter(|&f| f != dcid);
+    let mut outcome = Err(QuicError::Decrypt);
+    'keys: for fam in tries.into_iter().flatten() {
+        for id in [Some(dcid), again].into_iter().flatten() {
+            outcome = open_initial(packet, pn_offset, version, fam, id, scratch, crypto);
+            if outcome != Err(QuicError::Decrypt) {
+                break 'keys;
+            }
         }
+    }
+    if guess && outcome.is_err() {
+        return stop(QuicError::NotInitial);
     }
     Step::Next {
         outcome: Some(outcome),
@@ -453,6 +566,7 @@ fn open_initial<F: FnMut(u64, &[u8])>(
     packet: &[u8],
     pn_offset: usize,
     version: u32,
+    fam: &Family,
     dcid: &[u8],
     scratch: &mut Scratch,
     crypto: &mut F,
@@ -469,7 +583,7 @@ fn open_initial<F: FnMut(u64, &[u8])>(
         .ok_or(QuicError::Malformed)?;
     buf.copy_from_slice(packet);
 
-    let keys = initial_keys(version, dcid, false).ok_or(QuicError::NotInitial)?;
+    let keys = family_keys(fam, dcid, false).ok_or(QuicError::NotInitial)?;
     let hp = HeaderProtectionKey::new(&AES_128, &keys.hp).map_err(|_| QuicError::Decrypt)?;
     let mask = hp
         .new_mask(&buf[sample_at..sample_at + SAMPLE_LEN])

@@ -282,3 +282,56 @@ fn dns_response_names_the_flow_and_its_answers() {
     assert_eq!(a.ttl, 256);
     assert_eq!(log.text(log.events[1].name), b"www.example.com");
 }
+
+fn unhex(s: &str) -> Vec<u8> {
+    let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn mvfst_and_greased_quic_initials_name_their_flows() {
+    // Client Initials built by an independent implementation: mvfst's
+    // experimental version (draft-23 salt) naming graph.facebook.com, and
+    // a greased version protected with draft-29's keys naming
+    // greased.example (the same as in the quic module's tests).
+    let mvfst = unhex(
+        "cafaceb00e0800010203040506070411223344004066318e361329644aa43a32
+         352b2178d8195b7c7527c1fcd1939110bf6ddcb062b40d6b0c160dd7da5399a9
+         e9a7f1c619766ea91dc26e84a036fac8e3ed9047b82e4061d6b21ad8e2a6e673
+         48c1df8a7a0bb4d25588ae9321d76ba7a994650258afef933173bbe4",
+    );
+    let greased = unhex(
+        "c11a2a3a4a0810111213141516170411223344004063a59eceef986488a76005
+         5ff98dc072e21e56b109f77368321b1f1c8e0a0d8d4654ae226b268ce212b673
+         1adba31aef967919c7c7c3f528d2c18bd2a6395787d7a82fb74ed8a1ceef5922
+         696bf18488cd52225266963b41d875762a7a8c52616a2952a7",
+    );
+    let mut ins = NameInspector::new();
+    let mut log = NameLog::with_capacity(16, 4096);
+    let mut c = CaptureCounters::default();
+    for (id, p, name) in [
+        (11, &mvfst, &b"graph.facebook.com"[..]),
+        (12, &greased, &b"greased.example"[..]),
+    ] {
+        let m = PacketMeta {
+            protocol: IpProtocol::UDP,
+            src_port: 50_000,
+            dst_port: 443,
+            payload_len: p.len() as u16,
+            cap_len: p.len() as u32,
+            ..PacketMeta::default()
+        };
+        let mut f = flow(id);
+        send(&mut ins, &mut f, &m, p, &mut log, &mut c);
+        assert!(f.st.done());
+        assert_eq!(f.rec.app_proto, AppProto::Quic);
+        let ev = log.events[log.len() - 1];
+        assert_eq!((ev.kind, ev.flow_id), (NameKind::QuicSni, id));
+        assert_eq!(log.text(ev.name), name);
+    }
+    assert_eq!(c.name_events, 2);
+    assert!(ins.pool.iter().all(|s| s.owner == 0));
+}

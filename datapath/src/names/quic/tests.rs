@@ -192,7 +192,7 @@ fn rfc9369_initial_keys() {
 #[test]
 fn draft29_initial_keys() {
     // draft-ietf-quic-tls-29 A.1 (same example connection ID).
-    for v in 0xff00_001d..=0xff00_0022 {
+    for v in 0xff00_001d..=0xff00_0020 {
         let c = initial_keys(v, &unhex(DCID), false).unwrap();
         assert_eq!(
             keys_hex(&c),
@@ -205,29 +205,131 @@ fn draft29_initial_keys() {
     }
 }
 
+/// Client key, IV and header protection key from the RFC examples'
+/// connection ID with each salt, as derived by an independent
+/// implementation (Python's `cryptography`).
+const SALT_KEYS: [(&str, [&str; 3]); 3] = [
+    (
+        "draft-23",
+        [
+            "af7fd7efebd21878ff66811248983694",
+            "8681359410a70bb9c92f0420",
+            "a980b8b4fb7d9fbc13e814c23164253d",
+        ],
+    ),
+    (
+        "draft-22",
+        [
+            "07863d9c083786bc86766ce0d02bf93f",
+            "fb33da41a8f297d482df670e",
+            "48dbcf44e335508f7f23fb2c3790a37c",
+        ],
+    ),
+    (
+        "mvfst experimental",
+        [
+            "a8bfacaeacaf4203f6119da57f20583c",
+            "3a9a4fe093bccc15845eb8c1",
+            "3410eca0f7ec752c5202a58df93668b4",
+        ],
+    ),
+];
+
+#[test]
+fn every_versions_salt() {
+    let keys = |v| keys_hex(&initial_keys(v, &unhex(DCID), false).unwrap());
+    let v1 = keys(VERSION_1);
+    let d29 = keys(0xff00_001d);
+    let [d23, d22, exp] = SALT_KEYS.map(|(_, k)| k.map(String::from));
+    // Drafts 33 and 34 have v1's salt; so have mvfst's v1 aliases.
+    for v in [
+        0xff00_0021,
+        0xff00_0022,
+        mvfst::V1_ALIAS,
+        mvfst::V1_ALIAS2,
+        mvfst::PRIMING,
+    ] {
+        assert_eq!(keys(v), v1, "{v:#x}");
+    }
+    for v in 0xff00_001d..=0xff00_0020 {
+        assert_eq!(keys(v), d29, "{v:#x}");
+    }
+    for v in (0xff00_0017..=0xff00_001c).chain([
+        mvfst::MVFST,
+        mvfst::EXPERIMENTAL,
+        mvfst::ALIAS,
+        mvfst::EXPERIMENTAL2,
+        mvfst::EXPERIMENTAL3,
+    ]) {
+        assert_eq!(keys(v), d23, "{v:#x}");
+    }
+    for v in [0xff00_0016, mvfst::D22] {
+        assert_eq!(keys(v), d22, "{v:#x}");
+    }
+    for v in [mvfst::EXPERIMENTAL4, mvfst::EXPERIMENTAL5] {
+        assert_eq!(keys(v), exp, "{v:#x}");
+    }
+}
+
+/// Every version whose Initial protection is known.
+const KNOWN: [u32; 26] = [
+    VERSION_1,
+    VERSION_2,
+    0xff00_0016,
+    0xff00_0017,
+    0xff00_0018,
+    0xff00_0019,
+    0xff00_001a,
+    0xff00_001b,
+    0xff00_001c,
+    0xff00_001d,
+    0xff00_001e,
+    0xff00_001f,
+    0xff00_0020,
+    0xff00_0021,
+    0xff00_0022,
+    mvfst::D22,
+    mvfst::MVFST,
+    mvfst::V1_ALIAS,
+    mvfst::V1_ALIAS2,
+    mvfst::EXPERIMENTAL,
+    mvfst::ALIAS,
+    mvfst::EXPERIMENTAL2,
+    mvfst::EXPERIMENTAL3,
+    mvfst::EXPERIMENTAL4,
+    mvfst::EXPERIMENTAL5,
+    mvfst::PRIMING,
+];
+
 #[test]
 fn known_versions() {
-    for v in [
-        VERSION_1,
-        VERSION_2,
-        0xff00_0017,
-        0xff00_001c,
-        0xff00_001d,
-        0xff00_0022,
-    ] {
+    for v in KNOWN {
         assert!(is_known_version(v), "{v:#x}");
+        assert!(!is_greased_version(v), "{v:#x}");
     }
+    let mut distinct = KNOWN.to_vec();
+    distinct.sort_unstable();
+    distinct.dedup();
+    assert_eq!(distinct.len(), KNOWN.len());
     for v in [
         0,
         2,
-        0xff00_0016,
+        0xff00_0015,
         0xff00_0023,
         0x5130_3436,
-        0xface_b002,
+        0xface_b00f,
+        0x709a_50c4,
         0x0a0a_0a0a,
+        0x1a2a_3a4a,
     ] {
         assert!(!is_known_version(v), "{v:#x}");
         assert!(initial_keys(v, &[1; 8], false).is_none());
+    }
+    for v in [0x0a0a_0a0a, 0x1a2a_3a4a, 0xfafa_fafa, 0x5a6a_7a8a] {
+        assert!(is_greased_version(v), "{v:#x}");
+    }
+    for v in [0x0a0a_0a0b, 0x1a2a_3a4b, 0xa0a0_a0a0] {
+        assert!(!is_greased_version(v), "{v:#x}");
     }
 }
 
@@ -343,8 +445,28 @@ fn seal_initial(
     frames: &[u8],
     min_len: usize,
 ) -> Vec<u8> {
-    let fam = family(version).unwrap();
-    let mut h = vec![0xc0 | (fam.initial_type << 4) | (pn_len as u8 - 1)];
+    seal_with_form(
+        0xc0, version, keys, dcid, token, pn, pn_len, frames, min_len,
+    )
+}
+
+/// [`seal_initial`] with the header form and fixed bits `form` (0xc0, or
+/// 0x80 for a client that greases the fixed bit, RFC 9287).
+#[allow(clippy::too_many_arguments)]
+fn seal_with_form(
+    form: u8,
+    version: u32,
+    keys: &InitialKeys,
+    dcid: &[u8],
+    token: &[u8],
+    pn: u64,
+    pn_len: usize,
+    frames: &[u8],
+    min_len: usize,
+) -> Vec<u8> {
+    // A greased or unknown version is written with v1's packet types.
+    let fam = candidates(version)[0].unwrap();
+    let mut h = vec![form | (fam.initial_type << 4) | (pn_len as u8 - 1)];
     h.extend_from_slice(&version.to_be_bytes());
     h.push(dcid.len() as u8);
     h.extend_from_slice(dcid);
@@ -397,15 +519,9 @@ fn long_packet(version: u32, ty: u8, body: &[u8]) -> Vec<u8> {
 }
 
 #[test]
-fn draft_versions_round_trip() {
+fn every_known_version_round_trips() {
     let dcid = [0x5a; 12];
-    for version in [
-        0xff00_0017,
-        0xff00_001b,
-        0xff00_001c,
-        0xff00_001d,
-        0xff00_0022,
-    ] {
+    for version in KNOWN {
         let keys = initial_keys(version, &dcid, false).unwrap();
         let frames = [0x06, 0x00, 0x03, 1, 2, 3];
         let p = seal_initial(version, &keys, &dcid, &[], 1, 2, &frames, 1200);
@@ -414,11 +530,139 @@ fn draft_versions_round_trip() {
         assert_eq!(r, Ok(version), "{version:#x}");
         assert_eq!(got, vec![(0, vec![1, 2, 3])]);
     }
-    // Drafts 23-28 and 29-34 have different salts.
-    assert_ne!(
-        initial_keys(0xff00_001c, &dcid, false),
-        initial_keys(0xff00_001d, &dcid, false)
+    // Drafts 22, 23-28, 29-32 and 33-34 have different salts.
+    for (a, b) in [
+        (0xff00_0016, 0xff00_0017),
+        (0xff00_001c, 0xff00_001d),
+        (0xff00_0020, 0xff00_0021),
+    ] {
+        assert_ne!(initial_keys(a, &dcid, false), initial_keys(b, &dcid, false));
+    }
+}
+
+/// Client Initials built by an independent implementation (Python's
+/// `cryptography`), each with a ClientHello for its name; tshark 4.0 reads
+/// the same names from them.
+const MVFST_EXPERIMENTAL_INITIAL: &str = "
+    cafaceb00e0800010203040506070411223344004066318e361329644aa43a32
+    352b2178d8195b7c7527c1fcd1939110bf6ddcb062b40d6b0c160dd7da5399a9
+    e9a7f1c619766ea91dc26e84a036fac8e3ed9047b82e4061d6b21ad8e2a6e673
+    48c1df8a7a0bb4d25588ae9321d76ba7a994650258afef933173bbe4";
+/// A greased version (0x1a2a3a4a) protected with draft-29's keys.
+const GREASED_DRAFT29_INITIAL: &str = "
+    c11a2a3a4a0810111213141516170411223344004063a59eceef986488a76005
+    5ff98dc072e21e56b109f77368321b1f1c8e0a0d8d4654ae226b268ce212b673
+    1adba31aef967919c7c7c3f528d2c18bd2a6395787d7a82fb74ed8a1ceef5922
+    696bf18488cd52225266963b41d875762a7a8c52616a2952a7";
+
+/// The server name in the ClientHello carried by `d`'s CRYPTO frames.
+fn sni_of(d: &[u8]) -> (Result<u32, QuicError>, Option<String>) {
+    let (r, frames) = crypto_frames(d);
+    let mut reasm = CryptoReasm::new();
+    for (o, b) in &frames {
+        reasm.add(*o, b);
+    }
+    let sni = crate::names::tls::client_hello_from_handshake(reasm.contiguous())
+        .ok()
+        .and_then(|ch| ch.sni)
+        .map(|s| String::from_utf8_lossy(s).into_owned());
+    (r, sni)
+}
+
+#[test]
+fn independent_mvfst_and_greased_initials() {
+    assert_eq!(
+        sni_of(&unhex(MVFST_EXPERIMENTAL_INITIAL)),
+        (Ok(mvfst::EXPERIMENTAL), Some("graph.facebook.com".into()))
     );
+    assert_eq!(
+        sni_of(&unhex(GREASED_DRAFT29_INITIAL)),
+        (Ok(0x1a2a_3a4a), Some("greased.example".into()))
+    );
+    // Relabelled as another version, the version's bytes (in the AEAD's
+    // associated data) no longer match: nothing.
+    let mut p = unhex(MVFST_EXPERIMENTAL_INITIAL);
+    p[1..5].copy_from_slice(&mvfst::MVFST.to_be_bytes());
+    assert_eq!(sni_of(&p), (Err(QuicError::Decrypt), None));
+    let mut p = unhex(GREASED_DRAFT29_INITIAL);
+    p[1..5].copy_from_slice(&0x2a3a_4a5au32.to_be_bytes());
+    assert_eq!(sni_of(&p), (Err(QuicError::NotInitial), None));
+}
+
+#[test]
+fn greased_versions_try_v1_then_draft29_keys() {
+    let dcid = [0x6b; 8];
+    let frames = [0x06, 0x00, 0x03, 4, 5, 6];
+    for version in [0x0a0a_0a0a, 0x1a2a_3a4a, 0xfafa_fafa] {
+        for keyed_as in [VERSION_1, 0xff00_001d] {
+            let keys = initial_keys(keyed_as, &dcid, false).unwrap();
+            let p = seal_initial(version, &keys, &dcid, &[], 0, 2, &frames, 1200);
+            let (r, got) = crypto_frames(&p);
+            assert_eq!(r, Ok(version), "{version:#x} with {keyed_as:#x} keys");
+            assert_eq!(got, vec![(0, vec![4, 5, 6])]);
+        }
+        // Any other keys: no Initial, no frames.
+        for keyed_as in [VERSION_2, 0xff00_001c, 0xff00_0016] {
+            let keys = initial_keys(keyed_as, &dcid, false).unwrap();
+            let p = seal_initial(version, &keys, &dcid, &[], 0, 2, &frames, 1200);
+            assert_eq!(crypto_frames(&p), (Err(QuicError::NotInitial), vec![]));
+        }
+    }
+}
+
+#[test]
+fn unknown_versions_try_v1_keys() {
+    let dcid = [0x6c; 8];
+    let frames = [0x06, 0x00, 0x01, 9];
+    let v1 = initial_keys(VERSION_1, &dcid, false).unwrap();
+    let d29 = initial_keys(0xff00_001d, &dcid, false).unwrap();
+    for version in [0x1234_5678, 0xface_b00f, 0xff00_0023, 0x709a_50c4] {
+        let p = seal_initial(version, &v1, &dcid, &[], 3, 1, &frames, 0);
+        assert_eq!(crypto_frames(&p), (Ok(version), vec![(0, vec![9])]));
+        let p = seal_initial(version, &d29, &dcid, &[], 3, 1, &frames, 0);
+        assert_eq!(crypto_frames(&p), (Err(QuicError::NotInitial), vec![]));
+    }
+    // Without the fixed bit, a v1 Initial is read (RFC 9287 lets clients
+    // grease it), one of a guessed version not (RTP's first byte, for one,
+    // never has it).
+    let p = seal_with_form(0x80, VERSION_1, &v1, &dcid, &[], 3, 1, &frames, 0);
+    assert_eq!(crypto_frames(&p), (Ok(VERSION_1), vec![(0, vec![9])]));
+    let p = seal_with_form(0x80, 0x1234_5678, &v1, &dcid, &[], 3, 1, &frames, 0);
+    assert_eq!(crypto_frames(&p), (Err(QuicError::NotInitial), vec![]));
+    // Version Negotiation is never tried.
+    let p = seal_initial(0x1234_5678, &v1, &dcid, &[], 3, 1, &frames, 0);
+    let mut vn = p.clone();
+    vn[1..5].copy_from_slice(&[0; 4]);
+    assert_eq!(crypto_frames(&vn).0, Err(QuicError::NotInitial));
+    // A packet of a guessed version that is not an Initial, or does not fit
+    // its Length, is no Initial (not malformed), and ends the walk.
+    let mut hs = long_packet(0x1234_5678, 2, &[0xee; 40]);
+    assert_eq!(crypto_frames(&hs).0, Err(QuicError::NotInitial));
+    hs.extend_from_slice(&p);
+    assert_eq!(crypto_frames(&hs), (Err(QuicError::NotInitial), vec![]));
+    assert_eq!(
+        crypto_frames(&p[..p.len() - 1]).0,
+        Err(QuicError::NotInitial)
+    );
+    // Once one opens, its Length is trusted: a v1 Initial coalesced after
+    // it is read too.
+    let next = seal_initial(VERSION_1, &v1, &dcid, &[], 4, 1, &[0x06, 1, 1, 10], 0);
+    let mut d = p.clone();
+    d.extend_from_slice(&next);
+    assert_eq!(
+        crypto_frames(&d),
+        (Ok(0x1234_5678), vec![(0, vec![9]), (1, vec![10])])
+    );
+    // Written to the server's connection ID with the keys of the flow's
+    // first one: opened only with that one.
+    let later = seal_initial(0x1234_5678, &v1, &[0x77; 4], &[], 5, 1, &frames, 0);
+    assert_eq!(initial_dcid(&later), Some(&[0x77; 4][..]));
+    assert_eq!(crypto_frames(&later).0, Err(QuicError::NotInitial));
+    let mut scratch = Scratch::default();
+    let r = client_initial_crypto_with(&later, &dcid, &mut scratch, |_, _| {});
+    assert_eq!(r, Ok(0x1234_5678));
+    let r = client_initial_crypto_with(&later, &[0x78; 8], &mut scratch, |_, _| {});
+    assert_eq!(r, Err(QuicError::NotInitial));
 }
 
 #[test]
@@ -756,7 +1000,9 @@ proptest! {
     #[test]
     fn long_headers_never_panic(
         ty in 0u8..4,
-        version in prop::sample::select(vec![VERSION_1, VERSION_2, 0xff00_001d, 0xff00_001b]),
+        version in prop::sample::select(vec![
+            VERSION_1, VERSION_2, 0xff00_001d, 0xff00_001b, mvfst::MVFST, 0x1a2a_3a4a, 0x1234_5678,
+        ]),
         tail in proptest::collection::vec(any::<u8>(), 0..300),
     ) {
         let mut d = vec![0xc0 | (ty << 4)];
