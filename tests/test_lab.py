@@ -235,8 +235,15 @@ def test_lab_video_two_caps_interrupted_and_continued(tapscope, tmp_path):
     again = [f for f in read(replayed, "flows")
              if f["server_ip"] == SERVER and f["server_port"] == 443]
     live = {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"]) for f in flows}
-    assert {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"])
-            for f in again} == live
+    got = {f["client_port"]: (f["c2s_packets"], f["s2c_packets"], f["s2c_bytes"]) for f in again}
+    assert got.keys() == live.keys()
+    # Every flow is the same but, at most, the one the SIGINT cut: its last
+    # packets (the closing handshake draining through the 0.4 Mbit/s cap)
+    # may reach the capture after the recorder stopped.
+    differ = {p: (live[p], got[p]) for p in live if live[p] != got[p]}
+    assert len(differ) <= 1, differ
+    for (lc, ls, lb), (gc, gs, gb) in differ.values():
+        assert 0 <= lc - gc <= 4 and 0 <= ls - gs <= 4 and 0 <= lb - gb <= 4 * 1514, differ
     assert {f["service"] for f in again} == {"tapscope-lab"}
     # ... and the same video sessions.
     # (The pcap's timestamps are tcpdump's on the router, the live ones the

@@ -105,17 +105,23 @@ pub struct TcpDirStats {
     pub fin: u32,
     /// RST segments sent in this direction.
     pub rst: u32,
-    /// Segments carrying payload entirely at or below the highest sequence
-    /// number already seen in this direction (a retransmission seen by the tap).
+    /// Retransmissions, as Wireshark's TCP analysis flags them (plain, fast
+    /// and spurious): segments with data, SYN or FIN starting below the
+    /// highest sequence number already sent in this direction (keep-alives
+    /// excluded), or whose data the other side already acknowledged. See
+    /// [`crate::flow::tcp`].
     pub retrans_packets: u32,
     /// Payload bytes of the segments counted in `retrans_packets`.
     pub retrans_bytes: u64,
-    /// Segments starting above the next expected sequence number (a hole:
-    /// loss before the tap, or reordering).
+    /// Out-of-order segments, as Wireshark flags them: below the highest
+    /// sequence number sent, arriving within the handshake round-trip time
+    /// (3 ms when unknown) after it, not ending exactly at it (a hole filled
+    /// late: reordering, or loss before the tap and a quick resend).
     pub out_of_order_packets: u32,
     /// Payload bytes of the segments counted in `out_of_order_packets`.
     pub out_of_order_bytes: u64,
-    /// Segments advertising a zero receive window (RST excluded).
+    /// Segments advertising a zero receive window (SYN, FIN, RST and
+    /// zero-window probes excluded).
     pub zero_window: u32,
     /// MSS option from this side's SYN (0 = not seen).
     pub mss: u16,

@@ -381,7 +381,9 @@ fn play_all(
         .map(|s| s.access_log_path().to_path_buf());
     if let Some(mut server) = rig.server.take() {
         server.stop();
-        std::thread::sleep(Duration::from_millis(500));
+        // Long enough for the closing handshakes to drain through the
+        // lowest cap.
+        std::thread::sleep(Duration::from_millis(1500));
     }
     if let Some(mut rec) = rig.recorder.take() {
         match rec.stop() {

@@ -557,7 +557,11 @@ impl FlowTable {
         }
         let idle = match m.protocol {
             IpProtocol::TCP => {
-                e.tcp.update(&mut e.rec, m, dir, now_ns);
+                // Later fragments, and a first fragment cut inside the TCP
+                // header, carry no TCP fields.
+                if m.payload_offset > m.l4_offset {
+                    e.tcp.update(&mut e.rec, m, dir, now_ns);
+                }
                 if e.tcp.closed {
                     cfg.tcp_closed_linger_ns
                 } else {

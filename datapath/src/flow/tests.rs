@@ -40,6 +40,7 @@ fn tcp(src: u8, sport: u16, dst: u8, dport: u16, flags: TcpFlags, seq: u32) -> P
     m.tcp_flags = flags;
     m.tcp_seq = seq;
     m.payload_len = 0;
+    (m.l4_offset, m.payload_offset) = (34, 54);
     m
 }
 
@@ -208,6 +209,36 @@ fn later_fragments_join_their_flow() {
     assert_eq!(main.c2s.packets, 2);
     assert_eq!(main.fragments, 1);
     assert_eq!(t.counters().fragments, 2);
+}
+
+#[test]
+fn tcp_fragments_without_header_leave_tcp_statistics_alone() {
+    let mut t = small(64);
+    let out = RefCell::new(Vec::new());
+    let mut emit = |r: &FlowRecord| out.borrow_mut().push(*r);
+    let mut first = tcp(1, 40000, 2, 80, ACK, 1000);
+    first.payload_len = 1000;
+    first.fragment = Fragment::First;
+    first.ip_id = 7;
+    // Later fragments: no TCP header (sequence and window read as 0).
+    let mut later = pkt(IpProtocol::TCP, 1, 0, 2, 0, 600);
+    later.fragment = Fragment::Later;
+    later.ip_id = 7;
+    t.process(&first, 1, &mut emit);
+    t.process(&later, 2, &mut emit);
+    t.process(&later, 3, &mut emit);
+    // A first fragment cut inside the TCP header has no TCP fields either.
+    let mut cut = pkt(IpProtocol::TCP, 1, 0, 2, 0, 50);
+    cut.fragment = Fragment::First;
+    cut.ip_id = 8;
+    t.process(&cut, 4, &mut emit);
+    t.flush(&mut emit);
+    for r in out.borrow().iter() {
+        assert_eq!(r.tcp_c2s.retrans_packets, 0, "{r:?}");
+        assert_eq!(r.tcp_c2s.zero_window, 0, "{r:?}");
+    }
+    let main = *out.borrow().iter().find(|r| r.server_port == 80).unwrap();
+    assert_eq!(main.c2s.packets, 3);
 }
 
 #[test]
