@@ -922,6 +922,21 @@ mod tests {
         assert_eq!(out.sessions[0].windows, 3);
     }
 
+    /// Plays 6 s on flow 1 (last packet at 6 s), then flow 2 from 9 s; the
+    /// end of flow 1 is reported at 11 s, after flow 2 started.
+    fn two_plays_with_a_late_end(t: &mut Tracker<&'static str>, out: &mut Output<&'static str>) {
+        play(t, "tv", 0, 6, out);
+        for e in 9..11 {
+            let mut o = obs(2, e, 125_000, false);
+            o.first_ns = T0 + 9 * S;
+            t.observe_flow(&"tv", None, &o);
+            t.advance(T0 + (e + 1) * S, out);
+        }
+        let mut end = obs(1, 11, 0, true);
+        end.epoch_end_ns = T0 + 6 * S;
+        t.observe_flow(&"tv", None, &end);
+    }
+
     #[test]
     fn a_late_flow_end_still_splits_the_next_play() {
         // The end of flow 1 (last packet at 6 s) is reported at 11 s, after
@@ -933,16 +948,7 @@ mod tests {
         };
         let mut t = Tracker::new(cfg, None);
         let mut out = Output::default();
-        play(&mut t, "tv", 0, 6, &mut out);
-        for e in 9..11 {
-            let mut o = obs(2, e, 125_000, false);
-            o.first_ns = T0 + 9 * S;
-            t.observe_flow(&"tv", None, &o);
-            t.advance(T0 + (e + 1) * S, &mut out);
-        }
-        let mut end = obs(1, 11, 0, true);
-        end.epoch_end_ns = T0 + 6 * S;
-        t.observe_flow(&"tv", None, &end);
+        two_plays_with_a_late_end(&mut t, &mut out);
         t.advance(T0 + 20 * S, &mut out);
         assert_eq!(out.sessions.len(), 1, "{:?}", out.sessions);
         assert_eq!(out.sessions[0].end_reason, "closed");
@@ -957,16 +963,7 @@ mod tests {
         // The same as above, not held back: what the delay is for.
         let mut t = Tracker::new(cfg(), None);
         let mut out = Output::default();
-        play(&mut t, "tv", 0, 6, &mut out);
-        for e in 9..11 {
-            let mut o = obs(2, e, 125_000, false);
-            o.first_ns = T0 + 9 * S;
-            t.observe_flow(&"tv", None, &o);
-            t.advance(T0 + (e + 1) * S, &mut out);
-        }
-        let mut end = obs(1, 11, 0, true);
-        end.epoch_end_ns = T0 + 6 * S;
-        t.observe_flow(&"tv", None, &end);
+        two_plays_with_a_late_end(&mut t, &mut out);
         t.flush(&mut out);
         assert_eq!(out.sessions.len(), 1);
         assert_eq!(out.sessions[0].flows, 2);
